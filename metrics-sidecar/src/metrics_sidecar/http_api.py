@@ -1,0 +1,97 @@
+"""HTTP surface of the sidecar: Prometheus exposition, health, recent events."""
+
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import FastAPI, Query, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from . import __version__
+from .collector import StateCollector
+from .ingest import IngestLoop
+from .state import TelemetryState
+
+
+def build_registry(state: TelemetryState) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StateCollector(state))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+def create_app(state: TelemetryState, ingest: IngestLoop) -> FastAPI:
+    app = FastAPI(title="metrics-sidecar", version=__version__,
+                  description="ZeroMQ PULL telemetry sidecar: Prometheus metrics, health and recent events.")
+    registry = build_registry(state)
+
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    # Both spellings: the seed contract says /metrics/, Prometheus' default is /metrics.
+    app.add_api_route("/metrics/", metrics, methods=["GET"], summary="Prometheus exposition")
+    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+
+    def _health_body() -> dict[str, Any]:
+        return {
+            "status": "ok" if ingest.running.is_set() else "down",
+            "loop_running": ingest.running.is_set(),
+            "zmq_endpoint": ingest.last_endpoint,
+            "version": __version__,
+        }
+
+    @app.get("/health", summary="200 while the pull loop runs, else 503")
+    def health() -> JSONResponse:
+        body = _health_body()
+        return JSONResponse(body, status_code=200 if body["loop_running"] else 503)
+
+    @app.get("/health/liveness", summary="200 while the process serves HTTP")
+    def liveness() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/health/readiness", summary="Ready to ingest: same as /health")
+    def readiness() -> JSONResponse:
+        return health()
+
+    @app.get("/events", summary="Most recent valid events, newest first")
+    def events(limit: Annotated[int, Query(ge=1, le=state.settings.events_buffer,
+                                           description="How many events")] = 50) -> JSONResponse:
+        with state.lock:
+            recent = state.recent(limit)
+        return JSONResponse({"events": msgspec.to_builtins(recent)})
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """ASGI factory for ``uvicorn --factory --reload`` (the dev loop): the ingest
+    loop starts and stops with the app's lifespan."""
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    import zmq
+
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    context = zmq.Context()
+    state = TelemetryState(settings)
+    ingest = IngestLoop(settings, state, context)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        ingest.start()
+        yield
+        ingest.stop()
+        context.term()
+
+    app = create_app(state, ingest)
+    app.router.lifespan_context = lifespan
+    return app

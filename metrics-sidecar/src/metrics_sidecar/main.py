@@ -1,0 +1,67 @@
+"""``metrics-sidecar``: start the ingest loop and the HTTP server; stop cleanly
+on SIGTERM/SIGINT (uvicorn handles the signal, then the socket is closed)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+
+import uvicorn
+import zmq
+
+from .http_api import create_app
+from .ingest import IngestLoop
+from .settings import Settings, SettingsError
+from .state import TelemetryState
+
+log = logging.getLogger("metrics_sidecar")
+
+
+def _http_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"metrics-sidecar: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.zmq_bind.startswith("tcp://") and settings.zmq_bind.endswith(":0"):
+        settings = settings.model_copy(update={"zmq_bind": settings.zmq_bind[:-2] + ":*"})
+    context = zmq.Context()
+    state = TelemetryState(settings)
+    ingest = IngestLoop(settings, state, context)
+    try:
+        ingest.start()
+        http_sock = _http_socket(settings.host, settings.port)
+    except (zmq.ZMQError, OSError) as exc:
+        print(f"metrics-sidecar: cannot bind: {exc}", file=sys.stderr)
+        ingest.stop()
+        context.term()
+        return 1
+    host, port = http_sock.getsockname()[:2]
+    app = create_app(state, ingest)
+    config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    # One machine-readable line so launchers and tests learn OS-chosen ports.
+    print(json.dumps({"event": "ready", "service": "metrics-sidecar",
+                      "http": f"http://{host}:{port}", "zmq": ingest.last_endpoint}), flush=True)
+    try:
+        server.run(sockets=[http_sock])
+    finally:
+        ingest.stop()
+        context.term()
+    log.info("metrics-sidecar stopped")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The wire contract: the one definition of every message the sidecar accepts.
+
+These pydantic models are the source of truth. ``docs/schema/*.json`` is generated
+from them (``python -m metrics_sidecar.schema_export``) and a test fails when the
+committed files drift. The hot-path decoder (``decode.py``) uses msgspec structs
+that mirror these models for speed; ``tests/test_schema_parity.py`` proves both
+accept and reject the same messages.
+
+The seed message ``{"type":"trade","side":"buy","qty":1,"ts":1700000000.0}`` is
+valid exactly as written: every other field is optional.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Label values that come from the wire are bounded by these patterns (and by the
+# series caps in settings), so a hostile producer cannot explode cardinality.
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$"
+PRODUCER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$"
+INSTANCE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+EVENT_ID_MAX_LEN = 128
+SOURCE_PATTERN = r"^[a-z0-9_-]{1,16}$"
+
+# Timestamps may be epoch seconds, epoch milliseconds, or an ISO 8601 string
+# with an explicit offset (or Z). Normalisation lives in ``timestamps.py``.
+Timestamp = Annotated[
+    float | str,
+    Field(description="Event time: unix epoch seconds (float), epoch milliseconds, "
+          "or ISO 8601 with offset/Z. Normalised to epoch seconds."),
+]
+
+Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, description="Instrument, e.g. BTCUSDT")]
+
+
+class Envelope(BaseModel):
+    """Fields the publisher stamps on every message (all optional on the wire)."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
+
+    producer: Annotated[str, Field(pattern=PRODUCER_PATTERN)] | None = Field(
+        default=None, description="Stable producer name, e.g. trading-app-api")
+    instance: Annotated[str, Field(pattern=INSTANCE_PATTERN)] | None = Field(
+        default=None, description="Producer instance id; changes on every restart")
+    seq: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Per producer instance, increasing by 1 per message")
+    sent_ts: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="Publish time (epoch seconds), set inside publish()")
+    event_id: Annotated[str, Field(min_length=1, max_length=EVENT_ID_MAX_LEN)] | None = Field(
+        default=None, description="Unique id; duplicates within a window are counted once")
+
+
+class TradeMessage(Envelope):
+    """A trade (click or API call). The seed contract plus optional fields."""
+
+    type: Literal["trade"]
+    side: Literal["buy", "sell"]
+    qty: Annotated[float, Field(ge=0)]
+    ts: Timestamp
+    symbol: Symbol | None = None
+    price: Annotated[float, Field(gt=0)] | None = None
+
+
+class TickMessage(Envelope):
+    """A market data tick from a feed (simulated, CSV replay or exchange relay)."""
+
+    type: Literal["tick"]
+    symbol: Symbol
+    price: Annotated[float, Field(gt=0)]
+    volume: Annotated[float, Field(ge=0)] = 0.0
+    ts: Timestamp
+    source: Annotated[str, Field(pattern=SOURCE_PATTERN)] = "unknown"
+    bid: Annotated[float, Field(gt=0)] | None = None
+    ask: Annotated[float, Field(gt=0)] | None = None
+
+
+class HeartbeatMessage(Envelope):
+    """Liveness and transport-latency probe sent by the publisher every second."""
+
+    type: Literal["heartbeat"]
+    ts: Timestamp
+
+
+Message = Annotated[
+    TradeMessage | TickMessage | HeartbeatMessage, Field(discriminator="type")
+]
+
+MESSAGE_MODELS: dict[str, type[BaseModel]] = {
+    "trade": TradeMessage,
+    "tick": TickMessage,
+    "heartbeat": HeartbeatMessage,
+}

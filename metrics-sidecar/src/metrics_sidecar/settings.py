@@ -1,0 +1,112 @@
+"""One typed settings object for the sidecar, read from ``SIDECAR_*`` env vars and
+an optional ``.env`` file. Like uvicorn's Config: strict validation at start-up,
+and an error names the variable and says what was wrong."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .histogram import DEFAULT_BUCKETS
+
+PREFIX = "SIDECAR_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zmq_bind: str = Field("tcp://127.0.0.1:5555", description="ZeroMQ PULL bind endpoint")
+    host: str = Field("127.0.0.1", description="HTTP bind address (loopback by default)")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(8001, description="HTTP port (0 = OS picks)")
+    max_message_bytes: Annotated[int, Field(ge=64, le=16 * 1024 * 1024)] = Field(
+        65536, description="Largest accepted frame; larger is rejected as too_large")
+    rcvhwm: Annotated[int, Field(ge=1)] = Field(100_000, description="ZeroMQ receive high-water mark")
+    batch_max: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        2048, description="Frames drained per loop iteration")
+    events_buffer: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1000, description="Recent events kept for GET /events")
+    max_symbols: Annotated[int, Field(ge=1)] = Field(
+        1000, description="Distinct symbols that become series; the rest go to __overflow__")
+    max_producers: Annotated[int, Field(ge=1)] = Field(64, description="Distinct producer names tracked")
+    dedup_window: Annotated[int, Field(ge=1)] = Field(
+        100_000, description="Event ids remembered for duplicate detection")
+    tick_max_age_seconds: Annotated[float, Field(gt=0)] = Field(
+        60.0, description="Ticks older than this (vs receive time) are rejected as stale")
+    spike_fraction: Annotated[float, Field(gt=0)] = Field(
+        0.10, description="A tick this far from the symbol's last price counts as a spike")
+    heartbeat_interval_seconds: Annotated[float, Field(gt=0)] = Field(
+        1.0, description="Expected producer heartbeat period; 3 missed => producer_up 0")
+    latency_buckets: tuple[float, ...] = Field(
+        DEFAULT_BUCKETS, description="Histogram bucket bounds in seconds, comma separated")
+    latency_samples: Annotated[int, Field(ge=16, le=1_000_000)] = Field(
+        4096, description="Recent raw latency samples kept per hop for exact quantiles")
+    invalid_log_per_second: Annotated[float, Field(ge=0)] = Field(
+        5.0, description="Rate limit for logging rejected messages")
+    log_level: str = Field("INFO", description="Python logging level")
+
+    @field_validator("latency_buckets", mode="before")
+    @classmethod
+    def _parse_buckets(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = tuple(float(part) for part in value.split(",") if part.strip())
+            except ValueError as exc:
+                raise ValueError("must be comma-separated numbers") from exc
+        if isinstance(value, (tuple, list)) and (
+                not value or any(b <= 0 for b in value) or list(value) != sorted(set(value))):
+            raise ValueError("must be positive and strictly increasing")
+        return value
+
+    @field_validator("zmq_bind")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        if not value.startswith(("tcp://", "ipc://", "inproc://")):
+            raise ValueError("must be a ZeroMQ endpoint such as tcp://127.0.0.1:5555")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
+        """Build from the environment; process env wins over the ``.env`` file."""
+        merged: dict[str, str] = {}
+        if env_file and os.path.exists(env_file):
+            merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        merged.update(os.environ if environ is None else environ)
+        values = {
+            key[len(PREFIX):].lower(): value
+            for key, value in merged.items()
+            if key.startswith(PREFIX) and key[len(PREFIX):].lower() in cls.model_fields
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                field = str(err["loc"][0]) if err["loc"] else "?"
+                problems.append(f"{PREFIX}{field.upper()}={values.get(field, '')!r}: {err['msg']}")
+            raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def env_table() -> list[tuple[str, str, str]]:
+    """(variable, default, description) rows for the docs' configuration table."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, tuple):
+            default = ",".join(repr(b) for b in default)
+        rows.append((PREFIX + name.upper(), str(default), field.description or ""))
+    return rows

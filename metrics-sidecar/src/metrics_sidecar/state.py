@@ -1,0 +1,168 @@
+"""Pre-aggregated telemetry state: the single owner of every number the sidecar
+exposes. Only the ingest thread mutates it (under ``lock``, once per batch);
+readers (the collector, the HTTP API) take the lock briefly to copy.
+
+Everything here is plain Python data: dict increments and a bisect per
+histogram. No prometheus_client object is touched per message; the collector
+renders this state at scrape time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from . import reasons
+from .decode import Heartbeat, Tick, Trade
+from .dedup import RecentIds
+from .histogram import Histogram, SampleRing
+from .producers import OVERFLOW_LABEL, ProducerTracker
+from .settings import Settings
+
+MESSAGE_TYPES = ("trade", "tick", "heartbeat")
+HOPS = ("event_to_send", "send_to_receive", "receive_to_apply", "event_to_apply")
+MAX_SOURCES = 16
+
+
+@dataclass(slots=True)
+class SymbolTicks:
+    last_price: float = 0.0
+    last_ts: float = 0.0
+    last_recv: float = 0.0
+    spikes: int = 0
+    out_of_order: int = 0
+    by_source: dict[str, int] = field(default_factory=dict)
+
+
+class TelemetryState:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.started_at = time.time()
+        # trades[(side, symbol)] = [count, volume]; symbol "" for seed messages.
+        self.trades: dict[tuple[str, str], list[float]] = {}
+        self.last_trade_ts: float | None = None
+        self.received: dict[str, int] = dict.fromkeys(MESSAGE_TYPES, 0)
+        self.invalid: dict[str, int] = dict.fromkeys(reasons.ALL_REASONS, 0)
+        self.duplicates = 0
+        self.series_overflow: dict[str, int] = {"symbol": 0, "producer": 0, "source": 0}
+        self.symbols: dict[str, SymbolTicks] = {}
+        self.producers = ProducerTracker(settings.max_producers)
+        buckets = settings.latency_buckets
+        self.trade_latency = Histogram(buckets)
+        self.hops: dict[tuple[str, str], Histogram] = {
+            (hop, kind): Histogram(buckets) for hop in HOPS for kind in MESSAGE_TYPES
+        }
+        self.hop_samples: dict[tuple[str, str], SampleRing] = {
+            key: SampleRing(settings.latency_samples) for key in self.hops
+        }
+        self.recent_events: deque[Trade | Tick | Heartbeat] = deque(maxlen=settings.events_buffer)
+        self._dedup = RecentIds(settings.dedup_window)
+        self._max_symbols = settings.max_symbols
+        self._max_age = settings.tick_max_age_seconds
+        self._spike = settings.spike_fraction
+        self.batches = 0
+
+    # -- labels -------------------------------------------------------------
+    def _symbol_label(self, symbol: str) -> str:
+        if symbol in self.symbols:
+            return symbol
+        if len(self.symbols) >= self._max_symbols:
+            self.series_overflow["symbol"] += 1
+            symbol = OVERFLOW_LABEL
+            if symbol in self.symbols:
+                return symbol
+        self.symbols[symbol] = SymbolTicks()
+        return symbol
+
+    # -- ingest -------------------------------------------------------------
+    def reject(self, reason: str) -> None:
+        self.invalid[reason] += 1
+
+    def apply(self, event: Trade | Tick | Heartbeat) -> str | None:
+        """Apply one decoded event. Returns a rejection reason, or None.
+
+        Called with ``lock`` held. ``event.recv_ts`` and ``event.ts_s`` are set.
+        """
+        recv = event.recv_ts
+        kind = event.kind
+        if event.event_id is not None and self._dedup.seen_before(event.event_id):
+            self.duplicates += 1
+            return None
+        if type(event) is Tick and event.ts_s < recv - self._max_age:
+            self.invalid[reasons.STALE] += 1
+            return reasons.STALE
+        if event.producer is not None:
+            _, duplicate = self.producers.observe(event.producer, event.instance, event.seq, recv)
+            if duplicate:
+                self.duplicates += 1
+                return None
+
+        if type(event) is Trade:
+            self._apply_trade(event)
+        elif type(event) is Tick:
+            self._apply_tick(event)
+        self.received[kind] += 1
+        self.recent_events.append(event)
+
+        # Per-hop latency. Clock skew between hosts can make a hop negative;
+        # it is clamped to 0 rather than dropped so counts stay exact.
+        ts = event.ts_s
+        sent = event.sent_ts
+        if sent is not None:
+            self._observe("event_to_send", kind, sent - ts)
+            self._observe("send_to_receive", kind, recv - sent)
+        applied = time.time()
+        self._observe("receive_to_apply", kind, applied - recv)
+        self._observe("event_to_apply", kind, applied - ts)
+        return None
+
+    def _observe(self, hop: str, kind: str, value: float) -> None:
+        if value < 0.0:
+            value = 0.0
+        self.hops[hop, kind].observe(value)
+        self.hop_samples[hop, kind].add(value)
+
+    def _apply_trade(self, trade: Trade) -> None:
+        symbol = "" if trade.symbol is None else self._symbol_label(trade.symbol)
+        key = (trade.side, symbol)
+        row = self.trades.get(key)
+        if row is None:
+            row = self.trades[key] = [0, 0.0]
+        row[0] += 1
+        row[1] += trade.qty
+        self.last_trade_ts = trade.ts_s
+        latency = trade.recv_ts - trade.ts_s
+        self.trade_latency.observe(latency if latency > 0.0 else 0.0)
+
+    def _apply_tick(self, tick: Tick) -> None:
+        sym = self.symbols.get(tick.symbol) or self.symbols[self._symbol_label(tick.symbol)]
+        source = tick.source
+        if source not in sym.by_source and len(sym.by_source) >= MAX_SOURCES:
+            self.series_overflow["source"] += 1
+            source = OVERFLOW_LABEL
+        sym.by_source[source] = sym.by_source.get(source, 0) + 1
+        if tick.ts_s < sym.last_ts:
+            sym.out_of_order += 1  # counted, but never rewinds the last price
+            return
+        last = sym.last_price
+        if last > 0.0 and abs(tick.price - last) > self._spike * last:
+            sym.spikes += 1
+        sym.last_price = tick.price
+        sym.last_ts = tick.ts_s
+        sym.last_recv = tick.recv_ts
+
+    # -- reads (take ``lock`` first) ----------------------------------------
+    def producer_up(self, last_seen: float, now: float) -> bool:
+        return now - last_seen <= 3 * self.settings.heartbeat_interval_seconds
+
+    def recent(self, limit: int) -> list[Trade | Tick | Heartbeat]:
+        """Newest first."""
+        out: list[Trade | Tick | Heartbeat] = []
+        for event in reversed(self.recent_events):
+            if len(out) >= limit:
+                break
+            out.append(event)
+        return out

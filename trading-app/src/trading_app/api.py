@@ -1,0 +1,126 @@
+"""FastAPI service: ``POST /trade/{side}`` (the seed's form flow and a JSON API),
+``/health`` and the publisher's own ``/metrics``."""
+
+import hmac
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Header, HTTPException, Path, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import __version__
+from .exposition import build_registry
+from .prices import LastPrices
+from .publisher import Publisher
+from .settings import AppSettings
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$"
+
+
+class TradeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    qty: Annotated[float, Field(ge=0, description="Quantity, a finite number >= 0")]
+    symbol: Annotated[str, Field(pattern=SYMBOL_PATTERN)] | None = None
+    price: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Defaults to the last tick price of the symbol, if known")
+
+
+class TradeAccepted(BaseModel):
+    event_id: str
+    seq: int
+    queued: bool = Field(description="False if the publisher dropped it (sidecar unreachable or queue full)")
+    message: dict[str, Any]
+
+
+def _explain(exc: ValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
+
+
+def create_app(settings: AppSettings | None = None, publisher: Publisher | None = None) -> FastAPI:
+    settings = settings or AppSettings.from_env()
+    prices = LastPrices()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = publisher is None
+        pub = publisher or Publisher(settings.zmq_addr, producer=f"{settings.producer}-api",
+                                     sndhwm=settings.sndhwm,
+                                     heartbeat_interval=settings.heartbeat_interval_seconds)
+        app.state.publisher = pub
+        app.state.registry = build_registry(pub)
+        feed = None
+        if settings.feed != "none":
+            from .feeds.runner import start_background_feed
+
+            feed = start_background_feed(settings, pub, prices)
+        yield
+        if feed is not None:
+            feed.stop()
+        if own:
+            pub.close()
+
+    app = FastAPI(title="trading-app API", version=__version__, lifespan=lifespan,
+                  description="Publishes trade telemetry to the metrics sidecar over ZeroMQ.")
+    app.state.prices = prices
+
+    def check_key(x_api_key: str | None) -> None:
+        if settings.api_key and not hmac.compare_digest((x_api_key or "").encode(), settings.api_key.encode()):
+            raise HTTPException(401, "missing or wrong x-api-key header")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return (
+            "<html><body><h1>trading-app</h1>"
+            "<form method=post action=/trade/buy><input name=qty value=1><button>Buy</button></form>"
+            "<form method=post action=/trade/sell><input name=qty value=1><button>Sell</button></form>"
+            "</body></html>"
+        )
+
+    @app.post("/trade/{side}", status_code=202, response_model=TradeAccepted,
+              responses={303: {"description": "Form post: redirect to /"}, 422: {"description": "Invalid input"}},
+              summary="Publish a trade (form field qty -> 303, JSON body -> 202)")
+    async def trade(request: Request, side: Annotated[Literal["buy", "sell"], Path()],
+                    x_api_key: Annotated[str | None, Header()] = None) -> Response:
+        check_key(x_api_key)
+        is_json = request.headers.get("content-type", "").startswith("application/json")
+        if is_json:
+            try:
+                data = await request.json()
+            except ValueError:
+                raise HTTPException(422, "body is not valid JSON") from None
+            if not isinstance(data, dict):
+                raise HTTPException(422, "body must be a JSON object such as {\"qty\": 1}")
+        else:
+            data = dict((await request.form()).items())
+            if "qty" not in data:
+                raise HTTPException(422, "form field qty is required")
+        try:
+            req = TradeRequest.model_validate(data)
+        except ValidationError as exc:
+            raise HTTPException(422, _explain(exc)) from None
+        if not math.isfinite(req.qty):  # belt and braces: allow_inf_nan covers JSON and form
+            raise HTTPException(422, "qty: must be finite")
+        price = req.price if req.price is not None else prices.get(req.symbol)
+        result = request.app.state.publisher.trade(side, req.qty, symbol=req.symbol, price=price)
+        if not is_json:
+            return RedirectResponse("/", status_code=303)
+        body = TradeAccepted(event_id=result.event_id, seq=result.seq, queued=result.queued,
+                             message=result.message)
+        return JSONResponse(body.model_dump(), status_code=202)
+
+    @app.get("/health", summary="Always 200 while serving; says whether the sidecar is connected")
+    def health(request: Request) -> dict[str, Any]:
+        pub: Publisher = request.app.state.publisher
+        return {"status": "ok", "version": __version__, "sidecar_connected": pub.connected,
+                "endpoints": pub.endpoint_status(), "producer": pub.producer, "instance": pub.instance}
+
+    @app.get("/metrics", summary="The publisher's own Prometheus metrics")
+    def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,1 @@
+"""Market feeds that produce ticks: simulated (GBM), CSV replay, Binance relay."""

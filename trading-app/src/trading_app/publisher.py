@@ -1,0 +1,245 @@
+"""The one way the trading app emits telemetry: a ZeroMQ PUSH publisher that never
+blocks its caller.
+
+- ``publish()`` stamps ``producer``/``instance``/``seq``/``sent_ts``, encodes with
+  msgspec and sends with NOBLOCK. If the send queue (SNDHWM) is full or no sidecar
+  is connected, the message is dropped and counted, never waited for.
+- ``IMMEDIATE=1``: no queue is built for a peer that is not connected, so a click
+  while the sidecar is down is dropped *and counted* at once, instead of silently
+  piling up and arriving minutes later with a meaningless latency.
+- A seq is consumed even when the send fails, so drops show up at the sidecar as
+  ``messages_lost_total`` with no help from the publisher.
+- Several endpoints (comma separated) shard by symbol with a stable hash: each
+  symbol's state lives in exactly one sidecar; seq counts per endpoint so each
+  sidecar's loss accounting stays exact.
+- Thread-safe: Streamlit runs each session in its own thread; one lock per
+  endpoint serialises socket use (ZeroMQ sockets are not thread-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+import zlib
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import zmq
+
+from .monitor import ConnectionMonitor
+
+log = logging.getLogger("trading_app.publisher")
+
+# publish() duration buckets: sub-microsecond to 10 ms.
+PUBLISH_BUCKETS: tuple[float, ...] = (
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 1e-2,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What ``publish()`` did: the exact message, and whether it was queued."""
+
+    message: dict[str, Any]
+    queued: bool
+    reason: str | None = None  # why it was dropped: "no_peer" | "hwm" | "closed"
+
+    @property
+    def seq(self) -> int:
+        return int(self.message["seq"])
+
+    @property
+    def event_id(self) -> str:
+        return str(self.message["event_id"])
+
+
+class _Endpoint:
+    __slots__ = ("address", "id_prefix", "lock", "monitor", "seq", "socket")
+
+    def __init__(self, context: zmq.Context, address: str, sndhwm: int, id_prefix: str) -> None:
+        self.address = address
+        self.id_prefix = id_prefix  # event ids are "<instance>-<seq>" (+ shard index)
+        self.lock = threading.Lock()
+        self.seq = 0
+        sock = context.socket(zmq.PUSH)
+        sock.setsockopt(zmq.LINGER, 0)  # never hang shutdown on a dead peer
+        sock.setsockopt(zmq.SNDHWM, sndhwm)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        self.monitor = ConnectionMonitor(sock, address)
+        sock.connect(address)
+        self.socket = sock
+
+
+class Publisher:
+    def __init__(self, addresses: str | list[str], producer: str = "trading-app",
+                 sndhwm: int = 10_000, heartbeat_interval: float = 1.0,
+                 context: zmq.Context | None = None) -> None:
+        if isinstance(addresses, str):
+            addresses = [a.strip() for a in addresses.split(",") if a.strip()]
+        if not addresses:
+            raise ValueError("at least one ZeroMQ endpoint is required")
+        self.producer = producer
+        self.instance = uuid.uuid4().hex[:12]  # changes on every restart: a restart is not loss
+        self._own_context = context is None
+        self.context = context or zmq.Context()
+        self.endpoints = [
+            _Endpoint(self.context, a, sndhwm, f"{self.instance}-" if len(addresses) == 1 else f"{self.instance}-{i}-")
+            for i, a in enumerate(addresses)
+        ]
+        self._encode = msgspec.json.Encoder().encode
+        self._stats_lock = threading.Lock()
+        self.sent: dict[str, int] = {}
+        self.dropped: dict[tuple[str, str], int] = {}
+        self.duration_counts = [0] * (len(PUBLISH_BUCKETS) + 1)
+        self.duration_sum = 0.0
+        self._closed = False
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat_thread: threading.Thread | None = None
+        if heartbeat_interval > 0:
+            self._heartbeat_thread = threading.Thread(
+                target=self._heartbeat_loop, args=(heartbeat_interval,), name="publisher-heartbeat", daemon=True)
+            self._heartbeat_thread.start()
+
+    # -- state --------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """True when every endpoint has a connected sidecar."""
+        return all(ep.monitor.connected for ep in self.endpoints)
+
+    def endpoint_status(self) -> dict[str, bool]:
+        return {ep.address: ep.monitor.connected for ep in self.endpoints}
+
+    def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.connected:
+                return True
+            time.sleep(0.01)
+        return self.connected
+
+    def _endpoint_for(self, message: dict[str, Any]) -> _Endpoint:
+        if len(self.endpoints) == 1:
+            return self.endpoints[0]
+        symbol = message.get("symbol") or ""
+        return self.endpoints[zlib.crc32(symbol.encode()) % len(self.endpoints)]
+
+    # -- the hot path ---------------------------------------------------------
+    def publish(self, message: dict[str, Any]) -> Published:
+        """Stamp, encode and send without blocking. Never raises for transport
+        problems: the result says whether the message was queued."""
+        started = time.perf_counter()
+        ep = self._endpoint_for(message)
+        kind = message.get("type", "unknown")
+        with ep.lock:
+            ep.seq += 1
+            message["producer"] = self.producer
+            message["instance"] = self.instance
+            message["seq"] = ep.seq
+            if "event_id" not in message:
+                message["event_id"] = f"{ep.id_prefix}{ep.seq}"
+            message["sent_ts"] = time.time()
+            reason = self._send(ep, self._encode(message))
+        self._account(kind, reason, time.perf_counter() - started)
+        return Published(message, reason is None, reason)
+
+    def _send(self, ep: _Endpoint, payload: bytes) -> str | None:
+        if self._closed:
+            return "closed"
+        try:
+            ep.socket.send(payload, zmq.NOBLOCK)
+            return None
+        except zmq.Again:
+            return "hwm" if ep.monitor.connected else "no_peer"
+        except zmq.ZMQError as exc:  # socket closed under us during shutdown
+            log.debug("send failed: %s", exc)
+            return "closed"
+
+    def _account(self, kind: str, reason: str | None, elapsed: float) -> None:
+        with self._stats_lock:
+            if reason is None:
+                self.sent[kind] = self.sent.get(kind, 0) + 1
+            else:
+                key = (kind, reason)
+                self.dropped[key] = self.dropped.get(key, 0) + 1
+            self.duration_counts[bisect_left(PUBLISH_BUCKETS, elapsed)] += 1
+            self.duration_sum += elapsed
+
+    # -- message helpers ------------------------------------------------------
+    def trade(self, side: str, qty: float, symbol: str | None = None, price: float | None = None,
+              ts: float | None = None) -> Published:
+        message: dict[str, Any] = {"type": "trade", "side": side, "qty": float(qty),
+                                   "ts": time.time() if ts is None else ts}
+        if symbol:
+            message["symbol"] = symbol
+        if price is not None:
+            message["price"] = float(price)
+        return self.publish(message)
+
+    def tick(self, symbol: str, price: float, volume: float = 0.0, source: str = "sim",
+             ts: float | str | None = None, event_id: str | None = None,
+             bid: float | None = None, ask: float | None = None) -> Published:
+        message: dict[str, Any] = {"type": "tick", "symbol": symbol, "price": float(price),
+                                   "volume": float(volume), "source": source,
+                                   "ts": time.time() if ts is None else ts}
+        if event_id is not None:
+            message["event_id"] = event_id
+        if bid is not None:
+            message["bid"] = float(bid)
+        if ask is not None:
+            message["ask"] = float(ask)
+        return self.publish(message)
+
+    def heartbeat(self) -> None:
+        """One heartbeat to every endpoint (they are per-sidecar liveness)."""
+        for ep in self.endpoints:
+            started = time.perf_counter()
+            with ep.lock:
+                ep.seq += 1
+                now = time.time()
+                message = {"type": "heartbeat", "ts": now, "producer": self.producer,
+                           "instance": self.instance, "seq": ep.seq, "sent_ts": now}
+                reason = self._send(ep, self._encode(message))
+            self._account("heartbeat", reason, time.perf_counter() - started)
+
+    def _heartbeat_loop(self, interval: float) -> None:
+        while not self._heartbeat_stop.wait(interval):
+            if self._closed:
+                return
+            self.heartbeat()
+
+    # -- reads and shutdown -----------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        with self._stats_lock:
+            return {
+                "sent": dict(self.sent),
+                "dropped": dict(self.dropped),
+                "duration_counts": list(self.duration_counts),
+                "duration_sum": self.duration_sum,
+            }
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._heartbeat_stop.set()
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.join(2)
+        for ep in self.endpoints:
+            with ep.lock:
+                self._closed = True
+                # The monitor must close before the context terminates, or term() hangs.
+                ep.monitor.close()
+                ep.socket.close(linger=0)
+        if self._own_context:
+            self.context.term()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,61 @@
+"""Console scripts ``trading-app-api`` and ``trading-app-ui``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from .settings import AppSettings, SettingsError
+
+
+def _settings_or_exit(name: str) -> AppSettings:
+    try:
+        return AppSettings.from_env()
+    except SettingsError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def api_main() -> int:
+    settings = _settings_or_exit("trading-app-api")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .api import create_app
+
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        print(f"trading-app-api: cannot bind {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 1
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(),
+                                           access_log=False))
+    print(json.dumps({"event": "ready", "service": "trading-app-api", "http": f"http://{host}:{port}"}),
+          flush=True)
+    server.run(sockets=[sock])
+    return 0
+
+
+def ui_main() -> int:
+    """Run ``streamlit run ui.py`` headless on WEBAPP_UI_PORT; extra args pass through."""
+    settings = _settings_or_exit("trading-app-ui")
+    script = Path(__file__).with_name("ui.py")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script),
+           "--server.headless", "true",
+           "--server.address", settings.host,
+           "--server.port", str(settings.ui_port),
+           "--browser.gatherUsageStats", "false",
+           *sys.argv[1:]]
+    env = dict(os.environ)
+    # execvpe: Streamlit owns the process, so SIGTERM reaches it directly.
+    os.execvpe(cmd[0], cmd, env)
+    return 0  # pragma: no cover
+

@@ -1,0 +1,82 @@
+"""One typed settings object for the trading app, from ``WEBAPP_*`` env vars and
+an optional ``.env``. Validation is strict and errors name the variable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PREFIX = "WEBAPP_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+class AppSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zmq_addr: str = Field("tcp://127.0.0.1:5555",
+                          description="Sidecar PULL endpoint(s); comma separated to shard by symbol")
+    host: str = Field("127.0.0.1", description="API bind address (loopback by default)")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(8000, description="API port (0 = OS picks)")
+    ui_port: Annotated[int, Field(ge=0, le=65535)] = Field(8501, description="Streamlit UI port")
+    sidecar_url: str = Field("http://127.0.0.1:8001", description="Sidecar HTTP base URL (events, health)")
+    prometheus_url: str = Field("", description="Prometheus base URL for the latency page (optional)")
+    producer: str = Field("trading-app", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$",
+                          description="Producer name stamped on every message")
+    sndhwm: Annotated[int, Field(ge=1)] = Field(10_000, description="ZeroMQ send high-water mark (messages)")
+    heartbeat_interval_seconds: Annotated[float, Field(ge=0)] = Field(
+        1.0, description="Heartbeat period; 0 disables heartbeats")
+    symbols: str = Field("BTCUSDT,ETHUSDT,SOLUSDT", description="Symbols offered in the UI and simulated")
+    feed: Literal["none", "sim", "csv", "binance"] = Field(
+        "none", description="Market feed the API process runs in the background")
+    api_key: str = Field("", description="If set, POST /trade requires header x-api-key (secret: keep in .env)")
+    log_level: str = Field("INFO", description="Python logging level")
+
+    @field_validator("zmq_addr")
+    @classmethod
+    def _check_endpoints(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts or not all(p.startswith(("tcp://", "ipc://", "inproc://")) for p in parts):
+            raise ValueError("must be ZeroMQ endpoint(s) such as tcp://127.0.0.1:5555")
+        return ",".join(parts)
+
+    @field_validator("sidecar_url", "prometheus_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
+    @property
+    def symbol_list(self) -> list[str]:
+        return [s.strip() for s in self.symbols.split(",") if s.strip()]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> AppSettings:
+        """Process env wins over ``.env``; unknown ``WEBAPP_*`` keys are ignored."""
+        source: dict[str, str] = {}
+        if env_file and os.path.exists(env_file):
+            source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        source.update(os.environ if environ is None else environ)
+        fields = cls.model_fields
+        values = {k[len(PREFIX):].lower(): v for k, v in source.items()
+                  if k.startswith(PREFIX) and k[len(PREFIX):].lower() in fields}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            msgs = [f"{PREFIX}{str(e['loc'][0]).upper()}={values.get(str(e['loc'][0]), '')!r}: {e['msg']}"
+                    for e in exc.errors() if e["loc"]]
+            raise SettingsError("invalid configuration: " + "; ".join(msgs)) from None
