@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from metrics_sidecar.settings import Settings
 from metrics_sidecar.state import TelemetryState
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from metrics_sidecar import reasons
 from metrics_sidecar.decode import Heartbeat, Tick, Trade, decode, decode_batch
 from support.fixtures import load_messages

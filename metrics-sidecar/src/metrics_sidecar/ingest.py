@@ -52,9 +52,11 @@ class IngestLoop:
         sock = self.context.socket(zmq.PULL)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, self.settings.rcvhwm)
-        # libzmq drops an oversized frame and the connection that sent it before
-        # we see it; 1 byte of slack lets us see and count frames at the limit+1.
-        sock.setsockopt(zmq.MAXMSGSIZE, self.settings.max_message_bytes + 1)
+        # Above MAXMSGSIZE libzmq drops the frame *and the connection* before we
+        # see it (messages queued behind it are lost). Frames up to twice the limit
+        # therefore reach us and are counted as too_large; only grossly oversized
+        # ones (a memory attack, not a bug) cost the peer its connection.
+        sock.setsockopt(zmq.MAXMSGSIZE, 2 * self.settings.max_message_bytes)
         sock.bind(self.settings.zmq_bind)
         self.last_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         return sock

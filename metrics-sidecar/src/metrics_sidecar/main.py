@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import socket
 import sys
 
@@ -25,6 +26,14 @@ def _http_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
+
+
+def _exit_quietly_after_uvicorn() -> None:
+    """uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to
+    the handler that was installed before it. A no-op handler there lets us close
+    the ZeroMQ socket and exit 0 instead of dying with -15 half-way."""
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
 
 
 def main() -> int:
@@ -54,6 +63,7 @@ def main() -> int:
     # One machine-readable line so launchers and tests learn OS-chosen ports.
     print(json.dumps({"event": "ready", "service": "metrics-sidecar",
                       "http": f"http://{host}:{port}", "zmq": ingest.last_endpoint}), flush=True)
+    _exit_quietly_after_uvicorn()
     try:
         server.run(sockets=[http_sock])
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -40,6 +41,10 @@ def api_main() -> int:
                                            access_log=False))
     print(json.dumps({"event": "ready", "service": "trading-app-api", "http": f"http://{host}:{port}"}),
           flush=True)
+    # uvicorn re-raises SIGTERM/SIGINT to the previous handler after its graceful
+    # shutdown; a no-op handler lets the process exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
     server.run(sockets=[sock])
     return 0
 

@@ -1,0 +1,133 @@
+"""The publisher against real ZeroMQ sockets: never blocks, counts what it could
+not send, stamps producer/instance/seq, is thread-safe, and emits schema-valid JSON."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import zmq
+
+from support.fixtures import load_messages
+from support.procs import free_port, wait_until
+from trading_app.publisher import Publisher
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schema" / "message.json").read_text())
+
+
+@pytest.fixture
+def pull() -> tuple[zmq.Socket, str]:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PULL)
+    sock.setsockopt(zmq.LINGER, 0)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    yield sock, f"tcp://127.0.0.1:{port}"
+    sock.close()
+    ctx.term()
+
+
+def recv_json(sock: zmq.Socket, n: int) -> list[dict[str, object]]:
+    out = []
+    for _ in range(n):
+        assert sock.poll(5000), "message did not arrive"
+        out.append(json.loads(sock.recv()))
+    return out
+
+
+def test_without_a_sidecar_publish_returns_at_once_and_counts_the_drop() -> None:
+    with Publisher(f"tcp://127.0.0.1:{free_port()}", heartbeat_interval=0) as pub:
+        started = time.perf_counter()
+        results = [pub.trade("buy", 1) for _ in range(100)]
+        elapsed = time.perf_counter() - started
+        assert not any(r.queued for r in results)
+        assert {r.reason for r in results} == {"no_peer"}
+        assert pub.snapshot()["dropped"] == {("trade", "no_peer"): 100}
+        assert [r.seq for r in results] == list(range(1, 101))  # drops still consume seq: loss is visible
+        assert elapsed < 1.0  # not a speed target: proves no call waited for a peer (see bench/ for speed)
+        assert pub.connected is False
+
+
+def test_messages_arrive_stamped_and_schema_valid(pull: tuple[zmq.Socket, str]) -> None:
+    sock, addr = pull
+    with Publisher(addr, producer="unit", heartbeat_interval=0) as pub:
+        wait_until(lambda: pub.connected, 5, message="monitor reports CONNECTED")
+        pub.trade("sell", 2.5, symbol="BTCUSDT", price=101.5)
+        pub.tick("BTCUSDT", 101.0, volume=3, event_id="feed-1", bid=100.9, ask=101.1)
+        pub.heartbeat()
+        trade, tick, heartbeat = recv_json(sock, 3)
+    assert trade["type"] == "trade" and trade["side"] == "sell" and trade["qty"] == 2.5
+    assert (trade["producer"], trade["seq"], tick["seq"], heartbeat["seq"]) == ("unit", 1, 2, 3)
+    assert trade["instance"] == tick["instance"] == heartbeat["instance"]
+    assert tick["event_id"] == "feed-1" and trade["event_id"] == f"{trade['instance']}-1"
+    for message in (trade, tick, heartbeat):
+        jsonschema.validate(message, SCHEMA)
+        assert 0 <= float(message["sent_ts"]) - float(message["ts"]) < 1  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("name", "raw"), load_messages("valid"))
+def test_shared_valid_fixtures_satisfy_the_published_schema(name: str, raw: bytes) -> None:
+    jsonschema.validate(json.loads(raw), SCHEMA)
+
+
+def test_concurrent_publishers_get_unique_contiguous_seqs(pull: tuple[zmq.Socket, str]) -> None:
+    sock, addr = pull
+    with Publisher(addr, heartbeat_interval=0) as pub:
+        wait_until(lambda: pub.connected, 5, message="connected")
+
+        def work() -> None:
+            for _ in range(500):
+                pub.trade("buy", 1)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seqs = sorted(int(m["seq"]) for m in recv_json(sock, 2000))  # type: ignore[call-overload]
+        assert seqs == list(range(1, 2001))
+        assert pub.snapshot()["sent"] == {"trade": 2000}
+
+
+def test_monitor_sees_disconnect_and_reconnect() -> None:
+    port = free_port()
+    ctx = zmq.Context()
+    with Publisher(f"tcp://127.0.0.1:{port}", heartbeat_interval=0) as pub:
+        assert pub.connected is False
+        sock = ctx.socket(zmq.PULL)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.bind(f"tcp://127.0.0.1:{port}")
+        wait_until(lambda: pub.connected, 5, message="CONNECTED")
+        assert pub.trade("buy", 1).queued
+        sock.close()
+        wait_until(lambda: not pub.connected, 5, message="DISCONNECTED")
+        assert pub.trade("buy", 1).reason == "no_peer"
+    ctx.term()
+
+
+def test_shards_by_symbol_with_a_seq_per_endpoint() -> None:
+    ctx = zmq.Context()
+    socks = [ctx.socket(zmq.PULL) for _ in range(2)]
+    addrs = [f"tcp://127.0.0.1:{s.bind_to_random_port('tcp://127.0.0.1')}" for s in socks]
+    symbols = [f"SYM{i}" for i in range(20)]
+    with Publisher(",".join(addrs), heartbeat_interval=0) as pub:
+        wait_until(lambda: pub.connected, 5, message="both connected")
+        for _ in range(3):
+            for symbol in symbols:
+                pub.tick(symbol, 1.0)
+        seen: list[dict[str, str]] = [{}, {}]
+        per_socket = [0, 0]
+        for i, sock in enumerate(socks):
+            while sock.poll(300):
+                msg = json.loads(sock.recv())
+                per_socket[i] += 1
+                assert msg["seq"] == per_socket[i]  # contiguous per endpoint: exact loss accounting
+                seen[i][msg["symbol"]] = addrs[i]
+    assert sum(per_socket) == 60 and all(per_socket)
+    assert not set(seen[0]) & set(seen[1]) and set(seen[0]) | set(seen[1]) == set(symbols)
+    for s in socks:
+        s.close(linger=0)
+    ctx.term()
