@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
+import httpx
 from fastapi import FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -68,6 +69,24 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
                   description="Publishes trade telemetry to the metrics sidecar over ZeroMQ.")
     app.state.prices = prices
 
+    async def market_price(symbol: str | None) -> float | None:
+        """Last tick price: from this process' own feed, else the sidecar's view
+        (a feed often runs in another process). Short timeout: a trade is never
+        held up by a slow sidecar; it just goes without a price."""
+        if symbol is None:
+            return None
+        local = prices.get(symbol)
+        if local is not None:
+            return local
+        try:
+            async with httpx.AsyncClient(timeout=0.25) as client:
+                response = await client.get(f"{settings.sidecar_url}/symbols/{symbol}")
+            view = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return None
+        price = view.get("price") if isinstance(view, dict) else None
+        return float(price) if isinstance(price, (int, float)) and price > 0 else None
+
     def check_key(x_api_key: str | None) -> None:
         if settings.api_key and not hmac.compare_digest((x_api_key or "").encode(), settings.api_key.encode()):
             raise HTTPException(401, "missing or wrong x-api-key header")
@@ -105,7 +124,7 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
             raise HTTPException(422, _explain(exc)) from None
         if not math.isfinite(req.qty):  # belt and braces: allow_inf_nan covers JSON and form
             raise HTTPException(422, "qty: must be finite")
-        price = req.price if req.price is not None else prices.get(req.symbol)
+        price = req.price if req.price is not None else await market_price(req.symbol)
         result = request.app.state.publisher.trade(side, req.qty, symbol=req.symbol, price=price)
         if not is_json:
             return RedirectResponse("/", status_code=303)
