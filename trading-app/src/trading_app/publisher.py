@@ -223,7 +223,11 @@ class Publisher:
                 "duration_sum": self.duration_sum,
             }
 
-    def close(self) -> None:
+    def close(self, linger: float = 0.0) -> None:
+        """``linger`` > 0: give messages still queued for a connected sidecar up to
+        that many seconds to leave (a one-shot producer such as
+        ``trading-app-feed --count N`` wants its last ticks delivered). Default 0:
+        never hang shutdown on a dead peer."""
         if self._closed:
             return
         self._heartbeat_stop.set()
@@ -234,7 +238,7 @@ class Publisher:
                 self._closed = True
                 # The monitor must close before the context terminates, or term() hangs.
                 ep.monitor.close()
-                ep.socket.close(linger=0)
+                ep.socket.close(linger=int(linger * 1000))
         if self._own_context:
             self.context.term()
 
