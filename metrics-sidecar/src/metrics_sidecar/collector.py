@@ -12,6 +12,7 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
+    SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
 
@@ -63,13 +64,18 @@ class StateCollector(Collector):
         yield _histogram(
             "hop_latency_seconds", "Latency of each hop (event, send, receive, apply), by message type",
             ["hop", "type"], [([hop, kind], h) for (hop, kind), h in sorted(hops.items())])
-        q = GaugeMetricFamily("hop_latency_recent_seconds",
-                              "Exact quantile of the most recent samples of each hop",
-                              labels=["hop", "type", "quantile"])
+        # A summary, not a gauge: a `quantile` label is reserved for summaries
+        # (promtool check metrics rejects it on a gauge). Quantiles are exact over
+        # the recent samples; _count/_sum are cumulative, like a client summary's.
+        q = SummaryMetricFamily("hop_latency_recent_seconds",
+                                "Exact quantile of the most recent samples of each hop",
+                                labels=["hop", "type"])
         for (hop, kind), values in sorted(samples.items()):
             values.sort()
             for quantile in QUANTILES:
-                q.add_metric([hop, kind, repr(quantile)], percentile(values, quantile))
+                q.add_sample("hop_latency_recent_seconds", {"hop": hop, "type": kind, "quantile": repr(quantile)},
+                             percentile(values, quantile))
+            q.add_metric([hop, kind], count_value=hops[(hop, kind)].count, sum_value=hops[(hop, kind)].sum)
         yield q
 
         r = CounterMetricFamily("messages_received_total", "Valid messages applied, by type", labels=["type"])
