@@ -59,6 +59,8 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
             from .feeds.runner import start_background_feed
 
             feed = start_background_feed(settings, pub, prices)
+            app.state.feed = feed
+            app.state.registry.register(feed.collector())  # feed_* counters on /metrics
         yield
         if feed is not None:
             feed.stop()

@@ -35,6 +35,23 @@ class AppSettings(BaseModel):
     symbols: str = Field("BTCUSDT,ETHUSDT,SOLUSDT", description="Symbols offered in the UI and simulated")
     feed: Literal["none", "sim", "csv", "binance"] = Field(
         "none", description="Market feed the API process runs in the background")
+    tps: Annotated[float, Field(gt=0, le=10_000)] = Field(
+        2.0, description="sim feed: ticks per second per symbol")
+    feed_seed: int | None = Field(None, description="sim feed: random seed (unset = different every run)")
+    feed_csv_path: str = Field(
+        "", description="csv feed: Stooq CSV file(s), comma separated (empty = the sample in testdata/csv/)")
+    feed_csv_symbol: str = Field(
+        "", description="csv feed: symbol for the ticks (empty = from the file name, aapl.us.csv -> AAPL.US)")
+    feed_speed: str = Field("1", pattern=r"^(max|[0-9]*\.?[0-9]+x?)$",
+                            description="csv feed: replay speed, a multiplier such as 1, 60 or 60x, or max")
+    feed_max_gap_seconds: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="csv feed: cap on one wait between rows after scaling (0 = keep every gap)")
+    binance_url: str = Field("wss://stream.binance.com:9443/ws/btcusdt@trade",
+                             description="binance feed: trade stream WebSocket URL")
+    feed_backoff_initial_seconds: Annotated[float, Field(gt=0)] = Field(
+        0.5, description="binance feed: first reconnect delay (doubles per failure)")
+    feed_backoff_max_seconds: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="binance feed: cap on the reconnect delay")
     api_key: str = Field("", description="If set, POST /trade requires header x-api-key (secret: keep in .env)")
     log_level: str = Field("INFO", description="Python logging level")
 
@@ -52,6 +69,20 @@ class AppSettings(BaseModel):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("feed_speed")
+    @classmethod
+    def _check_speed(cls, value: str) -> str:
+        if value != "max" and float(value.removesuffix("x")) <= 0:
+            raise ValueError("must be max or a multiplier > 0")
+        return value
+
+    @field_validator("binance_url")
+    @classmethod
+    def _check_ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value
 
     @field_validator("log_level")
     @classmethod
