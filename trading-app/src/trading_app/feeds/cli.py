@@ -50,6 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+# settings field -> the flag that sets it, so an error names what the user typed
+FLAGS = {"symbols": "--symbols", "tps": "--tps", "feed_seed": "--seed", "feed_csv_path": "--file",
+         "feed_csv_symbol": "--symbol", "feed_speed": "--speed", "feed_max_gap_seconds": "--max-gap",
+         "binance_url": "--url"}
+
+
 def settings_with_flags(base: AppSettings, args: argparse.Namespace) -> AppSettings:
     """Flags win over env; validated by the same rules as the env vars."""
     flags: dict[str, Any] = {
@@ -62,7 +68,9 @@ def settings_with_flags(base: AppSettings, args: argparse.Namespace) -> AppSetti
     try:
         return AppSettings.model_validate({**base.model_dump(), **overrides})
     except ValidationError as exc:
-        raise SettingsError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors() if e["loc"])) from None
+        raise SettingsError("; ".join(
+            f"{FLAGS.get(str(e['loc'][0]), e['loc'][0])}={overrides.get(str(e['loc'][0]))!r}: {e['msg']}"
+            for e in exc.errors() if e["loc"])) from None
 
 
 def _fail(message: str, code: int) -> int:
