@@ -1,20 +1,30 @@
 """Pure decode: bytes -> validated event, or the reason it was rejected.
 
 Never raises. The structs below mirror ``schema.py`` (the pydantic source of truth)
-so msgspec can validate in C at ~1 us per message; ``tests/test_schema_parity.py``
+so msgspec can validate in C at ~1 us per message; ``tests/test_fuzz_decode.py``
 proves the two accept and reject the same inputs.
 
 A frame is either one JSON object, or a JSON array of objects (the publisher
 batches when it has a backlog). In an array, each element is judged on its own:
 one bad element does not reject its neighbours.
+
+Hostile input is rejected, never trusted: invalid UTF-8 anywhere (msgspec only
+checks the strings it keeps), nesting deeper than ``MAX_DEPTH`` and duplicate
+keys (JSON parsers silently keep the last one, so two readers of the same bytes
+could disagree) each get a counted reason. On the common path that costs one
+colon count: the full check runs only when the frame has keys the struct did not
+account for (extra or nested fields, colons inside strings, duplicates).
 """
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Annotated, ClassVar, Literal
+import re
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
+from msgspec.structs import astuple, fields
 
 from . import reasons
 from .schema import (
@@ -26,11 +36,21 @@ from .schema import (
 )
 from .timestamps import normalize_ts
 
+MAX_DEPTH = 32  # a message is one flat object; nested extra fields are tolerated up to here
+
+
+def _whole_string(pattern: str) -> str:
+    """msgspec matches with Python's ``re.search``, where ``$`` also matches before a
+    trailing newline ("BTC\\n" would pass); pydantic's Rust regex does not. ``\\Z`` is
+    Python's true end of string, so both accept exactly the same labels."""
+    return pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
+
+
 _NonNeg = Annotated[float, msgspec.Meta(ge=0)]
 _Pos = Annotated[float, msgspec.Meta(gt=0)]
-_Symbol = Annotated[str, msgspec.Meta(pattern=SYMBOL_PATTERN)]
-_Producer = Annotated[str, msgspec.Meta(pattern=PRODUCER_PATTERN)]
-_Instance = Annotated[str, msgspec.Meta(pattern=INSTANCE_PATTERN)]
+_Symbol = Annotated[str, msgspec.Meta(pattern=_whole_string(SYMBOL_PATTERN))]
+_Producer = Annotated[str, msgspec.Meta(pattern=_whole_string(PRODUCER_PATTERN))]
+_Instance = Annotated[str, msgspec.Meta(pattern=_whole_string(INSTANCE_PATTERN))]
 _EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=EVENT_ID_MAX_LEN)]
 _Seq = Annotated[int, msgspec.Meta(ge=0)]
 
@@ -61,7 +81,7 @@ class Tick(_Envelope, tag="tick", kw_only=True):
     price: _Pos
     volume: _NonNeg = 0.0
     ts: float | str
-    source: Annotated[str, msgspec.Meta(pattern=SOURCE_PATTERN)] = "unknown"
+    source: Annotated[str, msgspec.Meta(pattern=_whole_string(SOURCE_PATTERN))] = "unknown"
     bid: _Pos | None = None
     ask: _Pos | None = None
 
@@ -75,9 +95,29 @@ Event = Trade | Tick | Heartbeat
 DecodeResult = Trade | Tick | Heartbeat | str
 
 _decoder = msgspec.json.Decoder(Event)
-_any_decoder = msgspec.json.Decoder()
+_batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 
 _FINITE_FIELDS = ("qty", "price", "volume", "bid", "ask", "sent_ts")
+
+# Per struct, aligned with ``astuple``: (default or _REQUIRED, the bytes ``"name":``),
+# or None for ``ts_s``/``recv_ts``, which the sidecar fills in and are never wire keys.
+_REQUIRED = object()
+_NOT_WIRE = ("ts_s", "recv_ts")
+_KEY_META: dict[type, tuple[tuple[object, bytes] | None, ...]] = {
+    cls: tuple(None if f.name in _NOT_WIRE else
+               (_REQUIRED if f.required else f.default, b'"%s":' % f.encode_name.encode())
+               for f in fields(cls))
+    for cls in (Trade, Tick, Heartbeat)
+}
+# Optional fields whose default is not None (Tick.volume, Tick.source).
+_VALUE_DEFAULTS: dict[type, tuple[tuple[str, object], ...]] = {
+    cls: tuple((f.name, f.default) for f in fields(cls)
+               if f.name not in _NOT_WIRE and not f.required and f.default is not None)
+    for cls in (Trade, Tick, Heartbeat)
+}
+# Stage 2 of _keys_unaccounted subtracts colons in string values; a default that is
+# not on the wire must not contribute any.
+assert not any(":" in str(d) for defaults in _VALUE_DEFAULTS.values() for _, d in defaults)
 
 
 def _reason_for(error: msgspec.ValidationError) -> str:
@@ -95,6 +135,77 @@ def _reason_for(error: msgspec.ValidationError) -> str:
     return reasons.BAD_FIELD
 
 
+# -- structural checks (off the common path) ------------------------------------
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_ONE_BRACKET_KIND = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_MAX_INT_DIGITS = 4300  # CPython's int parsing limit, and pydantic's ("number out of range")
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> None:
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise _Rejected(reasons.DUPLICATE_KEY)
+
+
+def _finite_float(text: str) -> None:
+    if not math.isfinite(float(text)):
+        raise _Rejected(reasons.NON_FINITE)
+
+
+def _bounded_int(text: str) -> None:
+    if len(text) > _MAX_INT_DIGITS:
+        raise _Rejected(reasons.NON_FINITE)
+
+
+def _no_constants(text: str) -> None:
+    raise _Rejected(reasons.BAD_JSON)  # NaN, Infinity, -Infinity are not JSON
+
+
+def nesting_deeper_than(frame: bytes, limit: int) -> bool:
+    """True if brackets (outside strings) nest deeper than ``limit``. No recursion:
+    each pass deletes the innermost ``[]`` pairs, so ``limit`` passes empty any
+    structure at most ``limit`` deep."""
+    if frame.count(b"[") + frame.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", frame).translate(_ONE_BRACKET_KIND, _NOT_BRACKETS)
+    for _ in range(limit):
+        brackets = brackets.replace(b"[]", b"")
+        if not brackets:
+            return False
+    return b"[]" in brackets
+
+
+def _structure_problem(frame: bytes) -> str | None:
+    """A full (slow, exact) pass for what msgspec does not check: nesting depth,
+    duplicate keys at any level, numbers that overflow. None if the frame is fine."""
+    if nesting_deeper_than(frame, MAX_DEPTH):
+        return reasons.TOO_DEEP
+    try:
+        json.loads(frame.decode(), object_pairs_hook=_no_duplicate_keys, parse_float=_finite_float,
+                   parse_int=_bounded_int, parse_constant=_no_constants)
+    except _Rejected as rejected:
+        return rejected.reason
+    except RecursionError:
+        return reasons.TOO_DEEP
+    except ValueError:  # also UnicodeDecodeError
+        return reasons.BAD_JSON
+    return None
+
+
+def _is_utf8(frame: bytes) -> bool:
+    try:
+        frame.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# -- decoding ---------------------------------------------------------------------
 def _finish(event: Event) -> DecodeResult:
     """Checks msgspec cannot express: finite floats and timestamp normalisation."""
     for name in _FINITE_FIELDS:
@@ -108,32 +219,70 @@ def _finish(event: Event) -> DecodeResult:
     return event
 
 
+def _keys_unaccounted(frame: bytes, event: Event) -> bool:
+    """False proves the frame holds exactly the keys the struct decoded: no
+    duplicate, unknown or nested key. Every key is followed by exactly one
+    structural ':', so more colons than keys known to be present means there is
+    something else to look at (or just colons inside strings, or a field sent
+    with its default value: the second stage accounts for those)."""
+    colons = frame.count(b":")
+    # Stage 1, the common path: a field differing from its default was on the wire.
+    values = astuple(event)
+    known = 1 + len(values) - values.count(None) - len(_NOT_WIRE)  # 1: the "type" tag
+    for name, default in _VALUE_DEFAULTS[type(event)]:
+        if getattr(event, name) == default:
+            known -= 1
+    if colons <= known:
+        return False
+    # Stage 2: a field equal to its default counts if ``"name":`` is in the frame
+    # (that byte sequence cannot occur inside a JSON string), and colons inside
+    # the decoded string values are not keys. Escapes could hide either: give up.
+    if b"\\" in frame:
+        return True
+    known = 1
+    for value, meta in zip(values, _KEY_META[type(event)], strict=True):
+        if meta is None:
+            continue
+        if meta[0] is _REQUIRED or value != meta[0]:
+            known += 1
+            if type(value) is str:
+                colons -= value.count(":")
+        elif meta[1] in frame:
+            known += 1
+    return colons > known
+
+
 def decode(frame: bytes) -> DecodeResult:
     """One JSON object -> event or reason. The hot path: keep it lean."""
+    if not frame.isascii() and not _is_utf8(frame):
+        return reasons.BAD_JSON
     try:
         event = _decoder.decode(frame)
     except msgspec.ValidationError as error:
-        return _reason_for(error)
-    except msgspec.DecodeError:
+        return _structure_problem(frame) or _reason_for(error)
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return reasons.BAD_JSON
+    except RecursionError:
+        return reasons.TOO_DEEP
+    if _keys_unaccounted(frame, event):
+        problem = _structure_problem(frame)
+        if problem is not None:
+            return problem
     return _finish(event)
 
 
 def decode_batch(frame: bytes) -> list[DecodeResult]:
-    """A JSON array of messages -> one result per element."""
-    try:
-        items = _any_decoder.decode(frame)
-    except msgspec.DecodeError:
+    """A JSON array of messages -> one result per element, each judged by ``decode``."""
+    if not frame.isascii() and not _is_utf8(frame):
         return [reasons.BAD_JSON]
-    if not isinstance(items, list) or not items:
+    try:
+        items = _batch_decoder.decode(frame)
+    except msgspec.ValidationError:
         return [reasons.NOT_OBJECT]
-    results: list[DecodeResult] = []
-    for item in items:
-        if not isinstance(item, dict):
-            results.append(reasons.NOT_OBJECT)
-            continue
-        try:
-            results.append(_finish(msgspec.convert(item, Event)))
-        except msgspec.ValidationError as error:
-            results.append(_reason_for(error))
-    return results
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return [reasons.BAD_JSON]
+    except RecursionError:
+        return [reasons.TOO_DEEP]
+    if not items:
+        return [reasons.NOT_OBJECT]
+    return [decode(bytes(item)) for item in items]

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 TOO_LARGE = "too_large"  # frame longer than SIDECAR_MAX_MESSAGE_BYTES
 MULTIPART = "multipart"  # a ZeroMQ multipart message (the protocol is one frame)
-BAD_JSON = "bad_json"  # not UTF-8 JSON, NaN/Infinity literals, trailing junk, too deep
+BAD_JSON = "bad_json"  # not UTF-8 JSON, NaN/Infinity literals, trailing junk
+TOO_DEEP = "too_deep"  # JSON nested deeper than decode.MAX_DEPTH (32)
+DUPLICATE_KEY = "duplicate_key"  # an object repeats a key (parsers would disagree on which wins)
 NOT_OBJECT = "not_object"  # valid JSON but not an object (or an array of objects)
 UNKNOWN_TYPE = "unknown_type"  # "type" missing or not trade/tick/heartbeat
 MISSING_FIELD = "missing_field"  # a required field is absent
@@ -18,5 +20,5 @@ INTERNAL_ERROR = "internal_error"  # a bug in the sidecar; logged with a traceba
 
 ALL_REASONS: tuple[str, ...] = (
     TOO_LARGE, MULTIPART, BAD_JSON, NOT_OBJECT, UNKNOWN_TYPE, MISSING_FIELD,
-    BAD_FIELD, BAD_TIMESTAMP, NON_FINITE, STALE, INTERNAL_ERROR,
+    BAD_FIELD, BAD_TIMESTAMP, NON_FINITE, STALE, INTERNAL_ERROR, TOO_DEEP, DUPLICATE_KEY,
 )
