@@ -10,6 +10,7 @@ if [ "${CI:-}" = "true" ]; then
   command -v prometheus >/dev/null || need="$need prometheus"
   command -v promtool >/dev/null || need="$need prometheus"
   command -v prometheus-pushgateway >/dev/null || need="$need prometheus-pushgateway"
+  command -v prometheus-blackbox-exporter >/dev/null || need="$need prometheus-blackbox-exporter"
   [ -x /usr/bin/chromium ] || need="$need chromium"
   if [ -n "$need" ]; then
     export DEBIAN_FRONTEND=noninteractive
