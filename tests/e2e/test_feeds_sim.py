@@ -35,7 +35,7 @@ def test_count_ticks_arrive_exactly_with_the_seeded_prices(tmp_path: Path, sidec
     feed = start_feed(tmp_path, sidecar, "--source", "sim", "--symbols", "BTCUSDT,ETHUSDT", "--tps", "200",
                       "--count", "100", "--seed", "11")
     done = done_line(feed)
-    assert (done["ticks_sent"], done["ticks_dropped"]) == (100, 0)
+    assert (done["ticks_sent"], done["ticks_dropped"]) == (100, 0), (done["publisher_dropped"], feed.log())
     metrics = wait_until(lambda: (m := scrape(sidecar.http + "/metrics/")) and sum(ticks(m, "sim").values()) == 100
                          and m, 10, message="100 sim ticks")
     assert ticks(metrics, "sim") == {"BTCUSDT": 50, "ETHUSDT": 50}

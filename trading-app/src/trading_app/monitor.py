@@ -12,7 +12,10 @@ from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger("trading_app.monitor")
 
-_EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_MONITOR_STOPPED
+# HANDSHAKE_SUCCEEDED, not CONNECTED: with IMMEDIATE=1 the pipe to the peer is only
+# attached after the ZMTP handshake, so a send between TCP connect and handshake
+# fails with EAGAIN (seen as "hwm" drops of a feed's first ticks).
+_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_MONITOR_STOPPED
 
 
 class ConnectionMonitor:
@@ -41,7 +44,7 @@ class ConnectionMonitor:
             except zmq.ZMQError:
                 return  # monitor socket closed during shutdown
             kind = event["event"]
-            if kind == zmq.EVENT_CONNECTED:
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._peers += 1
                 log.info("sidecar connected at %s", self.address)
             elif kind == zmq.EVENT_DISCONNECTED:

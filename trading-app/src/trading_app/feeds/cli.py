@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         if progress is not None and isinstance(feed, CsvReplayFeed):
             progress.finish(feed.rows_done)
         publisher.close(linger=DRAIN_SECONDS)
-    print(json.dumps({"event": "done", **feed.stats.snapshot()}), flush=True)
+    dropped = {f"{kind}/{reason}": n for (kind, reason), n in publisher.snapshot()["dropped"].items()}
+    print(json.dumps({"event": "done", **feed.stats.snapshot(), "publisher_dropped": dropped}), flush=True)
     return code
 
 
