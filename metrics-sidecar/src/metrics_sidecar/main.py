@@ -14,6 +14,7 @@ import zmq
 
 from .http_api import create_app
 from .ingest import IngestLoop
+from .reliable import DurableServices
 from .settings import Settings, SettingsError
 from .state import TelemetryState
 
@@ -48,12 +49,15 @@ def main() -> int:
     context = zmq.Context()
     state = TelemetryState(settings)
     ingest = IngestLoop(settings, state, context)
+    durable = DurableServices(settings, state, context)  # SIDECAR_STATE_DIR / SIDECAR_RELIABLE_BIND
     try:
+        durable.start()  # restores state before any loop applies
         ingest.start()
         http_sock = _http_socket(settings.host, settings.port)
-    except (zmq.ZMQError, OSError) as exc:
+    except (zmq.ZMQError, OSError, RuntimeError) as exc:
         print(f"metrics-sidecar: cannot bind: {exc}", file=sys.stderr)
         ingest.stop()
+        durable.stop_loop()
         context.term()
         return 1
     host, port = http_sock.getsockname()[:2]
@@ -62,12 +66,15 @@ def main() -> int:
     server = uvicorn.Server(config)
     # One machine-readable line so launchers and tests learn OS-chosen ports.
     print(json.dumps({"event": "ready", "service": "metrics-sidecar",
-                      "http": f"http://{host}:{port}", "zmq": ingest.last_endpoint}), flush=True)
+                      "http": f"http://{host}:{port}", "zmq": ingest.last_endpoint,
+                      "reliable": durable.endpoint}), flush=True)
     _exit_quietly_after_uvicorn()
     try:
         server.run(sockets=[http_sock])
     finally:
+        durable.stop_loop()
         ingest.stop()
+        durable.close()
         context.term()
     log.info("metrics-sidecar stopped")
     return 0

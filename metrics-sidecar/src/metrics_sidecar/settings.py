@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .histogram import DEFAULT_BUCKETS
 
@@ -51,6 +51,21 @@ class Settings(BaseModel):
     invalid_log_per_second: Annotated[float, Field(ge=0)] = Field(
         5.0, description="Rate limit for logging rejected messages")
     log_level: str = Field("INFO", description="Python logging level")
+    # Lossless delivery (docs/delivery.md): a ROUTER that acks once an event's effect is durable.
+    reliable_bind: str = Field(
+        "", description="ZeroMQ ROUTER endpoint for lossless delivery (acks + resends); empty = off. "
+                        "Requires SIDECAR_STATE_DIR")
+    state_dir: str = Field(
+        "", validate_default=True,
+        description="Directory for durable state (snapshot + journal): counters continue across restarts, "
+                    "kill -9 included. Empty = in memory only (counters reset on restart)")
+    state_fsync: bool = Field(
+        True, description="fsync the journal before each reliable ack: acks then survive power loss, "
+                          "not only a process crash")
+    snapshot_interval_seconds: Annotated[float, Field(gt=0)] = Field(
+        60.0, description="How often the state is snapshotted and the journal started afresh")
+    journal_max_bytes: Annotated[int, Field(ge=1_000_000)] = Field(
+        64_000_000, description="Snapshot early when the journal grows past this (bounds restart replay time)")
 
     @field_validator("latency_buckets", mode="before")
     @classmethod
@@ -70,6 +85,21 @@ class Settings(BaseModel):
     def _check_endpoint(cls, value: str) -> str:
         if not value.startswith(("tcp://", "ipc://", "inproc://")):
             raise ValueError("must be a ZeroMQ endpoint such as tcp://127.0.0.1:5555")
+        return value
+
+    @field_validator("reliable_bind")
+    @classmethod
+    def _check_reliable_bind(cls, value: str) -> str:
+        if value and not value.startswith(("tcp://", "ipc://", "inproc://")):
+            raise ValueError("must be empty (off) or a ZeroMQ endpoint such as tcp://127.0.0.1:5556")
+        return value
+
+    @field_validator("state_dir")
+    @classmethod
+    def _reliable_needs_state(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("reliable_bind") and not value:
+            # An ack promises the effect survives a restart; without a state dir it would not.
+            raise ValueError("required when SIDECAR_RELIABLE_BIND is set (acks promise durability)")
         return value
 
     @field_validator("log_level")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from . import reasons
 from .decode import Heartbeat, Tick, Trade
@@ -34,6 +36,14 @@ class SymbolTicks:
     spikes: int = 0
     out_of_order: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
+
+
+class StateJournal(Protocol):
+    """Records every apply/reject for replay after a restart (persistence.py)."""
+
+    def event(self, event: Trade | Tick | Heartbeat) -> None: ...
+
+    def reject(self, reason: str) -> None: ...
 
 
 class TelemetryState:
@@ -64,6 +74,10 @@ class TelemetryState:
         self._max_age = settings.tick_max_age_seconds
         self._spike = settings.spike_fraction
         self.batches = 0
+        # Durability (persistence.py, SIDECAR_STATE_DIR): every apply/reject is journaled and
+        # replayed on restart; replay substitutes the journaled apply time for the clock.
+        self.journal: StateJournal | None = None
+        self.clock: Callable[[], float] = time.time
 
     # -- labels -------------------------------------------------------------
     def _symbol_label(self, symbol: str) -> str:
@@ -79,6 +93,8 @@ class TelemetryState:
 
     # -- ingest -------------------------------------------------------------
     def reject(self, reason: str) -> None:
+        if self.journal is not None:
+            self.journal.reject(reason)
         self.invalid[reason] += 1
 
     def apply(self, event: Trade | Tick | Heartbeat) -> str | None:
@@ -86,6 +102,8 @@ class TelemetryState:
 
         Called with ``lock`` held. ``event.recv_ts`` and ``event.ts_s`` are set.
         """
+        if self.journal is not None:
+            self.journal.event(event)
         recv = event.recv_ts
         kind = event.kind
         if event.event_id is not None and self._dedup.seen_before(event.event_id):
@@ -114,7 +132,7 @@ class TelemetryState:
         if sent is not None:
             self._observe("event_to_send", kind, sent - ts)
             self._observe("send_to_receive", kind, recv - sent)
-        applied = time.time()
+        applied = self.clock()
         self._observe("receive_to_apply", kind, applied - recv)
         self._observe("event_to_apply", kind, applied - ts)
         return None

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import __version__
 from .exposition import build_registry
 from .prices import LastPrices
-from .publisher import Publisher
+from .publisher import Publisher, make_publisher
 from .settings import AppSettings
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$"
@@ -49,9 +49,7 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = publisher is None
-        pub = publisher or Publisher(settings.zmq_addr, producer=f"{settings.producer}-api",
-                                     sndhwm=settings.sndhwm,
-                                     heartbeat_interval=settings.heartbeat_interval_seconds)
+        pub = publisher or make_publisher(settings, "api")  # WEBAPP_DELIVERY picks the mode
         app.state.publisher = pub
         app.state.registry = build_registry(pub)
         feed = None

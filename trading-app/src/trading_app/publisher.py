@@ -25,12 +25,15 @@ import uuid
 import zlib
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
 
 from .monitor import ConnectionMonitor
+
+if TYPE_CHECKING:
+    from .settings import AppSettings
 
 log = logging.getLogger("trading_app.publisher")
 
@@ -247,3 +250,15 @@ class Publisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_publisher(settings: AppSettings, role: str) -> Publisher:
+    """The publisher ``WEBAPP_DELIVERY`` asks for, producer ``<WEBAPP_PRODUCER>-<role>``:
+    this fire-and-forget one, or the lossless ``reliable.ReliablePublisher``."""
+    producer = f"{settings.producer}-{role}"
+    if settings.delivery == "reliable":
+        from .reliable import ReliablePublisher
+
+        return ReliablePublisher.from_settings(settings, producer)
+    return Publisher(settings.zmq_addr, producer=producer, sndhwm=settings.sndhwm,
+                     heartbeat_interval=settings.heartbeat_interval_seconds)

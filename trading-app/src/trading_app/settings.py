@@ -54,6 +54,23 @@ class AppSettings(BaseModel):
         30.0, description="binance feed: cap on the reconnect delay")
     api_key: str = Field("", description="If set, POST /trade requires header x-api-key (secret: keep in .env)")
     log_level: str = Field("INFO", description="Python logging level")
+    # Delivery mode (docs/delivery.md). reliable: WEBAPP_ZMQ_ADDR names the sidecar's SIDECAR_RELIABLE_BIND.
+    delivery: Literal["fire_and_forget", "reliable"] = Field(
+        "fire_and_forget", description="fire_and_forget (PUSH, never blocks, drops counted) or reliable "
+                                       "(durable outbox, acks, resends; WEBAPP_ZMQ_ADDR = SIDECAR_RELIABLE_BIND)")
+    outbox_dir: str = Field(".run/outbox", description="reliable: directory of the SQLite outboxes "
+                                                       "(<producer>.sqlite); use an absolute path in production")
+    outbox_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="reliable: SQLite synchronous. NORMAL survives kill -9 of the app, FULL also "
+                              "power loss (an fsync per publish)")
+    outbox_max_messages: Annotated[int, Field(ge=1)] = Field(
+        1_000_000, description="reliable: unacked messages kept; beyond it publish() refuses (outbox_full)")
+    reliable_ack_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        1.0, description="reliable: resend what is unacked after this long (doubles per silent timeout)")
+    reliable_max_backoff_seconds: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="reliable: cap on the resend timeout")
+    reliable_drain_seconds: Annotated[float, Field(ge=0)] = Field(
+        2.0, description="reliable: on shutdown, wait this long for acks; the rest is resent on the next start")
 
     @field_validator("zmq_addr")
     @classmethod

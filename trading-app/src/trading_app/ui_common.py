@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import streamlit as st
 
-from trading_app.publisher import Publisher
+from trading_app.publisher import Publisher, make_publisher
 from trading_app.settings import AppSettings
 
 UNREACHABLE_WARNING = "Sidecar unreachable — events may be dropped. Start metrics-sidecar (see README, startup order)."
@@ -23,8 +23,7 @@ def get_settings() -> AppSettings:
 def get_publisher() -> Publisher:
     """One publisher per Streamlit process, shared by every session thread."""
     settings = get_settings()
-    return Publisher(settings.zmq_addr, producer=f"{settings.producer}-ui", sndhwm=settings.sndhwm,
-                     heartbeat_interval=settings.heartbeat_interval_seconds)
+    return make_publisher(settings, "ui")  # WEBAPP_DELIVERY picks the mode
 
 
 def sidecar_get(path: str, **params: Any) -> Any | None:

@@ -1,0 +1,249 @@
+"""The lossless channel (``SIDECAR_RELIABLE_BIND``): a ROUTER socket that
+acknowledges a publisher's messages once their effect is durable.
+
+Wire protocol (docs/delivery.md):
+
+- DEALER -> ROUTER ``[b"rel1", header, payload_1, ..., payload_n]``: ``header`` is
+  JSON ``{"producer", "instance", "seq"}`` and ``payload_k`` is the JSON message
+  with sequence number ``seq + k - 1`` of that (producer, instance) stream.
+- DEALER -> ROUTER ``[b"hb1", payload]``: a heartbeat; applied, never acked.
+- ROUTER -> DEALER ``[b"ack1", {"producer", "instance", "acked", "gap"}]``: every
+  seq up to ``acked`` is processed and durable (cumulative ack); ``gap`` says a
+  batch arrived beyond ``acked + 1`` (an earlier one was lost with a connection),
+  so the publisher should go back and resend from ``acked + 1`` now.
+
+Per stream the sidecar keeps a cursor: the last seq it processed, whatever the
+outcome (applied, rejected as invalid, or deduplicated by event id). A seq at or
+below the cursor is a resend: counted in ``messages_duplicate_total`` and acked
+again, never applied twice. Processing is strictly in order, so a cursor is all
+the dedup state a stream needs; it is journaled and snapshotted with the rest of
+the state (persistence.py), so dedup holds across restarts and ``kill -9``.
+
+Order of one drain: apply under ``state.lock`` -> lock release writes the journal
+-> fsync (``SIDECAR_STATE_FSYNC``) -> acks. An ack therefore never precedes the
+durability of what it acknowledges.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Annotated
+
+import msgspec
+import zmq
+
+from . import reasons
+from .decode import decode
+from .persistence import DurableState
+from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN
+from .settings import Settings
+from .state import TelemetryState
+
+log = logging.getLogger("metrics_sidecar.reliable")
+
+BATCH = b"rel1"
+HEARTBEAT = b"hb1"
+ACK = b"ack1"
+_POLL_MS = 100
+
+
+class Header(msgspec.Struct, forbid_unknown_fields=True):
+    producer: Annotated[str, msgspec.Meta(pattern=PRODUCER_PATTERN)]
+    instance: Annotated[str, msgspec.Meta(pattern=INSTANCE_PATTERN)]
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Ack(msgspec.Struct):
+    producer: str
+    instance: str
+    acked: int
+    gap: bool
+
+
+_decode_header = msgspec.json.Decoder(Header).decode
+_encode_ack = msgspec.json.Encoder().encode
+
+
+class ReliableLoop:
+    def __init__(self, settings: Settings, state: TelemetryState, durable: DurableState,
+                 context: zmq.Context) -> None:
+        self.settings = settings
+        self.state = state
+        self.durable = durable
+        self.context = context
+        self.running = threading.Event()
+        self.last_endpoint = ""
+        self.bind_error: Exception | None = None
+        self.acks_sent = 0
+        self._stop = threading.Event()
+        self._bound = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="zmq-reliable", daemon=True)
+        self._thread.start()
+        self._bound.wait(10)
+        if self.bind_error is not None:
+            raise self.bind_error
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _open_socket(self) -> zmq.Socket:
+        sock = self.context.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 1000)  # batches, not messages; the publisher resends what overflows
+        sock.setsockopt(zmq.MAXMSGSIZE, 2 * self.settings.max_message_bytes)
+        bind = self.settings.reliable_bind
+        if bind.startswith("tcp://") and bind.endswith(":0"):
+            bind = bind[:-2] + ":*"
+        sock.bind(bind)
+        self.last_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        return sock
+
+    def _run(self) -> None:
+        try:
+            sock = self._open_socket()
+        except zmq.ZMQError as exc:
+            self.bind_error = exc
+            self._bound.set()
+            return
+        self._bound.set()
+        self.running.set()
+        log.info("ROUTER (reliable) bound on %s", self.last_endpoint)
+        try:
+            while not self._stop.is_set():
+                if sock.poll(_POLL_MS, zmq.POLLIN):
+                    self._drain(sock)
+        except Exception:  # pragma: no cover - a bug, not bad input
+            log.exception("reliable loop crashed")
+        finally:
+            self.running.clear()
+            sock.close(linger=0)
+
+    def _drain(self, sock: zmq.Socket) -> None:
+        messages: list[tuple[list[bytes], float]] = []
+        payloads = 0
+        while payloads < self.settings.batch_max:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            messages.append((frames, time.time()))
+            payloads += max(1, len(frames) - 3)
+        if not messages:
+            return
+        acks: dict[tuple[bytes, str, str], tuple[int, bool]] = {}
+        with self.state.lock:  # its release writes the journal (persistence.FlushingLock)
+            self.state.batches += 1
+            for frames, recv_ts in messages:
+                self._handle(frames, recv_ts, acks)
+        if not acks:
+            return
+        if not self.durable.clean:
+            return  # the journal write failed: withhold acks, the publisher will resend
+        self.durable.sync()
+        for (identity, producer, instance), (acked, gap) in acks.items():
+            body = _encode_ack(Ack(producer, instance, acked, gap))
+            try:
+                sock.send_multipart([identity, ACK, body], zmq.NOBLOCK)
+                self.acks_sent += 1
+            except zmq.ZMQError:
+                pass  # peer gone or its queue full: it times out and resends, we dedup
+
+    def _handle(self, frames: list[bytes], recv_ts: float,
+                acks: dict[tuple[bytes, str, str], tuple[int, bool]]) -> None:
+        kind = frames[1] if len(frames) > 1 else b""
+        if kind == HEARTBEAT:
+            for payload in frames[2:]:
+                self._apply(payload, recv_ts, None)
+            return
+        if kind != BATCH or len(frames) < 3:
+            self.state.reject(reasons.MULTIPART)  # not this protocol
+            return
+        payloads = frames[3:]
+        try:
+            header = _decode_header(frames[2])
+        except msgspec.MsgspecError:
+            for _ in payloads or [b""]:
+                self.state.reject(reasons.BAD_FIELD)
+            return
+        key = (header.producer, header.instance)
+        cursor = start = self.durable.cursors.get(key, 0)
+        duplicates = 0
+        gap = False
+        for k, payload in enumerate(payloads):
+            seq = header.seq + k
+            if seq <= cursor:
+                duplicates += 1  # a resend of something already processed
+            elif seq == cursor + 1:
+                self._apply(payload, recv_ts, (header.producer, header.instance, seq))
+                cursor = seq
+            else:
+                gap = True  # an earlier batch was lost: drop the rest, the publisher goes back
+                break
+        if duplicates:
+            self.durable.duplicates(duplicates)
+        if cursor != start:
+            self.durable.advance(header.producer, header.instance, cursor)
+        ack_key = (frames[0], header.producer, header.instance)
+        previous_gap = acks.get(ack_key, (0, False))[1]
+        acks[ack_key] = (cursor, gap or previous_gap)
+
+    def _apply(self, payload: bytes, recv_ts: float, stamp: tuple[str, str, int] | None) -> None:
+        state = self.state
+        if len(payload) > self.settings.max_message_bytes:
+            state.reject(reasons.TOO_LARGE)
+            return
+        result = decode(payload)
+        if type(result) is str:
+            state.reject(result)
+            return
+        event = result
+        assert not isinstance(event, str)
+        if stamp is not None:
+            # The header is what the cursor tracks; the payload must agree with it.
+            event.producer, event.instance, event.seq = stamp
+        event.recv_ts = recv_ts
+        try:
+            state.apply(event)
+        except Exception:
+            log.exception("failed to apply %r", event)
+            state.reject(reasons.INTERNAL_ERROR)
+
+
+class DurableServices:
+    """Persistence and the reliable loop, started and stopped together by
+    ``main.py``: recover before any loop applies, snapshot after all stopped."""
+
+    def __init__(self, settings: Settings, state: TelemetryState, context: zmq.Context) -> None:
+        self.settings = settings
+        self.durable = DurableState(settings, state) if settings.state_dir else None
+        self.loop = (ReliableLoop(settings, state, self.durable, context)
+                     if settings.reliable_bind and self.durable is not None else None)
+
+    @property
+    def endpoint(self) -> str:
+        return self.loop.last_endpoint if self.loop is not None else ""
+
+    def start(self) -> None:
+        """Restore state, then bind the ROUTER. Call before the PULL loop starts."""
+        if self.durable is not None:
+            self.durable.recover()
+            self.durable.start()
+        if self.loop is not None:
+            self.loop.start()
+
+    def stop_loop(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+
+    def close(self) -> None:
+        """After every loop stopped: the final snapshot."""
+        self.stop_loop()
+        if self.durable is not None:
+            self.durable.close()

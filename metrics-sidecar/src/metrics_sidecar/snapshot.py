@@ -1,0 +1,183 @@
+"""A point-in-time image of ``TelemetryState`` (and the reliable cursors), as
+msgpack: what ``persistence.py`` writes as the snapshot and reads back on start.
+
+Everything a scrape shows is captured, plus what the next message's treatment
+depends on (per-instance last seq, the event-id dedup window, recent events and
+latency samples), so a restored sidecar behaves exactly as if it never stopped.
+``PERSISTED``/``NOT_PERSISTED`` name every attribute of the state; a unit test
+fails when a new one appears that is in neither, so nothing is silently reset.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+import msgspec
+
+from .decode import Heartbeat, Tick, Trade
+from .histogram import Histogram, SampleRing
+from .producers import ProducerStats
+from .state import SymbolTicks, TelemetryState
+
+log = logging.getLogger("metrics_sidecar.snapshot")
+
+FORMAT_VERSION = 1
+
+PERSISTED = frozenset({
+    "trades", "last_trade_ts", "received", "invalid", "duplicates", "series_overflow", "symbols", "producers",
+    "trade_latency", "hops", "hop_samples", "recent_events", "_dedup", "batches",
+})
+# Configuration copies, the lock, the process start time and the durability hooks.
+NOT_PERSISTED = frozenset({
+    "settings", "lock", "started_at", "_max_symbols", "_max_age", "_spike", "journal", "clock",
+    "_hops_by_kind",  # a view of ``hops`` (restored in place)
+    "analytics",  # rolling windows (analytics/): rebuilt by journal replay, not snapshotted
+})
+
+Cursor = tuple[str, str, int]  # (producer, instance, last seq processed on the reliable channel)
+
+
+class HistImage(msgspec.Struct, array_like=True):
+    bounds: list[float]
+    counts: list[int]
+    sum: float
+    count: int
+
+
+class RingImage(msgspec.Struct, array_like=True):
+    values: list[float]
+    pos: int
+    filled: int
+
+
+class SymbolImage(msgspec.Struct, array_like=True):
+    last_price: float
+    last_ts: float
+    last_recv: float
+    spikes: int
+    out_of_order: int
+    by_source: dict[str, int]
+
+
+class ProducerImage(msgspec.Struct, array_like=True):
+    lost: int
+    received: int
+    last_seen: float
+    instances_seen: int
+
+
+class StateImage(msgspec.Struct, kw_only=True):
+    version: int = FORMAT_VERSION
+    generation: int  # replay journal files from this generation on
+    trades: list[tuple[str, str, int, float]]
+    last_trade_ts: float | None
+    received: dict[str, int]
+    invalid: dict[str, int]
+    duplicates: int
+    series_overflow: dict[str, int]
+    symbols: dict[str, SymbolImage]
+    producers: dict[str, ProducerImage]
+    producer_last_seq: list[tuple[str, str, int]]  # oldest first (the tracker's eviction order)
+    producers_overflowed: int
+    trade_latency: HistImage
+    hops: list[tuple[str, str, HistImage]]
+    hop_samples: list[tuple[str, str, RingImage]]
+    recent_events: list[Trade | Tick | Heartbeat]
+    dedup_ids: list[str]  # oldest first
+    batches: int
+    cursors: list[Cursor]  # oldest first
+
+
+def _hist(h: Histogram) -> HistImage:
+    return HistImage(list(h.bounds), list(h.counts), h.sum, h.count)
+
+
+def _restore_hist(h: Histogram, image: HistImage, name: str) -> None:
+    if tuple(image.bounds) != tuple(h.bounds):
+        # SIDECAR_LATENCY_BUCKETS changed: old counts do not fit the new buckets.
+        log.warning("latency buckets changed since the snapshot: %s starts empty", name)
+        return
+    h.counts[:] = image.counts
+    h.sum = image.sum
+    h.count = image.count
+
+
+def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> StateImage:
+    """Copy the state (call with ``state.lock`` held)."""
+    tracker = state.producers
+    dedup = state._dedup
+    return StateImage(
+        generation=generation,
+        trades=[(side, symbol, int(row[0]), float(row[1])) for (side, symbol), row in state.trades.items()],
+        last_trade_ts=state.last_trade_ts,
+        received=dict(state.received),
+        invalid=dict(state.invalid),
+        duplicates=state.duplicates,
+        series_overflow=dict(state.series_overflow),
+        symbols={name: SymbolImage(s.last_price, s.last_ts, s.last_recv, s.spikes, s.out_of_order,
+                                   dict(s.by_source)) for name, s in state.symbols.items()},
+        producers={name: ProducerImage(p.lost, p.received, p.last_seen, p.instances_seen)
+                   for name, p in tracker.stats.items()},
+        producer_last_seq=[(name, instance, seq) for (name, instance), seq in tracker._last_seq.items()],
+        producers_overflowed=tracker.overflowed,
+        trade_latency=_hist(state.trade_latency),
+        hops=[(hop, kind, _hist(h)) for (hop, kind), h in state.hops.items()],
+        hop_samples=[(hop, kind, RingImage(list(r.values), r.pos, r.filled))
+                     for (hop, kind), r in state.hop_samples.items()],
+        recent_events=list(state.recent_events),
+        dedup_ids=list(dedup._order),
+        batches=state.batches,
+        cursors=cursors,
+    )
+
+
+def restore(state: TelemetryState, image: StateImage) -> None:
+    """Load an image into a fresh state, in place (other objects may hold references)."""
+    state.trades.clear()
+    for side, symbol, count, volume in image.trades:
+        state.trades[side, symbol] = [count, volume]
+    state.last_trade_ts = image.last_trade_ts
+    state.received.update(image.received)
+    state.invalid.update(image.invalid)
+    state.duplicates = image.duplicates
+    state.series_overflow.update(image.series_overflow)
+    state.symbols.clear()
+    for name, s in image.symbols.items():
+        state.symbols[name] = SymbolTicks(s.last_price, s.last_ts, s.last_recv, s.spikes, s.out_of_order,
+                                          dict(s.by_source))
+    tracker = state.producers
+    tracker.stats.clear()
+    for name, p in image.producers.items():
+        tracker.stats[name] = ProducerStats(p.lost, p.received, p.last_seen, p.instances_seen)
+    tracker._last_seq = OrderedDict(((name, instance), seq) for name, instance, seq in image.producer_last_seq)
+    tracker.overflowed = image.producers_overflowed
+    _restore_hist(state.trade_latency, image.trade_latency, "trade_latency_seconds")
+    for hop, kind, h in image.hops:
+        if (hop, kind) in state.hops:
+            _restore_hist(state.hops[hop, kind], h, f"hop_latency_seconds{{{hop},{kind}}}")
+    for hop, kind, r in image.hop_samples:
+        ring = state.hop_samples.get((hop, kind))
+        if ring is not None:
+            _restore_ring(ring, r)
+    state.recent_events.clear()
+    state.recent_events.extend(image.recent_events)
+    for event_id in image.dedup_ids:
+        state._dedup.seen_before(event_id)
+    state.batches = image.batches
+
+
+def _restore_ring(ring: SampleRing, image: RingImage) -> None:
+    if len(image.values) == ring.size:
+        ring.values[:] = image.values
+        ring.pos, ring.filled = image.pos, image.filled
+        return
+    # SIDECAR_LATENCY_SAMPLES changed: keep the newest samples that fit.
+    old = SampleRing(len(image.values))
+    old.values[:], old.pos, old.filled = image.values, image.pos, image.filled
+    for value in old.snapshot()[-ring.size:]:
+        ring.add(value)
+
+
+encode = msgspec.msgpack.Encoder().encode
+decode = msgspec.msgpack.Decoder(StateImage).decode

@@ -1,0 +1,239 @@
+"""``ReliablePublisher``: the lossless delivery mode (``WEBAPP_DELIVERY=reliable``).
+
+Same interface as the fire-and-forget ``Publisher`` (``publish/trade/tick/
+heartbeat/connected/snapshot/close``), different promise: ``publish()`` returns
+after the stamped message is committed to the SQLite outbox (``outbox.py``), and
+a background sender (``sender.py``) delivers it to the sidecar's ROUTER, resending
+until acked, across sidecar restarts and publisher restarts. ``queued=True``
+means *accepted*: it will be counted exactly once, whatever crashes later.
+Refusals are counted like the other mode's drops: ``outbox_full`` (the sidecar
+has been away for ``max_pending`` messages), ``outbox_error`` (disk), ``closed``.
+
+Sharding is the same as ``Publisher``: by crc32 of the symbol, a seq per endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+import zlib
+from bisect import bisect_left
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import zmq
+
+from ..publisher import PUBLISH_BUCKETS, Published, Publisher
+from .outbox import Outbox, SenderView
+from .sender import Sender, Stream
+
+if TYPE_CHECKING:
+    from ..settings import AppSettings
+
+log = logging.getLogger("trading_app.reliable")
+
+
+class ReliablePublisher(Publisher):
+    """A ``Publisher`` by interface only: it shares no state with the PUSH one."""
+
+    def __init__(self, addresses: str | list[str], outbox_path: str | Path, producer: str = "trading-app",
+                 heartbeat_interval: float = 1.0, synchronous: str = "NORMAL", max_pending: int = 1_000_000,
+                 ack_timeout: float = 1.0, max_backoff: float = 10.0, drain_seconds: float = 2.0,
+                 context: zmq.Context | None = None) -> None:
+        if isinstance(addresses, str):
+            addresses = [a.strip() for a in addresses.split(",") if a.strip()]
+        if not addresses:
+            raise ValueError("at least one ZeroMQ endpoint is required")
+        self.producer = producer
+        self.instance = uuid.uuid4().hex[:12]  # a new stream per start; old streams keep their stamps
+        self.addresses = addresses
+        self.max_pending = max_pending
+        self.drain_seconds = drain_seconds
+        self._own_context = context is None
+        self.context = context or zmq.Context()
+        self._encode = msgspec.json.Encoder().encode
+        self._stats_lock = threading.Lock()
+        self.sent: dict[str, int] = {}
+        self.dropped: dict[tuple[str, str], int] = {}
+        self.duration_counts = [0] * (len(PUBLISH_BUCKETS) + 1)
+        self.duration_sum = 0.0
+        self._closed = False
+        self.outbox = Outbox(outbox_path, synchronous)
+        self._lock = self.outbox.write_lock  # seq and the INSERT move together
+        self.sender = Sender(self.outbox, addresses, self.context, ack_timeout, max_backoff,
+                             self._heartbeat_payload if heartbeat_interval > 0 else None,
+                             heartbeat_interval or 1.0, self._account_heartbeat)
+        view = self.outbox.connect_sender()
+        try:
+            self._pending = view.pending()
+            self._adopt_earlier_streams(view)
+        finally:
+            view.close()
+        self._live: list[Stream] = []
+        for i, address in enumerate(addresses):
+            stream_id = self.outbox.new_stream(address, producer, self.instance)
+            stream = Stream(stream_id, i, producer, self.instance, head=0, acked=0, sent=0, live=True)
+            self._live.append(stream)
+            self.sender.add_stream(stream)
+        self._prefixes = [f"{self.instance}-" if len(addresses) == 1 else f"{self.instance}-{i}-"
+                          for i in range(len(addresses))]
+        self.sender.start()
+
+    @classmethod
+    def from_settings(cls, settings: AppSettings, producer: str) -> ReliablePublisher:
+        path = Path(settings.outbox_dir) / f"{producer}.sqlite"
+        return cls(settings.zmq_addr, path, producer=producer,
+                   heartbeat_interval=settings.heartbeat_interval_seconds,
+                   synchronous=settings.outbox_synchronous, max_pending=settings.outbox_max_messages,
+                   ack_timeout=settings.reliable_ack_timeout_seconds,
+                   max_backoff=settings.reliable_max_backoff_seconds,
+                   drain_seconds=settings.reliable_drain_seconds)
+
+    def _adopt_earlier_streams(self, view: SenderView) -> None:
+        """Streams of earlier runs with rows left: resend them as they are."""
+        for row in view.streams():
+            if row.last_seq == 0:
+                self.outbox.drop_stream(row.id)  # fully acked
+                continue
+            if row.endpoint not in self.addresses:
+                log.warning("outbox holds %d messages for %s, which is no longer configured; kept",
+                            row.last_seq - row.first_seq + 1, row.endpoint)
+                continue
+            acked = row.first_seq - 1  # rows up to here were acked and deleted
+            self.sender.add_stream(Stream(row.id, self.addresses.index(row.endpoint), row.producer, row.instance,
+                                          head=row.last_seq, acked=acked, sent=acked, live=False,
+                                          deleted=acked, high=row.last_seq))
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return all(m.connected for m in self.sender.monitors)
+
+    def endpoint_status(self) -> dict[str, bool]:
+        return {m.address: m.connected for m in self.sender.monitors}
+
+    def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.connected:
+            time.sleep(0.01)
+        return self.connected
+
+    def unacked(self) -> int:
+        return self.sender.unacked()
+
+    # -- the hot path ----------------------------------------------------------------------
+    def publish(self, message: dict[str, Any]) -> Published:
+        """Stamp, encode and commit to the outbox; the sender does the rest."""
+        started = time.perf_counter()
+        index = 0
+        if len(self._live) > 1:
+            index = zlib.crc32((message.get("symbol") or "").encode()) % len(self._live)
+        stream = self._live[index]
+        kind = message.get("type", "unknown")
+        reason: str | None = None
+        with self._lock:
+            if self._closed:
+                reason = "closed"
+            elif self._pending - self.sender.stats.acked >= self.max_pending:
+                reason = "outbox_full"
+            else:
+                seq = stream.head + 1
+                message["producer"] = self.producer
+                message["instance"] = self.instance
+                message["seq"] = seq
+                if "event_id" not in message:
+                    message["event_id"] = f"{self._prefixes[index]}{seq}"
+                message["sent_ts"] = time.time()
+                try:
+                    self.outbox.append(stream.id, seq, self._encode(message))
+                except sqlite3.Error:
+                    log.exception("outbox append failed")
+                    reason = "outbox_error"  # seq not consumed: the stream stays contiguous
+                else:
+                    stream.head = seq
+                    self._pending += 1
+        if reason is None and self.sender.idle:
+            self.sender.wake()
+        self._account(kind, reason, time.perf_counter() - started)
+        return Published(message, reason is None, reason)
+
+    def _account(self, kind: str, reason: str | None, elapsed: float) -> None:
+        with self._stats_lock:
+            if reason is None:
+                self.sent[kind] = self.sent.get(kind, 0) + 1
+            else:
+                self.dropped[kind, reason] = self.dropped.get((kind, reason), 0) + 1
+            self.duration_counts[bisect_left(PUBLISH_BUCKETS, elapsed)] += 1
+            self.duration_sum += elapsed
+
+    def _account_heartbeat(self, reason: str | None) -> None:
+        with self._stats_lock:
+            if reason is None:
+                self.sent["heartbeat"] = self.sent.get("heartbeat", 0) + 1
+            else:
+                self.dropped["heartbeat", reason] = self.dropped.get(("heartbeat", reason), 0) + 1
+
+    def _heartbeat_payload(self, endpoint: int) -> bytes:
+        # Liveness, not data: never stored, never resent, no seq (a resent
+        # heartbeat would claim the producer was alive when it was not).
+        now = time.time()
+        return self._encode({"type": "heartbeat", "ts": now, "producer": self.producer,
+                             "instance": self.instance, "sent_ts": now})
+
+    # -- message helpers (same messages as Publisher) -----------------------------------------
+    def trade(self, side: str, qty: float, symbol: str | None = None, price: float | None = None,
+              ts: float | None = None) -> Published:
+        message: dict[str, Any] = {"type": "trade", "side": side, "qty": float(qty),
+                                   "ts": time.time() if ts is None else ts}
+        if symbol:
+            message["symbol"] = symbol
+        if price is not None:
+            message["price"] = float(price)
+        return self.publish(message)
+
+    def tick(self, symbol: str, price: float, volume: float = 0.0, source: str = "sim",
+             ts: float | str | None = None, event_id: str | None = None,
+             bid: float | None = None, ask: float | None = None) -> Published:
+        message: dict[str, Any] = {"type": "tick", "symbol": symbol, "price": float(price),
+                                   "volume": float(volume), "source": source,
+                                   "ts": time.time() if ts is None else ts}
+        if event_id is not None:
+            message["event_id"] = event_id
+        if bid is not None:
+            message["bid"] = float(bid)
+        if ask is not None:
+            message["ask"] = float(ask)
+        return self.publish(message)
+
+    def heartbeat(self) -> None:
+        self.sender.request_heartbeat()
+
+    # -- reads and shutdown ----------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        stats = self.sender.stats
+        with self._stats_lock:
+            return {
+                "sent": dict(self.sent),
+                "dropped": dict(self.dropped),
+                "duration_counts": list(self.duration_counts),
+                "duration_sum": self.duration_sum,
+                "outbox": {"unacked": self.sender.unacked(), "acked": stats.acked, "resent": stats.resent,
+                           "rewinds": stats.rewinds, "timeouts": stats.timeouts},
+            }
+
+    def close(self, drain_seconds: float | None = None) -> None:
+        """Stop accepting, try to deliver what is pending for ``drain_seconds``;
+        whatever is still unacked stays in the outbox for the next start."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.sender.drain(self.drain_seconds if drain_seconds is None else drain_seconds)
+        self.sender.stop()
+        self.outbox.close()
+        if self._own_context:
+            self.context.term()
