@@ -173,7 +173,7 @@ def test_trading_app_entrypoint_runs_the_api_and_streamlit(tmp_path: Path) -> No
         assert _healthcheck(script, HEALTHCHECK_PID=pid, WEBAPP_PORT=port) == 0
         assert _healthcheck(script, HEALTHCHECK_PID=pid, WEBAPP_PORT=str(free_port())) == 1
     finally:
-        assert api.stop() == 0
+        assert api.stop(15) == 0
     ui_port = str(free_port())
     ui = subprocess.Popen([str(script), "ui"], env={**os.environ, **_env(WEBAPP_UI_PORT=ui_port,
                                                                        WEBAPP_HOST="127.0.0.1")},
