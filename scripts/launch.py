@@ -59,6 +59,9 @@ def main() -> int:
     parser.add_argument("--dev", action="store_true", help="hot reload: uvicorn --reload, Streamlit runOnSave")
     parser.add_argument("--feed", choices=["none", "sim", "csv", "binance"], default="none")
     parser.add_argument("--no-prometheus", action="store_true")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="bind address for every listener (default loopback; e.g. the docker0 address "
+                             "172.17.0.1 so the Docker Prometheus of docker-compose.infra.yml can scrape)")
     parser.add_argument("--run-dir", default=str(REPO / ".run"), help="logs and Prometheus data")
     args = parser.parse_args()
 
@@ -72,7 +75,7 @@ def main() -> int:
         "ui": free_port() if auto else int(os.environ.get("WEBAPP_UI_PORT", 8501)),
         "prometheus": free_port() if auto else 9090,
     }
-    host = "127.0.0.1"
+    host = args.host
     zmq_addr = f"tcp://{host}:{ports['zmq']}"
     sidecar_url = f"http://{host}:{ports['sidecar']}"
     api_url = f"http://{host}:{ports['api']}"
