@@ -37,4 +37,9 @@ def _parse_iso(text: str) -> float | None:
         return None
     if parsed.tzinfo is None:
         return None  # no offset: ambiguous, we do not assume the sidecar's zone
-    return parsed.timestamp()
+    try:
+        seconds = parsed.timestamp()
+    except (OverflowError, ValueError):
+        return None
+    # The same range as numeric timestamps: "0001-01-01T00:00Z" is not an event time.
+    return seconds if 0 <= seconds < _MS_THRESHOLD else None
