@@ -20,26 +20,34 @@ class RestartableSidecar:
 
     root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    reliable_channel: bool = True  # False: PULL only (fire-and-forget), still with durable state
     service: Service | None = None
     env: dict[str, str] = field(default_factory=dict)
     starts: int = 0
 
     def start(self) -> Service:
         if not self.env:
-            self.env = {"SIDECAR_RELIABLE_BIND": "tcp://127.0.0.1:0",
-                        "SIDECAR_STATE_DIR": str(self.root / "state"), **self.extra_env}
+            self.env = {"SIDECAR_STATE_DIR": str(self.root / "state"), **self.extra_env}
+            if self.reliable_channel:
+                self.env["SIDECAR_RELIABLE_BIND"] = "tcp://127.0.0.1:0"
         self.starts += 1
         self.service = start_sidecar(self.root / f"run{self.starts}", self.env)
         if self.starts == 1:  # pin the OS-chosen ports for every restart
-            self.env.update({"SIDECAR_RELIABLE_BIND": self.service.info["reliable"],
-                             "SIDECAR_ZMQ_BIND": self.service.zmq,
+            self.env.update({"SIDECAR_ZMQ_BIND": self.service.zmq,
                              "SIDECAR_PORT": self.service.http.rsplit(":", 1)[1]})
+            if self.reliable_channel:
+                self.env["SIDECAR_RELIABLE_BIND"] = self.service.info["reliable"]
         return self.service
 
     @property
     def http(self) -> str:
         assert self.service is not None
         return self.service.http
+
+    @property
+    def zmq(self) -> str:
+        assert self.service is not None
+        return self.service.zmq
 
     @property
     def reliable(self) -> str:

@@ -116,6 +116,7 @@ class DurableState:
         self.cursors: OrderedDict[tuple[str, str], int] = OrderedDict()
         self.generation = 0
         self._records: list[Any] = []
+        self._applied = 0.0
         self._journaled_batches = 0
         self._fd = -1
         self._journal_bytes = 0
@@ -127,7 +128,13 @@ class DurableState:
 
     # -- hooks called by TelemetryState / the reliable loop (state.lock held) ----------
     def event(self, event: Trade | Tick | Heartbeat) -> None:
-        self._records.append(EventRec(event, time.time()))
+        self._applied = time.time()
+        self._records.append(EventRec(event, self._applied))
+
+    def _journaled_clock(self) -> float:
+        """``state.clock`` while attached: apply() reads the very time the journal
+        recorded for this event, so a replay reproduces every latency exactly."""
+        return self._applied
 
     def reject(self, reason: str) -> None:
         self._records.append(RejectRec(reason))
@@ -210,6 +217,7 @@ class DurableState:
         self._open_journal()
         self._delete_journals_before(self.generation)
         state.journal = self
+        state.clock = self._journaled_clock
         state.lock = FlushingLock(self)  # type: ignore[assignment]  # same protocol as threading.Lock
         log.info("state restored: %d journal records replayed (generation %d)", replayed, self.generation)
         return {"replayed": replayed, "generation": self.generation}
