@@ -29,7 +29,7 @@ class RestartableSidecar:
         if not self.env:
             self.env = {"SIDECAR_STATE_DIR": str(self.root / "state"), **self.extra_env}
             if self.reliable_channel:
-                self.env["SIDECAR_RELIABLE_BIND"] = "tcp://127.0.0.1:0"
+                self.env.setdefault("SIDECAR_RELIABLE_BIND", "tcp://127.0.0.1:0")
         self.starts += 1
         self.service = start_sidecar(self.root / f"run{self.starts}", self.env)
         if self.starts == 1:  # pin the OS-chosen ports for every restart

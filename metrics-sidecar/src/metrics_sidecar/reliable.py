@@ -4,8 +4,10 @@ acknowledges a publisher's messages once their effect is durable.
 Wire protocol (docs/delivery.md):
 
 - DEALER -> ROUTER ``[b"rel1", header, payload_1, ..., payload_n]``: ``header`` is
-  JSON ``{"producer", "instance", "seq"}`` and ``payload_k`` is the JSON message
-  with sequence number ``seq + k - 1`` of that (producer, instance) stream.
+  JSON ``{"producer", "instance", "seq", "acked"}`` and ``payload_k`` is the JSON
+  message with sequence number ``seq + k - 1`` of that (producer, instance)
+  stream; ``acked`` is the highest seq the publisher has seen acked (it deleted
+  those: they can never be resent).
 - DEALER -> ROUTER ``[b"hb1", payload]``: a heartbeat; applied, never acked.
 - ROUTER -> DEALER ``[b"ack1", {"producer", "instance", "acked", "gap"}]``: every
   seq up to ``acked`` is processed and durable (cumulative ack); ``gap`` says a
@@ -17,7 +19,10 @@ outcome (applied, rejected as invalid, or deduplicated by event id). A seq at or
 below the cursor is a resend: counted in ``messages_duplicate_total`` and acked
 again, never applied twice. Processing is strictly in order, so a cursor is all
 the dedup state a stream needs; it is journaled and snapshotted with the rest of
-the state (persistence.py), so dedup holds across restarts and ``kill -9``.
+the state (persistence.py), so dedup holds across restarts and ``kill -9``. A
+stream the sidecar has no cursor for (its state directory was lost, or a stream
+evicted after ``MAX_CURSORS``) starts at the publisher's ``acked``: waiting for
+seqs the publisher no longer has would stall the stream forever.
 
 Order of one drain: apply under ``state.lock`` -> lock release writes the journal
 -> fsync (``SIDECAR_STATE_FSYNC``) -> acks. An ack therefore never precedes the
@@ -53,6 +58,7 @@ class Header(msgspec.Struct, forbid_unknown_fields=True):
     producer: Annotated[str, msgspec.Meta(pattern=PRODUCER_PATTERN)]
     instance: Annotated[str, msgspec.Meta(pattern=INSTANCE_PATTERN)]
     seq: Annotated[int, msgspec.Meta(ge=1)]
+    acked: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class Ack(msgspec.Struct):
@@ -173,7 +179,11 @@ class ReliableLoop:
                 self.state.reject(reasons.BAD_FIELD)
             return
         key = (header.producer, header.instance)
-        cursor = start = self.durable.cursors.get(key, 0)
+        start = self.durable.cursors.get(key, 0)
+        cursor = max(start, header.acked)
+        if cursor > start:
+            log.warning("stream %s/%s: no record of seq %d..%d, which the publisher saw acked; resuming after it "
+                        "(state directory lost or replaced?)", header.producer, header.instance, start + 1, cursor)
         duplicates = 0
         gap = False
         for k, payload in enumerate(payloads):

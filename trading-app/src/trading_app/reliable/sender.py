@@ -201,7 +201,8 @@ class Sender:
             if not rows:
                 continue
             first = rows[0][0]
-            header = json.dumps({"producer": stream.producer, "instance": stream.instance, "seq": first}).encode()
+            header = json.dumps({"producer": stream.producer, "instance": stream.instance, "seq": first,
+                                 "acked": stream.acked}).encode()
             try:
                 self.sockets[stream.endpoint].send_multipart([BATCH, header, *(p for _, p in rows)], zmq.NOBLOCK)
             except zmq.Again:
