@@ -78,18 +78,23 @@ def create_app_from_env() -> FastAPI:
 
     import zmq
 
+    from .reliable import DurableServices
     from .settings import Settings
 
     settings = Settings.from_env()
     context = zmq.Context()
     state = TelemetryState(settings)
     ingest = IngestLoop(settings, state, context)
+    durable = DurableServices(settings, state, context)  # SIDECAR_STATE_DIR / SIDECAR_RELIABLE_BIND
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        durable.start()  # restores state before any loop applies
         ingest.start()
         yield
+        durable.stop_loop()
         ingest.stop()
+        durable.close()
         context.term()
 
     app = create_app(state, ingest)
