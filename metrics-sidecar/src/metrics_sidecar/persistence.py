@@ -16,7 +16,7 @@ counters continue across a restart, ``kill -9`` included, instead of resetting.
   through ``state.apply`` (with the journaled clock), drop a torn tail, write a
   fresh snapshot. Replay reproduces dedup, loss and latency exactly.
 
-Journal frame: ``<u32 length><u32 crc32><msgpack list of records>``.
+The journal's format is in journal.py.
 """
 
 from __future__ import annotations
@@ -24,53 +24,21 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import struct
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from . import snapshot
 from .decode import Heartbeat, Tick, Trade
+from .journal import BatchesRec, CursorRec, DuplicatesRec, EventRec, RejectRec, encode_frame, read_frames
 from .settings import Settings
 from .state import TelemetryState
 
 log = logging.getLogger("metrics_sidecar.persistence")
 
-_FRAME = struct.Struct("<II")
 MAX_CURSORS = 65_536  # reliable streams remembered (an instance per publisher restart)
-
-
-class EventRec(msgspec.Struct, array_like=True, tag=0):
-    event: Trade | Tick | Heartbeat
-    applied: float
-
-
-class RejectRec(msgspec.Struct, array_like=True, tag=1):
-    reason: str
-
-
-class DuplicatesRec(msgspec.Struct, array_like=True, tag=2):
-    count: int
-
-
-class CursorRec(msgspec.Struct, array_like=True, tag=3):
-    producer: str
-    instance: str
-    seq: int
-
-
-class BatchesRec(msgspec.Struct, array_like=True, tag=4):
-    batches: int
-
-
-Record = EventRec | RejectRec | DuplicatesRec | CursorRec | BatchesRec
-_encode_records = msgspec.msgpack.Encoder().encode
-_decode_records = msgspec.msgpack.Decoder(list[Record]).decode
 
 
 class FlushingLock:
@@ -167,8 +135,7 @@ class DurableState:
             return
         if self._fd < 0:
             return  # closed: nothing may be applied after close(); kept, never acked
-        body = _encode_records(self._records)
-        frame = _FRAME.pack(len(body), zlib.crc32(body)) + body
+        frame = encode_frame(self._records)
         with self._file_lock:
             try:
                 view = memoryview(frame)
@@ -225,13 +192,10 @@ class DurableState:
     def _replay(self, path: Path, now: list[float]) -> int:
         state = self.state
         data = path.read_bytes()
-        offset = count = 0
-        while offset + _FRAME.size <= len(data):
-            length, crc = _FRAME.unpack_from(data, offset)
-            body = data[offset + _FRAME.size: offset + _FRAME.size + length]
-            if len(body) != length or zlib.crc32(body) != crc:
-                break
-            for rec in _decode_records(body):
+        frames, good_end = read_frames(data)
+        count = 0
+        for records in frames:
+            for rec in records:
                 if type(rec) is EventRec:
                     now[0] = rec.applied
                     state.apply(rec.event)
@@ -245,10 +209,9 @@ class DurableState:
                 elif type(rec) is BatchesRec:
                     state.batches = rec.batches
                 count += 1
-            offset += _FRAME.size + length
-        if offset < len(data):
-            # A torn tail: a write cut short by a crash. Nothing after it was acked.
-            log.warning("journal %s: dropped %d bytes of a torn tail", path.name, len(data) - offset)
+        if good_end[0] < len(data):
+            # A torn tail: a write cut short by a crash. Nothing in it was acked.
+            log.warning("journal %s: dropped %d bytes of a torn tail", path.name, len(data) - good_end[0])
         return count
 
     def _journals(self) -> list[tuple[int, Path]]:
