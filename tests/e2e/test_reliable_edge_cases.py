@@ -27,9 +27,9 @@ def test_accepted_while_no_sidecar_runs_then_delivered_when_it_starts(tmp_path: 
                              message="the backlog delivered")
         wait_until(lambda: pub.unacked() == 0, 10, message="all acked")
     finally:
-        pub.close(drain_seconds=0)
         if sidecar.service is not None:
             sidecar.kill9()
+        pub.close(drain_seconds=0)
     assert metrics['volume_total{side="buy",symbol="BTCUSDT"}'] == 1000.0
     assert metrics['messages_lost_total{producer="early"}'] == 0
 
@@ -46,8 +46,8 @@ def test_an_invalid_message_is_counted_and_never_stalls_the_stream(tmp_path: Pat
                              message="the valid neighbours counted")
         wait_until(lambda: pub.unacked() == 0, 10, message="the invalid one acked too")
     finally:
-        pub.close(drain_seconds=0)
         sidecar.kill9()
+        pub.close(drain_seconds=0)
     assert metrics['messages_invalid_total{reason="bad_field"}'] == 1
     # Same as fire-and-forget: a rejected message is also a gap in the producer's seq.
     assert metrics['messages_lost_total{producer="bad"}'] == 1
@@ -85,8 +85,8 @@ def test_a_sidecar_that_lost_its_state_resumes_instead_of_stalling(tmp_path: Pat
                              message="the stream resumed after the acked part")
         wait_until(lambda: pub.unacked() == 0, 10, message="all acked")
     finally:
-        pub.close(drain_seconds=0)
         sidecar.kill9()
+        pub.close(drain_seconds=0)
     assert metrics['messages_lost_total{producer="amnesia"}'] == 0
 
 

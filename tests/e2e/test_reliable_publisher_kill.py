@@ -28,6 +28,7 @@ def test_kill9_publisher_mid_stream_every_accepted_message_counted_once(tmp_path
     sidecar = RestartableSidecar(tmp_path)
     sidecar.start()
     outbox = tmp_path / "outbox" / "child.sqlite"
+    first: subprocess.Popen[bytes] | None = None
     try:
         first = subprocess.Popen([sys.executable, str(CHILD), sidecar.reliable, str(outbox), str(FIRST + 5_000),
                                   "--kill-after", str(FIRST)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -53,6 +54,8 @@ def test_kill9_publisher_mid_stream_every_accepted_message_counted_once(tmp_path
                              30, message="every accepted message counted")
     finally:
         sidecar.kill9()
+        if first is not None and first.poll() is None:
+            first.kill()
 
     assert total(metrics, "trades_total") == FIRST + SECOND  # exactly once: none lost, none twice
     assert metrics['messages_received_total{type="trade"}'] == FIRST + SECOND

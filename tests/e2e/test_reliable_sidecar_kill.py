@@ -51,10 +51,10 @@ def test_kill9_sidecar_mid_stream_loses_nothing_and_never_goes_backwards(tmp_pat
         sidecar.start()
         again = sidecar.metrics()
     finally:
+        if sidecar.service is not None:
+            sidecar.kill9()  # first: nothing below may leave a process running on the shared machine
         scraper.stop()
         pub.close(drain_seconds=0)
-        if sidecar.service is not None:
-            sidecar.kill9()
 
     assert total(final, "trades_total") == N
     assert total(final, "volume_total") == float(N)

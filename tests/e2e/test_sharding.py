@@ -67,9 +67,9 @@ def test_fire_and_forget_shards_by_symbol_and_a_stopped_sidecar_costs_only_its_s
         mb = wait_until(lambda: (m := b.metrics()) and total(m, "trades_total") == sent_b and m, 20,
                         message="B counted its shard")
     finally:
-        pub.close()
         for sidecar in sidecars:
             sidecar.kill9()
+        pub.close()
 
     assert total(ma, "trades_total") + total(mb, "trades_total") == len(phase1 + phase2 + phase3) - len(dropped)
     assert ma['messages_lost_total{producer="shard"}'] == 0
@@ -101,9 +101,9 @@ def test_reliable_two_sidecars_one_killed_every_shard_exact(tmp_path: Path) -> N
         mb = wait_until(lambda: (m := b.metrics()) and total(m, "trades_total") == rounds * 12 and m, 30,
                         message="B's shard complete")
     finally:
-        pub.close(drain_seconds=0)
         for sidecar in sidecars:
             sidecar.kill9()
+        pub.close(drain_seconds=0)
 
     assert sum(shard_of(s) for s in SYMBOLS) == 12  # 12 symbols per shard
     assert per_symbol(ma) == {s: rounds for s in SYMBOLS if shard_of(s) == 0}
