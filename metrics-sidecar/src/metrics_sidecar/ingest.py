@@ -12,6 +12,7 @@ import time
 import zmq
 
 from . import reasons
+from .curve import CurveServer
 from .decode import decode, decode_batch
 from .ratelimit import RateLimitedLogger
 from .settings import Settings
@@ -35,6 +36,9 @@ class IngestLoop:
         self.last_endpoint = ""
         self._in_multipart = False
         self._badlog = RateLimitedLogger(log, settings.invalid_log_per_second)
+        # Optional CURVE (curve.py): encryption and a client allow-list on the PULL socket.
+        self.curve = (CurveServer.from_files(settings.curve_secret_key_file, settings.curve_allowed_keys_dir)
+                      if settings.curve_secret_key_file else None)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="zmq-ingest", daemon=True)
@@ -57,6 +61,9 @@ class IngestLoop:
         # therefore reach us and are counted as too_large; only grossly oversized
         # ones (a memory attack, not a bug) cost the peer its connection.
         sock.setsockopt(zmq.MAXMSGSIZE, 2 * self.settings.max_message_bytes)
+        if self.curve is not None:
+            self.curve.start(self.context)  # the ZAP handler must exist before the first client
+            self.curve.secure(sock)
         sock.bind(self.settings.zmq_bind)
         self.last_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         return sock
@@ -67,19 +74,31 @@ class IngestLoop:
         except zmq.ZMQError as exc:
             self.bind_error = exc
             self._bound.set()
+            if self.curve is not None:
+                self.curve.stop()
             return
         self._bound.set()
         self.running.set()
         log.info("PULL bound on %s", self.last_endpoint)
         try:
             while not self._stop.is_set():
-                if sock.poll(_POLL_MS, zmq.POLLIN):
-                    self._drain(sock)
-        except Exception:  # pragma: no cover - a bug, not bad input
+                try:
+                    if sock.poll(_POLL_MS, zmq.POLLIN):
+                        self._drain(sock)
+                except zmq.ZMQError:
+                    raise  # the socket or context is gone: nothing left to serve
+                except Exception:  # pragma: no cover - a bug, not bad input (decode is fuzzed)
+                    # A bug must cost the frame in hand, never the loop.
+                    log.exception("ingest: unexpected error; frame counted as internal_error")
+                    with self.state.lock:
+                        self.state.reject(reasons.INTERNAL_ERROR)
+        except Exception:  # pragma: no cover
             log.exception("ingest loop crashed")
         finally:
             self.running.clear()
             sock.close(linger=0)
+            if self.curve is not None:
+                self.curve.stop()
 
     def _drain(self, sock: zmq.Socket) -> None:
         frames: list[tuple[bytes, float, bool]] = []

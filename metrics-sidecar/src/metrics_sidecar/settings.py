@@ -66,6 +66,13 @@ class Settings(BaseModel):
         60.0, description="How often the state is snapshotted and the journal started afresh")
     journal_max_bytes: Annotated[int, Field(ge=1_000_000)] = Field(
         64_000_000, description="Snapshot early when the journal grows past this (bounds restart replay time)")
+    # Optional ZeroMQ CURVE: encryption + a client allow-list (docs/security.md, telemetry-keygen).
+    curve_secret_key_file: str = Field(
+        "", description="The sidecar's CURVE secret certificate (<name>.key_secret from telemetry-keygen); "
+                        "empty = CURVE off (plain TCP). Requires SIDECAR_CURVE_ALLOWED_KEYS_DIR")
+    curve_allowed_keys_dir: str = Field(
+        "", validate_default=True,
+        description="Directory of allowed client public certificates (*.key); any other client is refused")
 
     @field_validator("latency_buckets", mode="before")
     @classmethod
@@ -100,6 +107,26 @@ class Settings(BaseModel):
         if info.data.get("reliable_bind") and not value:
             # An ack promises the effect survives a restart; without a state dir it would not.
             raise ValueError("required when SIDECAR_RELIABLE_BIND is set (acks promise durability)")
+        return value
+
+    @field_validator("curve_secret_key_file")
+    @classmethod
+    def _check_curve_secret(cls, value: str) -> str:
+        if value:
+            from .curve import load_secret_key
+
+            load_secret_key(value)  # fail at start-up, naming the variable, not at the first client
+        return value
+
+    @field_validator("curve_allowed_keys_dir")
+    @classmethod
+    def _check_curve_allow_list(cls, value: str, info: ValidationInfo) -> str:
+        if bool(value) != bool(info.data.get("curve_secret_key_file", value)):
+            raise ValueError("SIDECAR_CURVE_SECRET_KEY_FILE and SIDECAR_CURVE_ALLOWED_KEYS_DIR go together")
+        if value:
+            from .curve import load_allowed_keys
+
+            load_allowed_keys(value)
         return value
 
     @field_validator("log_level")

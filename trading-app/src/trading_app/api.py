@@ -1,6 +1,9 @@
 """FastAPI service: ``POST /trade/{side}`` (the seed's form flow and a JSON API),
 ``/health`` and the publisher's own ``/metrics``."""
 
+import base64
+import binascii
+import hashlib
 import hmac
 import math
 from collections.abc import AsyncIterator
@@ -36,6 +39,24 @@ class TradeAccepted(BaseModel):
     seq: int
     queued: bool = Field(description="False if the publisher dropped it (sidecar unreachable or queue full)")
     message: dict[str, Any]
+
+
+def _basic_credentials(authorization: str | None) -> tuple[bytes, bytes]:
+    """(user, password) from an ``Authorization: Basic ...`` header; empty if absent or malformed."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return b"", b""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return b"", b""
+    user, _, password = decoded.partition(b":")
+    return user, password
+
+
+def _same(given: bytes, expected: bytes) -> bool:
+    """Constant time, length included: compare digests, not the secrets themselves."""
+    return hmac.compare_digest(hashlib.sha256(given).digest(), hashlib.sha256(expected).digest())
 
 
 def _explain(exc: ValidationError) -> list[str]:
@@ -91,6 +112,17 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
         if settings.api_key and not hmac.compare_digest((x_api_key or "").encode(), settings.api_key.encode()):
             raise HTTPException(401, "missing or wrong x-api-key header")
 
+    def check_basic(authorization: str | None) -> None:
+        if not settings.basic_auth_user:
+            return
+        user, password = _basic_credentials(authorization)
+        # Both compared every time: the timing does not say which one was wrong.
+        user_ok = _same(user, settings.basic_auth_user.encode())
+        password_ok = _same(password, settings.basic_auth_password.encode())
+        if not (user_ok and password_ok):
+            raise HTTPException(401, "missing or wrong HTTP Basic credentials (Authorization: Basic ...)",
+                                headers={"WWW-Authenticate": 'Basic realm="trading-app", charset="UTF-8"'})
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
         return (
@@ -104,8 +136,10 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
               responses={303: {"description": "Form post: redirect to /"}, 422: {"description": "Invalid input"}},
               summary="Publish a trade (form field qty -> 303, JSON body -> 202)")
     async def trade(request: Request, side: Annotated[Literal["buy", "sell"], Path()],
-                    x_api_key: Annotated[str | None, Header()] = None) -> Response:
+                    x_api_key: Annotated[str | None, Header()] = None,
+                    authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
         check_key(x_api_key)
+        check_basic(authorization)
         is_json = request.headers.get("content-type", "").startswith("application/json")
         if is_json:
             try:

@@ -33,6 +33,7 @@ import zmq
 from .monitor import ConnectionMonitor
 
 if TYPE_CHECKING:
+    from .curve_keys import CurveClientKeys
     from .settings import AppSettings
 
 log = logging.getLogger("trading_app.publisher")
@@ -63,7 +64,8 @@ class Published:
 class _Endpoint:
     __slots__ = ("address", "id_prefix", "lock", "monitor", "seq", "socket")
 
-    def __init__(self, context: zmq.Context, address: str, sndhwm: int, id_prefix: str) -> None:
+    def __init__(self, context: zmq.Context, address: str, sndhwm: int, id_prefix: str,
+                 curve: CurveClientKeys | None = None) -> None:
         self.address = address
         self.id_prefix = id_prefix  # event ids are "<instance>-<seq>" (+ shard index)
         self.lock = threading.Lock()
@@ -74,6 +76,8 @@ class _Endpoint:
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        if curve is not None:
+            curve.apply(sock)  # encrypted, and the sidecar checks our key against its allow-list
         self.monitor = ConnectionMonitor(sock, address)
         sock.connect(address)
         self.socket = sock
@@ -82,7 +86,7 @@ class _Endpoint:
 class Publisher:
     def __init__(self, addresses: str | list[str], producer: str = "trading-app",
                  sndhwm: int = 10_000, heartbeat_interval: float = 1.0,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, curve: CurveClientKeys | None = None) -> None:
         if isinstance(addresses, str):
             addresses = [a.strip() for a in addresses.split(",") if a.strip()]
         if not addresses:
@@ -92,7 +96,8 @@ class Publisher:
         self._own_context = context is None
         self.context = context or zmq.Context()
         self.endpoints = [
-            _Endpoint(self.context, a, sndhwm, f"{self.instance}-" if len(addresses) == 1 else f"{self.instance}-{i}-")
+            _Endpoint(self.context, a, sndhwm, f"{self.instance}-" if len(addresses) == 1 else f"{self.instance}-{i}-",
+                      curve)
             for i, a in enumerate(addresses)
         ]
         self._encode = msgspec.json.Encoder().encode
@@ -261,4 +266,4 @@ def make_publisher(settings: AppSettings, role: str) -> Publisher:
 
         return ReliablePublisher.from_settings(settings, producer)
     return Publisher(settings.zmq_addr, producer=producer, sndhwm=settings.sndhwm,
-                     heartbeat_interval=settings.heartbeat_interval_seconds)
+                     heartbeat_interval=settings.heartbeat_interval_seconds, curve=settings.curve_keys)

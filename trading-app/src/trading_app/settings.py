@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+if TYPE_CHECKING:
+    from .curve_keys import CurveClientKeys
 
 PREFIX = "WEBAPP_"
 
@@ -53,6 +56,17 @@ class AppSettings(BaseModel):
     feed_backoff_max_seconds: Annotated[float, Field(gt=0)] = Field(
         30.0, description="binance feed: cap on the reconnect delay")
     api_key: str = Field("", description="If set, POST /trade requires header x-api-key (secret: keep in .env)")
+    basic_auth_password: str = Field(
+        "", description="Password for WEBAPP_BASIC_AUTH_USER (secret: keep in .env)")
+    # After the password, so that a configuration error names the user, never echoes the password.
+    basic_auth_user: str = Field(
+        "", validate_default=True,
+        description="If set (with WEBAPP_BASIC_AUTH_PASSWORD), POST /trade requires HTTP Basic auth")
+    curve_secret_key_file: str = Field(
+        "", description="This app's CURVE secret certificate (<name>.key_secret from telemetry-keygen); "
+                        "empty = plain TCP. Requires WEBAPP_CURVE_SERVER_KEY_FILE")
+    curve_server_key_file: str = Field(
+        "", validate_default=True, description="The sidecar's CURVE public certificate (<name>.key)")
     log_level: str = Field("INFO", description="Python logging level")
     # Delivery mode (docs/delivery.md). reliable: WEBAPP_ZMQ_ADDR names the sidecar's SIDECAR_RELIABLE_BIND.
     delivery: Literal["fire_and_forget", "reliable"] = Field(
@@ -100,6 +114,36 @@ class AppSettings(BaseModel):
         if not value.startswith(("ws://", "wss://")):
             raise ValueError("must be a ws:// or wss:// URL")
         return value
+
+    @field_validator("basic_auth_user")
+    @classmethod
+    def _check_user(cls, value: str, info: ValidationInfo) -> str:
+        if ":" in value:
+            raise ValueError("must not contain ':' (RFC 7617)")
+        if bool(value) != bool(info.data.get("basic_auth_password")):
+            raise ValueError("WEBAPP_BASIC_AUTH_USER and WEBAPP_BASIC_AUTH_PASSWORD go together")
+        return value
+
+    @field_validator("curve_server_key_file")
+    @classmethod
+    def _check_curve(cls, value: str, info: ValidationInfo) -> str:
+        secret_file = info.data.get("curve_secret_key_file", "")
+        if bool(value) != bool(secret_file):
+            raise ValueError("WEBAPP_CURVE_SECRET_KEY_FILE and WEBAPP_CURVE_SERVER_KEY_FILE go together")
+        if value:
+            from .curve_keys import load_client_keys
+
+            load_client_keys(secret_file, value)  # fail at start-up, naming the variable
+        return value
+
+    @property
+    def curve_keys(self) -> CurveClientKeys | None:
+        """The CURVE client keys for the publisher, or None (plain TCP)."""
+        if not self.curve_secret_key_file:
+            return None
+        from .curve_keys import load_client_keys
+
+        return load_client_keys(self.curve_secret_key_file, self.curve_server_key_file)
 
     @field_validator("log_level")
     @classmethod
