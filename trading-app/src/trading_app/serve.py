@@ -33,6 +33,7 @@ def api_main() -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.host, settings.port))
+        sock.listen(2048)  # before "ready": a client that connects at once is queued, not refused
     except OSError as exc:
         print(f"trading-app-api: cannot bind {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return 1
