@@ -1,7 +1,7 @@
 """A fixed-bucket histogram in plain Python: one bisect and two additions per
 observation (~0.3 us), against ~2-4 us for prometheus_client's ``observe``.
 Exposed at scrape time by ``collector.py``; exact recent samples for quantiles
-are kept separately in a small ring (``SampleRing``)."""
+are kept in a small ring (``SampleRing``), which a histogram can feed itself."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
 
 
 class Histogram:
-    __slots__ = ("bounds", "count", "counts", "sum")
+    __slots__ = ("bounds", "count", "counts", "ring", "sum")
 
-    def __init__(self, bounds: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
+    def __init__(self, bounds: tuple[float, ...] = DEFAULT_BUCKETS, ring: SampleRing | None = None) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)  # last slot is +Inf
         self.sum = 0.0
         self.count = 0
+        self.ring = ring  # when set, every observation is also kept as a raw sample
 
     def observe(self, value: float) -> None:
         # Prometheus buckets are "le": a value equal to a bound belongs to it,
@@ -33,6 +34,14 @@ class Histogram:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
         self.count += 1
+        ring = self.ring
+        if ring is not None:
+            # SampleRing.add inlined: the sidecar observes four hops per message.
+            pos = ring.pos
+            ring.values[pos] = value
+            ring.pos = pos + 1 if pos + 1 < ring.size else 0
+            if ring.filled < ring.size:
+                ring.filled += 1
 
     def cumulative(self) -> list[tuple[str, int]]:
         """(le, cumulative count) pairs including +Inf, as the exposition needs."""

@@ -62,11 +62,16 @@ class TelemetryState:
         self.producers = ProducerTracker(settings.max_producers)
         buckets = settings.latency_buckets
         self.trade_latency = Histogram(buckets)
-        self.hops: dict[tuple[str, str], Histogram] = {
-            (hop, kind): Histogram(buckets) for hop in HOPS for kind in MESSAGE_TYPES
-        }
         self.hop_samples: dict[tuple[str, str], SampleRing] = {
-            key: SampleRing(settings.latency_samples) for key in self.hops
+            (hop, kind): SampleRing(settings.latency_samples) for hop in HOPS for kind in MESSAGE_TYPES
+        }
+        # Each hop histogram feeds its own sample ring: one observe() per hop.
+        self.hops: dict[tuple[str, str], Histogram] = {
+            key: Histogram(buckets, ring) for key, ring in self.hop_samples.items()
+        }
+        # The hot path's view: per message type, the four hops in HOPS order.
+        self._hops_by_kind: dict[str, tuple[Histogram, ...]] = {
+            kind: tuple(self.hops[hop, kind] for hop in HOPS) for kind in MESSAGE_TYPES
         }
         self.recent_events: deque[Trade | Tick | Heartbeat] = deque(maxlen=settings.events_buffer)
         self._dedup = RecentIds(settings.dedup_window)
@@ -127,21 +132,20 @@ class TelemetryState:
 
         # Per-hop latency. Clock skew between hosts can make a hop negative;
         # it is clamped to 0 rather than dropped so counts stay exact.
+        event_to_send, send_to_receive, receive_to_apply, event_to_apply = self._hops_by_kind[kind]
         ts = event.ts_s
         sent = event.sent_ts
         if sent is not None:
-            self._observe("event_to_send", kind, sent - ts)
-            self._observe("send_to_receive", kind, recv - sent)
+            value = sent - ts
+            event_to_send.observe(value if value > 0.0 else 0.0)
+            value = recv - sent
+            send_to_receive.observe(value if value > 0.0 else 0.0)
         applied = self.clock()
-        self._observe("receive_to_apply", kind, applied - recv)
-        self._observe("event_to_apply", kind, applied - ts)
+        value = applied - recv
+        receive_to_apply.observe(value if value > 0.0 else 0.0)
+        value = applied - ts
+        event_to_apply.observe(value if value > 0.0 else 0.0)
         return None
-
-    def _observe(self, hop: str, kind: str, value: float) -> None:
-        if value < 0.0:
-            value = 0.0
-        self.hops[hop, kind].observe(value)
-        self.hop_samples[hop, kind].add(value)
 
     def _apply_trade(self, trade: Trade) -> None:
         symbol = "" if trade.symbol is None else self._symbol_label(trade.symbol)
