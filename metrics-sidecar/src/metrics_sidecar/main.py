@@ -30,12 +30,16 @@ def _http_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _exit_quietly_after_uvicorn() -> None:
+def _exit_cleanly_on_signal(server: uvicorn.Server) -> None:
     """uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to
-    the handler that was installed before it. A no-op handler there lets us close
-    the ZeroMQ socket and exit 0 instead of dying with -15 half-way."""
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    signal.signal(signal.SIGINT, lambda *_: None)
+    the handler that was installed before it. Ours only asks the server to exit, so
+    (a) the process closes its sockets and exits 0 instead of dying with -15, and
+    (b) a signal that lands before uvicorn installs its handlers is not lost."""
+    def request_exit(*_: object) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, request_exit)
+    signal.signal(signal.SIGINT, request_exit)
 
 
 def main() -> int:
@@ -65,11 +69,14 @@ def main() -> int:
     app = create_app(state, ingest)
     config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, lifespan="off")
     server = uvicorn.Server(config)
+    _exit_cleanly_on_signal(server)
+    # Listen before announcing: a client that connects right after the ready line
+    # waits in the backlog instead of being refused.
+    http_sock.listen(2048)
     # One machine-readable line so launchers and tests learn OS-chosen ports.
     print(json.dumps({"event": "ready", "service": "metrics-sidecar",
                       "http": f"http://{host}:{port}", "zmq": ingest.last_endpoint,
                       "reliable": durable.endpoint}), flush=True)
-    _exit_quietly_after_uvicorn()
     try:
         server.run(sockets=[http_sock])
     finally:

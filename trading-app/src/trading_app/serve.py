@@ -40,12 +40,17 @@ def api_main() -> int:
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(),
                                            access_log=False))
+
+    def request_exit(*_: object) -> None:
+        # uvicorn re-raises SIGTERM/SIGINT to this handler after its graceful
+        # shutdown; asking it to exit (instead of dying) makes the exit code 0 and
+        # also covers a signal that lands before uvicorn installs its own handlers.
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, request_exit)
+    signal.signal(signal.SIGINT, request_exit)
     print(json.dumps({"event": "ready", "service": "trading-app-api", "http": f"http://{host}:{port}"}),
           flush=True)
-    # uvicorn re-raises SIGTERM/SIGINT to the previous handler after its graceful
-    # shutdown; a no-op handler lets the process exit 0.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    signal.signal(signal.SIGINT, lambda *_: None)
     server.run(sockets=[sock])
     return 0
 
