@@ -70,9 +70,6 @@ def main() -> int:
     config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     _exit_cleanly_on_signal(server)
-    # Listen before announcing: a client that connects right after the ready line
-    # waits in the backlog instead of being refused.
-    http_sock.listen(2048)
     # One machine-readable line so launchers and tests learn OS-chosen ports.
     print(json.dumps({"event": "ready", "service": "metrics-sidecar",
                       "http": f"http://{host}:{port}", "zmq": ingest.last_endpoint,
