@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("no feed chosen: pass --source sim|csv|binance or set WEBAPP_FEED", 2)
 
     publisher = Publisher(settings.zmq_addr, producer=f"{settings.producer}-feed", sndhwm=settings.sndhwm,
-                          heartbeat_interval=settings.heartbeat_interval_seconds)
+                          heartbeat_interval=settings.heartbeat_interval_seconds, curve=settings.curve_keys)
     try:
         feed = build_feed(settings, publisher, None, source, args.count)
     except (OSError, ValueError) as exc:
