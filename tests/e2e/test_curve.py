@@ -153,6 +153,10 @@ def test_trading_app_publishes_over_curve(tmp_path: Path, curve_sidecar: Service
                              and m.get('trades_total{side="buy",symbol=""}') == 2 and m, 10, message="2 trades")
         assert metrics['volume_total{side="buy",symbol=""}'] == 7
         assert 'trades_total{side="sell",symbol=""}' not in metrics
+        # The refused app knows: not connected, and its trades are counted as no_peer drops.
+        assert httpx.get(bad_api.http + "/health").json()["sidecar_connected"] is False
+        assert scrape(bad_api.http + "/metrics").get(
+            'publisher_messages_dropped_total{reason="no_peer",type="trade"}') == 5
     finally:
         good_api.kill()
         bad_api.kill()
