@@ -132,3 +132,12 @@ def test_symbol_pattern_is_anchored_at_the_true_end() -> None:
     assert SYMBOL_PATTERN.endswith("$")  # the schema's; the decoder turns it into \Z
     assert isinstance(decode(TRADE + b',"symbol":"BTCUSDT"}'), Trade)
     assert decode(TRADE + b',"symbol":"BTCUSDT\\n"}') == reasons.BAD_FIELD
+
+
+def test_a_batch_of_junk_elements_is_judged_element_by_element() -> None:
+    """Every element counts once, whatever it is (non-objects skip the parse)."""
+    junk = [b"1", b'"s"', b"null", b"[]", b"{}", b'{"type":"trade"}', b" 2", b'{"type":"heartbeat","ts":1700000000}']
+    results = decode_batch(b"[" + b",".join(junk * 1000) + b"]")
+    assert len(results) == 8000
+    expected = [reasons.NOT_OBJECT] * 4 + [reasons.UNKNOWN_TYPE, reasons.MISSING_FIELD, reasons.NOT_OBJECT, "Heartbeat"]
+    assert [r if isinstance(r, str) else type(r).__name__ for r in results] == expected * 1000
