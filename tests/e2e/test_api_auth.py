@@ -110,12 +110,15 @@ def test_both_configured_need_both(tmp_path: Path, sidecar: Service, api_key: st
                                    credentials: tuple[str, str]) -> None:
     user, password = credentials
     env = {"WEBAPP_API_KEY": api_key, "WEBAPP_BASIC_AUTH_USER": user, "WEBAPP_BASIC_AUTH_PASSWORD": password}
-    for api in _api(tmp_path, sidecar, env):
+    api = start_api(tmp_path / "api", sidecar.zmq, {"WEBAPP_HEARTBEAT_INTERVAL_SECONDS": "0", **env})
+    try:
         url = api.http + "/trade/sell"
         assert httpx.post(url, json={"qty": 1}, headers={"x-api-key": api_key}).status_code == 401
         assert httpx.post(url, json={"qty": 1}, headers=basic(user, password)).status_code == 401
         both = {"x-api-key": api_key, **basic(user, password)}
         assert httpx.post(url, json={"qty": 1}, headers=both).status_code == 202
+    finally:
+        api.kill()
 
 
 def test_a_half_configured_basic_auth_stops_the_api_without_echoing_the_password(tmp_path: Path) -> None:
