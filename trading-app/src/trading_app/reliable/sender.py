@@ -40,6 +40,7 @@ WINDOW = 16_384  # unacked messages in flight per stream
 REWIND_HOLDOFF = 0.2
 DELETE_EVERY = 0.05  # acked rows are deleted in bulk, not per ack
 CHECKPOINT_EVERY = 1.0
+BLOCKED_PAUSE = 0.02  # after a send would block (the reconnect interval is 100 ms)
 
 
 @dataclass(slots=True)
@@ -92,6 +93,9 @@ class Sender:
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
         self.sockets: list[zmq.Socket] = []
+        # An endpoint whose send would block (no sidecar, or its queue full) is
+        # left alone briefly, so a sidecar outage costs no CPU spinning.
+        self._blocked_until = [0.0] * len(addresses)
         self.monitors: list[ConnectionMonitor] = []
         for address in addresses:
             sock = context.socket(zmq.DEALER)
@@ -187,14 +191,20 @@ class Sender:
                 next_heartbeat = now + self._heartbeat_interval
             self._housekeeping(view)
 
+    def _can_send(self, stream: Stream, now: float) -> bool:
+        return (stream.sent < stream.head and stream.sent - stream.acked < WINDOW
+                and now >= self._blocked_until[stream.endpoint])
+
     def _has_work(self) -> bool:
-        return any(s.sent < s.head and s.sent - s.acked < WINDOW for s in list(self.streams.values()))
+        now = time.monotonic()
+        return any(self._can_send(s, now) for s in list(self.streams.values()))
 
     def _send_all(self, view: SenderView) -> bool:
         """One batch per stream that can send; True if anything was sent."""
         sent_any = False
+        now = time.monotonic()
         for stream in list(self.streams.values()):
-            if stream.sent >= stream.head or stream.sent - stream.acked >= WINDOW:
+            if not self._can_send(stream, now):
                 continue
             limit = min(MAX_BATCH, WINDOW - (stream.sent - stream.acked))
             rows = view.read(stream.id, stream.sent, limit)
@@ -205,8 +215,9 @@ class Sender:
                                  "acked": stream.acked}).encode()
             try:
                 self.sockets[stream.endpoint].send_multipart([BATCH, header, *(p for _, p in rows)], zmq.NOBLOCK)
-            except zmq.Again:
-                continue  # no sidecar connected (IMMEDIATE) or its queue is full: retry later
+            except zmq.Again:  # no sidecar connected (IMMEDIATE) or its queue is full: retry shortly
+                self._blocked_until[stream.endpoint] = now + BLOCKED_PAUSE
+                continue
             if stream.sent == stream.acked:
                 stream.progress_at = time.monotonic()  # the ack clock starts with the first unacked send
             last = rows[-1][0]
