@@ -21,6 +21,7 @@ import time
 import uuid
 import zlib
 from bisect import bisect_left
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +161,10 @@ class ReliablePublisher(Publisher):
             self.sender.wake()
         self._account(kind, reason, time.perf_counter() - started)
         return Published(message, reason is None, reason)
+
+    def publish_many(self, messages: Sequence[dict[str, Any]]) -> list[Published]:
+        """Each message is its own outbox row (the sender batches the resends)."""
+        return [self.publish(message) for message in messages]
 
     def _account(self, kind: str, reason: str | None, elapsed: float) -> None:
         with self._stats_lock:
