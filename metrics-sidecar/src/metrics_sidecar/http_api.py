@@ -91,6 +91,7 @@ def create_app_from_env() -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         durable.start()  # restores state before any loop applies
         ingest.start()
+        durable.start_reliable(ingest.curve)  # after ingest: its CURVE handler guards the ROUTER too
         yield
         durable.stop_loop()
         ingest.stop()

@@ -58,6 +58,7 @@ def main() -> int:
     try:
         durable.start()  # restores state before any loop applies
         ingest.start()
+        durable.start_reliable(ingest.curve)  # after ingest: its CURVE handler guards the ROUTER too
         http_sock = _http_socket(settings.host, settings.port)
     except (zmq.ZMQError, OSError, RuntimeError) as exc:
         print(f"metrics-sidecar: cannot bind: {exc}", file=sys.stderr)

@@ -40,6 +40,7 @@ import msgspec
 import zmq
 
 from . import reasons
+from .curve import CurveServer
 from .decode import decode
 from .persistence import DurableState
 from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN
@@ -86,8 +87,12 @@ class ReliableLoop:
         self._stop = threading.Event()
         self._bound = threading.Event()
         self._thread: threading.Thread | None = None
+        self._curve: CurveServer | None = None
 
-    def start(self) -> None:
+    def start(self, curve: CurveServer | None = None) -> None:
+        """``curve``: the PULL loop's, already started: one ZAP handler per context
+        serves both sockets, with the same key pair and allow-list."""
+        self._curve = curve
         self._thread = threading.Thread(target=self._run, name="zmq-reliable", daemon=True)
         self._thread.start()
         self._bound.wait(10)
@@ -104,6 +109,8 @@ class ReliableLoop:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 1000)  # batches, not messages; the publisher resends what overflows
         sock.setsockopt(zmq.MAXMSGSIZE, 2 * self.settings.max_message_bytes)
+        if self._curve is not None:
+            self._curve.secure(sock)
         bind = self.settings.reliable_bind
         if bind.startswith("tcp://") and bind.endswith(":0"):
             bind = bind[:-2] + ":*"
@@ -241,12 +248,16 @@ class DurableServices:
         return self.loop.last_endpoint if self.loop is not None else ""
 
     def start(self) -> None:
-        """Restore state, then bind the ROUTER. Call before the PULL loop starts."""
+        """Restore state. Call before the PULL loop starts (nothing may apply first)."""
         if self.durable is not None:
             self.durable.recover()
             self.durable.start()
+
+    def start_reliable(self, curve: CurveServer | None) -> None:
+        """Bind the ROUTER. Call after the PULL loop started: with CURVE on, its ZAP
+        handler must exist before this socket binds, or clients get in unchecked."""
         if self.loop is not None:
-            self.loop.start()
+            self.loop.start(curve)
 
     def stop_loop(self) -> None:
         if self.loop is not None:

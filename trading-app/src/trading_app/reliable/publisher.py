@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import zmq
 
+from ..curve_keys import CurveClientKeys
 from ..publisher import PUBLISH_BUCKETS, Published, Publisher
 from .outbox import Outbox, SenderView
 from .sender import Sender, Stream
@@ -44,7 +45,7 @@ class ReliablePublisher(Publisher):
     def __init__(self, addresses: str | list[str], outbox_path: str | Path, producer: str = "trading-app",
                  heartbeat_interval: float = 1.0, synchronous: str = "NORMAL", max_pending: int = 1_000_000,
                  ack_timeout: float = 1.0, max_backoff: float = 10.0, drain_seconds: float = 2.0,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, curve: CurveClientKeys | None = None) -> None:
         if isinstance(addresses, str):
             addresses = [a.strip() for a in addresses.split(",") if a.strip()]
         if not addresses:
@@ -67,7 +68,7 @@ class ReliablePublisher(Publisher):
         self._lock = self.outbox.write_lock  # seq and the INSERT move together
         self.sender = Sender(self.outbox, addresses, self.context, ack_timeout, max_backoff,
                              self._heartbeat_payload if heartbeat_interval > 0 else None,
-                             heartbeat_interval or 1.0, self._account_heartbeat)
+                             heartbeat_interval or 1.0, self._account_heartbeat, curve)
         view = self.outbox.connect_sender()
         try:
             self._pending = view.pending()
@@ -92,7 +93,7 @@ class ReliablePublisher(Publisher):
                    synchronous=settings.outbox_synchronous, max_pending=settings.outbox_max_messages,
                    ack_timeout=settings.reliable_ack_timeout_seconds,
                    max_backoff=settings.reliable_max_backoff_seconds,
-                   drain_seconds=settings.reliable_drain_seconds)
+                   drain_seconds=settings.reliable_drain_seconds, curve=settings.curve_keys)
 
     def _adopt_earlier_streams(self, view: SenderView) -> None:
         """Streams of earlier runs with rows left: resend them as they are."""

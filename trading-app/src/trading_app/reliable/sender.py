@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import zmq
 
+from ..curve_keys import CurveClientKeys
 from ..monitor import ConnectionMonitor
 from .outbox import Outbox, SenderView
 
@@ -73,7 +74,7 @@ class SenderStats:
 class Sender:
     def __init__(self, outbox: Outbox, addresses: list[str], context: zmq.Context, ack_timeout: float,
                  max_backoff: float, heartbeat: Callable[[int], bytes] | None, heartbeat_interval: float,
-                 on_heartbeat: Callable[[str | None], None]) -> None:
+                 on_heartbeat: Callable[[str | None], None], curve: CurveClientKeys | None = None) -> None:
         self.addresses = addresses
         self.ack_timeout = ack_timeout
         self.max_backoff = max_backoff
@@ -104,6 +105,8 @@ class Sender:
             sock.setsockopt(zmq.SNDHWM, 1000)
             sock.setsockopt(zmq.RECONNECT_IVL, 100)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+            if curve is not None:
+                curve.apply(sock)  # the same keys and allow-list as the PULL channel
             self.monitors.append(ConnectionMonitor(sock, address))
             sock.connect(address)
             self.sockets.append(sock)
