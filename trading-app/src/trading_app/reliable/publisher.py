@@ -231,14 +231,17 @@ class ReliablePublisher(Publisher):
                            "rewinds": stats.rewinds, "timeouts": stats.timeouts},
             }
 
-    def close(self, drain_seconds: float | None = None) -> None:
-        """Stop accepting, try to deliver what is pending for ``drain_seconds``;
-        whatever is still unacked stays in the outbox for the next start."""
+    def close(self, linger: float | None = None, drain_seconds: float | None = None) -> None:
+        """Stop accepting, try to deliver what is pending for ``drain_seconds``
+        (``linger``, the fire-and-forget name, means the same; default
+        ``WEBAPP_RELIABLE_DRAIN_SECONDS``). Whatever is still unacked stays in the
+        outbox and is sent by the next start: nothing accepted is dropped."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self.sender.drain(self.drain_seconds if drain_seconds is None else drain_seconds)
+        wait = drain_seconds if drain_seconds is not None else linger
+        self.sender.drain(self.drain_seconds if wait is None else wait)
         self.sender.stop()
         self.outbox.close()
         if self._own_context:
