@@ -11,6 +11,7 @@ import httpx
 
 from e2e.reliable_support import RestartableSidecar, total
 from support.procs import free_port, start_api, wait_until
+from support.prom import scrape
 from trading_app.reliable import ReliablePublisher
 
 
@@ -106,6 +107,11 @@ def test_the_api_publishes_reliably_when_asked(tmp_path: Path) -> None:
                              message="5 API trades")
         wait_until(lambda: sidecar.metrics().get('producer_up{producer="trading-app-api"}') == 1, 10,
                    message="heartbeats over the reliable channel")
+        own = wait_until(lambda: (m := scrape(api.http + "/metrics")) and m["publisher_outbox_unacked_messages"] == 0
+                         and m, 10, message="the API's outbox drained")
+        assert own['publisher_messages_sent_total{type="trade"}'] == 5
+        assert own['publisher_messages_dropped_total{reason="outbox_full",type="trade"}'] == 0
+        assert own["publisher_outbox_resent_total"] == 0
         assert api.stop() == 0
     finally:
         api.kill()

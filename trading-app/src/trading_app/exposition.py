@@ -30,7 +30,19 @@ class PublisherCollector(Collector):
         for kind in ("trade", "tick", "heartbeat"):
             for reason in ("no_peer", "hwm", "closed"):
                 dropped.add_metric([kind, reason], snap["dropped"].get((kind, reason), 0))
+        outbox = snap.get("outbox")  # only the reliable publisher has one (docs/delivery.md)
+        if outbox is not None:
+            for kind in ("trade", "tick"):
+                for reason in ("outbox_full", "outbox_error"):
+                    dropped.add_metric([kind, reason], snap["dropped"].get((kind, reason), 0))
         yield dropped
+        if outbox is not None:
+            yield GaugeMetricFamily("publisher_outbox_unacked_messages",
+                                    "reliable: accepted messages the sidecar has not acknowledged yet",
+                                    value=outbox["unacked"])
+            yield CounterMetricFamily("publisher_outbox_resent_total",
+                                      "reliable: messages sent again (no ack in time, or the sidecar reported a gap)",
+                                      value=outbox["resent"])
         connected = GaugeMetricFamily("publisher_sidecar_connected",
                                       "1 while a sidecar is connected to the endpoint", labels=["endpoint"])
         for endpoint, ok in self.publisher.endpoint_status().items():
