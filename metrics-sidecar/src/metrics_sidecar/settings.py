@@ -66,6 +66,35 @@ class Settings(BaseModel):
         60.0, description="How often the state is snapshotted and the journal started afresh")
     journal_max_bytes: Annotated[int, Field(ge=1_000_000)] = Field(
         64_000_000, description="Snapshot early when the journal grows past this (bounds restart replay time)")
+    # Rolling analytics, OHLC bars, positions and the market-data API/stream (docs/analytics.md, docs/api.md).
+    analytics: bool = Field(
+        True, description="Rolling analytics, OHLC bars, positions/PnL and the market-data API and stream; "
+                          "false keeps only the counters")
+    analytics_short_window_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        60, description="Short rolling window (label window=\"1m\" at the default)")
+    analytics_long_window_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        300, description="Long rolling window (window=\"5m\"); memory per symbol is 80 bytes per second of it")
+    analytics_sma_ticks: Annotated[int, Field(ge=2, le=10_000)] = Field(
+        20, description="N: the SMA and the tick volatility use the last N ticks of a symbol")
+    analytics_ew_half_life_seconds: Annotated[float, Field(gt=0)] = Field(
+        60.0, description="Half-life of the exponentially weighted volume per side")
+    analytics_history_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1000, description="Recent ticks kept per symbol (24 bytes each); caps GET /symbols/{id}/history?limit")
+    analytics_ohlc_bars: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        500, description="Closed OHLC bars kept per symbol and timeframe (56 bytes each); caps ?limit")
+    sse_max_rate: Annotated[float, Field(gt=0, le=1000)] = Field(
+        10.0, description="At most this many writes per second to one GET /stream client; ticks are conflated per symbol "
+                          "in between")
+    sse_analytics_interval_seconds: Annotated[float, Field(gt=0)] = Field(
+        1.0, description="At most one analytics event per symbol per stream client in this interval")
+    sse_heartbeat_seconds: Annotated[float, Field(gt=0)] = Field(
+        15.0, description="A comment line is sent to an idle stream client this often (keeps proxies open)")
+    sse_queue_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1000, description="Pending updates per stream client; a client whose queue fills is dropped")
+    sse_write_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="A stream client that does not accept a write within this is dropped")
+    sse_max_clients: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        100, description="Concurrent GET /stream clients; more get 503")
     # Optional ZeroMQ CURVE: encryption + a client allow-list (docs/security.md, telemetry-keygen).
     curve_secret_key_file: str = Field(
         "", description="The sidecar's CURVE secret certificate (<name>.key_secret from telemetry-keygen); "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import reasons
+from .analytics import AnalyticsEngine
 from .decode import Heartbeat, Tick, Trade
 from .dedup import RecentIds
 from .histogram import Histogram, SampleRing
@@ -83,6 +84,8 @@ class TelemetryState:
         # replayed on restart; replay substitutes the journaled apply time for the clock.
         self.journal: StateJournal | None = None
         self.clock: Callable[[], float] = time.time
+        # Rolling analytics, bars, positions (analytics/): fed one call per applied trade/tick.
+        self.analytics = AnalyticsEngine(settings, self) if settings.analytics else None
 
     # -- labels -------------------------------------------------------------
     def _symbol_label(self, symbol: str) -> str:
@@ -125,8 +128,12 @@ class TelemetryState:
 
         if type(event) is Trade:
             self._apply_trade(event)
+            if self.analytics is not None:
+                self.analytics.on_trade(event)
         elif type(event) is Tick:
             self._apply_tick(event)
+            if self.analytics is not None:
+                self.analytics.on_tick(event)
         self.received[kind] += 1
         self.recent_events.append(event)
 

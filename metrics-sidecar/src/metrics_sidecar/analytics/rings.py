@@ -1,0 +1,74 @@
+"""Fixed-width float rows in one ``array('d')`` ring: 8 bytes a value and no
+Python object per row, so a full ring of every symbol stays small. Writers
+append one row in O(1); readers copy rows out (under ``state.lock``) and work
+on the copy with numpy, outside the lock."""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class FloatRing:
+    """The newest ``capacity`` rows of ``width`` floats; the oldest row is overwritten.
+
+    ``preallocate`` reserves the whole ring up front, so the per-tick write is three
+    index stores instead of three appends; rings written rarely (bars) grow instead.
+    """
+
+    __slots__ = ("capacity", "data", "head", "limit", "size", "width")
+
+    def __init__(self, width: int, capacity: int, preallocate: bool = False) -> None:
+        if width < 1 or capacity < 1:
+            raise ValueError("width and capacity must be >= 1")
+        self.width = width
+        self.capacity = capacity
+        self.limit = width * capacity  # values when full
+        self.data = array("d", bytes(8 * self.limit)) if preallocate else array("d")
+        self.head = 0  # where the next row goes (values); once full, the oldest row
+        self.size = 0  # rows held
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, row: tuple[float, ...]) -> None:
+        head = self.head
+        width = self.width
+        if len(self.data) < self.limit:
+            self.data.extend(row)
+        else:
+            self.data[head:head + width] = array("d", row)
+        head += width
+        self.head = 0 if head == self.limit else head
+        if self.size < self.capacity:
+            self.size += 1
+
+    def append3(self, a: float, b: float, c: float) -> None:
+        """``append((a, b, c))`` for a preallocated ring of width 3: the per-tick write."""
+        data = self.data
+        head = self.head
+        data[head] = a
+        data[head + 1] = b
+        data[head + 2] = c
+        head += 3
+        self.head = 0 if head == self.limit else head
+        if self.size < self.capacity:
+            self.size += 1
+
+    def last(self, count: int) -> FloatArray:
+        """A copy of the newest ``count`` rows, oldest first, shape (rows, width)."""
+        width = self.width
+        count = max(0, min(count, self.size))
+        end = self.head // width  # one past the newest row, in ring order
+        first = end - count
+        # Slicing an array('d') copies just those values; a numpy view of ``data``
+        # would forbid the ingest thread to grow it (BufferError) while it lived.
+        if first >= 0:
+            flat = self.data[first * width:end * width]
+        else:
+            flat = self.data[(self.capacity + first) * width:self.capacity * width] + self.data[:end * width]
+        return np.frombuffer(flat.tobytes(), dtype=np.float64).reshape(count, width)

@@ -1,0 +1,100 @@
+"""Fan-out of ticks and trades to Server-Sent-Events clients, built so that no
+client can slow ingest.
+
+The ingest thread ``offer``s each event to every subscribed client's pending map
+(a dict insert under a per-client lock that is only ever held for O(1) work, never
+across I/O). Ticks are conflated per symbol: a client that reads slower than
+ticks arrive sees the newest price, not a backlog. Trades are kept one by one.
+A client whose pending map reaches ``capacity`` is dropped on the spot (reason
+``queue_full``); the HTTP side also drops a client whose socket does not accept a
+write in time (reason ``slow``). Either way ingest only ever did a dict insert.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..decode import Tick, Trade
+
+DROP_REASONS = ("queue_full", "slow")
+EVENT_TYPES = ("tick", "trade", "analytics")
+
+
+class StreamClient:
+    __slots__ = ("capacity", "dropped", "lock", "pending", "symbols")
+
+    def __init__(self, symbols: frozenset[str] | None, capacity: int) -> None:
+        self.symbols = symbols  # None: every symbol (and trades without one)
+        self.capacity = capacity
+        self.pending: dict[object, Tick | Trade] = {}
+        self.lock = threading.Lock()
+        self.dropped = False
+
+    def wants(self, symbol: str | None) -> bool:
+        return self.symbols is None or symbol in self.symbols
+
+    def offer(self, key: object, item: Tick | Trade) -> bool:
+        """Queue ``item`` (replacing the pending one with the same key); False when full."""
+        with self.lock:
+            pending = self.pending
+            if len(pending) >= self.capacity and key not in pending:
+                return False
+            pending[key] = item
+            return True
+
+    def take(self) -> list[Tick | Trade]:
+        """Everything pending, oldest first; the map starts empty again."""
+        with self.lock:
+            items, self.pending = self.pending, {}
+        return list(items.values())
+
+
+class StreamHub:
+    def __init__(self, capacity: int, max_clients: int) -> None:
+        self.capacity = capacity
+        self.max_clients = max_clients
+        # Copy-on-write: ingest iterates the tuple it read, membership changes swap it.
+        self.clients: tuple[StreamClient, ...] = ()
+        self._members = threading.Lock()
+        self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
+        self.sent: dict[str, int] = dict.fromkeys(EVENT_TYPES, 0)
+        self.closed = threading.Event()  # set on shutdown: every stream ends
+        self._trade_key = 0
+
+    def subscribe(self, symbols: frozenset[str] | None) -> StreamClient | None:
+        """A new client, or None when ``max_clients`` are already connected."""
+        with self._members:
+            if len(self.clients) >= self.max_clients:
+                return None
+            client = StreamClient(symbols, self.capacity)
+            self.clients = (*self.clients, client)
+            return client
+
+    def unsubscribe(self, client: StreamClient) -> None:
+        with self._members:
+            self.clients = tuple(c for c in self.clients if c is not client)
+
+    def drop(self, client: StreamClient, reason: str) -> None:
+        """Disconnect a client that cannot keep up; its pending events are freed."""
+        with self._members:
+            if client.dropped:
+                return
+            client.dropped = True
+            self.dropped[reason] += 1
+            self.clients = tuple(c for c in self.clients if c is not client)
+        with client.lock:
+            client.pending = {}
+
+    # -- ingest side (state.lock held; called only while ``clients`` is non-empty) --
+    def publish_tick(self, tick: Tick) -> None:
+        symbol = tick.symbol
+        for client in self.clients:
+            if client.wants(symbol) and not client.offer(symbol, tick):
+                self.drop(client, "queue_full")
+
+    def publish_trade(self, trade: Trade) -> None:
+        self._trade_key += 1
+        key = self._trade_key  # an int never equals a symbol key: trades are not conflated
+        for client in self.clients:
+            if client.wants(trade.symbol) and not client.offer(key, trade):
+                self.drop(client, "queue_full")

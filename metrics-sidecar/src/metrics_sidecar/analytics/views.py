@@ -1,0 +1,102 @@
+"""The read side: statistics computed from snapshots the engine copied under
+``state.lock``, with numpy, outside the lock (per request or per scrape, never
+per message)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .positions import PositionView, position_view
+from .series import SESSION_SECONDS, SeriesSnapshot
+from .windows import (
+    TickWindowStats,
+    TradeWindowStats,
+    ew_volume,
+    tick_window_stats,
+    trade_window_stats,
+    window_label,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionSnapshot:
+    qty: float
+    avg_cost: float
+    realized: float
+    trades: int
+    unpriced: int
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolSnapshot:
+    symbol: str
+    series: SeriesSnapshot | None  # None: trades seen, no tick yet
+    position: PositionSnapshot | None  # None: ticks seen, no trade yet
+
+
+@dataclass(frozen=True, slots=True)
+class SideSnapshot:
+    side: str
+    buckets: list[float]
+    last_t: float
+    ew: float
+    ew_t: float
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolAnalytics:
+    symbol: str
+    last_price: float | None
+    last_tick_ts: float | None
+    sma: float | None  # mean of the last ``sma_ticks`` prices
+    sma_ticks: int
+    volatility_ticks: float | None  # std (ddof=1) of the log returns between those prices
+    vwap_session: float | None  # since 00:00 UTC of the current day
+    windows: dict[str, TickWindowStats]
+    position: PositionView | None
+
+
+@dataclass(frozen=True, slots=True)
+class SideAnalytics:
+    side: str
+    ew_volume: float
+    windows: dict[str, TradeWindowStats]
+
+
+def symbol_analytics(snap: SymbolSnapshot, now: float, windows: tuple[int, ...]) -> SymbolAnalytics:
+    series = snap.series
+    mark = series.last_price if series is not None else None
+    position = None
+    if snap.position is not None:
+        p = snap.position
+        position = position_view(p.qty, p.avg_cost, p.realized, p.trades, p.unpriced, mark)
+    if series is None:
+        return SymbolAnalytics(symbol=snap.symbol, last_price=None, last_tick_ts=None, sma=None,
+                               sma_ticks=0, volatility_ticks=None, vwap_session=None, windows={},
+                               position=position)
+    # A feed clock slightly ahead of ours must not push its newest ticks out of the windows.
+    now = max(now, series.last_ts)
+    prices = series.recent
+    volatility = None
+    if len(prices) >= 3:
+        volatility = float(np.std(np.diff(np.log(prices)), ddof=1))
+    vwap_session = None
+    day = series.session
+    if day is not None and day[0] == math.floor(now) // SESSION_SECONDS * SESSION_SECONDS and day[5] > 0.0:
+        vwap_session = day[7] / day[5]
+    return SymbolAnalytics(
+        symbol=snap.symbol, last_price=series.last_price, last_tick_ts=series.last_ts,
+        sma=float(prices.mean()), sma_ticks=len(prices), volatility_ticks=volatility, vwap_session=vwap_session,
+        windows={window_label(w): tick_window_stats(series.buckets, now, w, series.first_ts) for w in windows},
+        position=position)
+
+
+def side_analytics(snap: SideSnapshot, now: float, windows: tuple[int, ...], half_life: float) -> SideAnalytics:
+    now = max(now, snap.last_t)
+    buckets = np.asarray(snap.buckets, dtype=np.float64).reshape(-1, 6)
+    return SideAnalytics(
+        side=snap.side, ew_volume=ew_volume(snap.ew, snap.ew_t, now, half_life),
+        windows={window_label(w): trade_window_stats(buckets, now, w) for w in windows})
