@@ -172,12 +172,16 @@ class DurableState:
         journals = sorted(self._journals())
         now = [0.0]
         state.clock = lambda: now[0]
+        # Analytics (positions, bars, windows) are not in the snapshot: replaying only
+        # the journal's tail into them would give half a position. They start empty.
+        analytics, state.analytics = state.analytics, None
         try:
             for gen, jpath in journals:
                 if gen >= self.generation:
                     replayed += self._replay(jpath, now)
         finally:
             state.clock = time.time
+            state.analytics = analytics
         self.generation = max([self.generation, *(g for g, _ in journals)]) + 1
         self._journaled_batches = state.batches
         self._write_snapshot(snapshot.encode(snapshot.capture(state, self.generation, self._cursor_list())))

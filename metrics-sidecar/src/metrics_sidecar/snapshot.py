@@ -32,7 +32,7 @@ PERSISTED = frozenset({
 NOT_PERSISTED = frozenset({
     "settings", "lock", "started_at", "_max_symbols", "_max_age", "_spike", "journal", "clock",
     "_hops_by_kind",  # a view of ``hops`` (restored in place)
-    "analytics",  # rolling windows (analytics/): rebuilt by journal replay, not snapshotted
+    "analytics",  # positions, bars, rolling windows: start empty after a restart (persistence.recover)
 })
 
 Cursor = tuple[str, str, int]  # (producer, instance, last seq processed on the reliable channel)
