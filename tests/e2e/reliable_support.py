@@ -73,21 +73,23 @@ def total(metrics: dict[str, float], name: str) -> float:
 
 
 class Scraper(threading.Thread):
-    """Scrapes in a loop and keeps every value of ``metric`` it saw (while the
-    sidecar is down a scrape fails and is skipped)."""
+    """Scrapes in a loop and keeps every value each counter showed (while the
+    sidecar is down a scrape fails and is skipped). Every series counts: a
+    counter's total and each of its labelled series."""
 
-    def __init__(self, url_of: RestartableSidecar, metric: str) -> None:
+    def __init__(self, sidecar: RestartableSidecar, prefixes: tuple[str, ...]) -> None:
         super().__init__(daemon=True)
-        self.sidecar = url_of
-        self.metric = metric
-        self.values: list[float] = []
+        self.sidecar = sidecar
+        self.prefixes = prefixes
+        self.scrapes: list[dict[str, float]] = []
         self.failures = 0
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.is_set():
             try:
-                self.values.append(total(self.sidecar.metrics(), self.metric))
+                metrics = self.sidecar.metrics()
+                self.scrapes.append({k: v for k, v in metrics.items() if k.startswith(self.prefixes)})
             except (httpx.HTTPError, AssertionError):
                 self.failures += 1
             self._halt.wait(0.02)  # ~50 scrapes/s: far above Prometheus, without starving the sidecar
@@ -96,5 +98,12 @@ class Scraper(threading.Thread):
         self._halt.set()
         self.join(10)
 
-    def backwards(self) -> list[tuple[int, float, float]]:
-        return [(i, a, b) for i, (a, b) in enumerate(zip(self.values, self.values[1:], strict=False)) if b < a]
+    def values(self, name: str) -> list[float]:
+        return [total(m, name) for m in self.scrapes]
+
+    def backwards(self) -> list[tuple[int, str, float, float]]:
+        """(scrape index, series, before, after) for every series that decreased."""
+        out = []
+        for i, (a, b) in enumerate(zip(self.scrapes, self.scrapes[1:], strict=False)):
+            out.extend((i, key, a[key], b.get(key, 0.0)) for key in a if b.get(key, 0.0) < a[key])
+        return out
