@@ -55,13 +55,13 @@ class AnalyticsCollector(Collector):
                                    labels=["side", "window"])
         ewm = GaugeMetricFamily("volume_ewm", "Exponentially weighted trade volume (half-life "
                                 "SIDECAR_ANALYTICS_EW_HALF_LIFE_SECONDS), by side", labels=["side"])
-        for snap in sides:
-            stats = side_analytics(snap, now, windows, engine.half_life)
-            ewm.add_metric([snap.side], stats.ew_volume)
-            for label, w in stats.windows.items():
-                trades.add_metric([snap.side, label], w.trades)
-                volume.add_metric([snap.side, label], w.volume)
-                bursty.add_metric([snap.side, label], _value(w.burstiness))
+        for side in sides:
+            stats = side_analytics(side, now, windows, engine.half_life)
+            ewm.add_metric([side.side], stats.ew_volume)
+            for label, tw in stats.windows.items():
+                trades.add_metric([side.side, label], tw.trades)
+                volume.add_metric([side.side, label], tw.volume)
+                bursty.add_metric([side.side, label], _value(tw.burstiness))
         yield trades
         yield volume
         yield bursty
@@ -114,8 +114,8 @@ class AnalyticsCollector(Collector):
         for reason, n in dropped.items():
             d.add_metric([reason], n)
         yield d
-        s = CounterMetricFamily("market_stream_events", "Events written to stream clients, by type",
-                                labels=["type"])
+        events = CounterMetricFamily("market_stream_events", "Events written to stream clients, by type",
+                                     labels=["type"])
         for kind, n in sent.items():
-            s.add_metric([kind], n)
-        yield s
+            events.add_metric([kind], n)
+        yield events

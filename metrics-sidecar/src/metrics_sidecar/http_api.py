@@ -14,7 +14,9 @@ from prometheus_client import (
 )
 
 from . import __version__
+from .analytics_collector import AnalyticsCollector
 from .collector import StateCollector
+from .http_market import market_router
 from .ingest import IngestLoop
 from .state import TelemetryState
 
@@ -22,6 +24,7 @@ from .state import TelemetryState
 def build_registry(state: TelemetryState) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(state))
+    registry.register(AnalyticsCollector(state))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry
@@ -31,6 +34,7 @@ def create_app(state: TelemetryState, ingest: IngestLoop) -> FastAPI:
     app = FastAPI(title="metrics-sidecar", version=__version__,
                   description="ZeroMQ PULL telemetry sidecar: Prometheus metrics, health and recent events.")
     registry = build_registry(state)
+    app.include_router(market_router(state))  # /symbols, /analytics/sides, /stream (docs/api.md)
 
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -81,10 +81,10 @@ class Settings(BaseModel):
     analytics_history_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1000, description="Recent ticks kept per symbol (24 bytes each); caps GET /symbols/{id}/history?limit")
     analytics_ohlc_bars: Annotated[int, Field(ge=1, le=100_000)] = Field(
-        500, description="Closed OHLC bars kept per symbol and timeframe (56 bytes each); caps ?limit")
+        500, description="Closed OHLC bars kept per symbol and timeframe (64 bytes each); caps ?limit")
     sse_max_rate: Annotated[float, Field(gt=0, le=1000)] = Field(
-        10.0, description="At most this many writes per second to one GET /stream client; ticks are conflated per symbol "
-                          "in between")
+        10.0, description="At most this many writes per second to one GET /stream client; ticks are "
+                          "conflated per symbol in between")
     sse_analytics_interval_seconds: Annotated[float, Field(gt=0)] = Field(
         1.0, description="At most one analytics event per symbol per stream client in this interval")
     sse_heartbeat_seconds: Annotated[float, Field(gt=0)] = Field(
