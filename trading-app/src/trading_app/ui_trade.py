@@ -24,10 +24,16 @@ def _last_price(symbol: str) -> float | None:
 
 @st.fragment(run_every=1.0)
 def connection_status() -> None:
-    if get_publisher().connected:
+    publisher = get_publisher()
+    if publisher.connected:
         st.success("Sidecar connected", icon="✅")
     else:
         st.warning(UNREACHABLE_WARNING, icon="⚠️")
+    # This process' own publisher counters (the UI has no /metrics endpoint of its own).
+    snap = publisher.snapshot()
+    trades_sent = snap["sent"].get("trade", 0)
+    trades_dropped = sum(n for (kind, _), n in snap["dropped"].items() if kind == "trade")
+    st.caption(f"UI publisher: trades sent {trades_sent} · trades dropped {trades_dropped}")
 
 
 @st.fragment(run_every=1.0)
@@ -50,7 +56,7 @@ def received_panel() -> None:
         for e in data.get("events", []) if e.get("type") != "heartbeat"
     ]
     if rows:
-        st.dataframe(rows, hide_index=True, use_container_width=True)
+        st.table(rows)  # a real HTML table: readable by people, screen readers and browser tests
     else:
         st.caption("Nothing received yet.")
 
@@ -92,7 +98,9 @@ def render() -> None:
     st.subheader("Emitted by this session")
     emitted = st.session_state.get("emitted", [])
     if emitted:
-        st.dataframe(emitted[:50], hide_index=True, use_container_width=True)
+        st.table([{k: v for k, v in e.items() if k != "message"} for e in emitted[:20]])
+        with st.expander("Exact JSON of the last message"):
+            st.code(emitted[0]["message"], language="json")
     else:
         st.caption("No clicks yet.")
     received_panel()
