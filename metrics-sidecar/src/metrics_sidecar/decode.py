@@ -34,6 +34,7 @@ from .schema import (
     SOURCE_PATTERN,
     SYMBOL_PATTERN,
 )
+from .timestamps import _MS_THRESHOLD as _EPOCH_SECONDS_BELOW
 from .timestamps import normalize_ts
 
 MAX_DEPTH = 32  # a message is one flat object; nested extra fields are tolerated up to here
@@ -51,13 +52,21 @@ _Pos = Annotated[float, msgspec.Meta(gt=0)]
 _Symbol = Annotated[str, msgspec.Meta(pattern=_whole_string(SYMBOL_PATTERN))]
 _Producer = Annotated[str, msgspec.Meta(pattern=_whole_string(PRODUCER_PATTERN))]
 _Instance = Annotated[str, msgspec.Meta(pattern=_whole_string(INSTANCE_PATTERN))]
+_Source = Annotated[str, msgspec.Meta(pattern=_whole_string(SOURCE_PATTERN))]
 _EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=EVENT_ID_MAX_LEN)]
 _Seq = Annotated[int, msgspec.Meta(ge=0)]
 
+# The label fields (producer, instance, symbol, source) are plain ``str`` in the
+# structs the hot path decodes: msgspec would run each pattern's regex on every
+# message (~0.4 us each), while the same few labels repeat. ``_labels_ok`` checks
+# them against the same patterns through a cache. The ``_Strict*`` subclasses
+# below carry the patterns and only run to name the reason of a rejection, so
+# every frame gets exactly the verdict a patterned decoder would give.
+
 
 class _Envelope(msgspec.Struct, tag_field="type", kw_only=True):
-    producer: _Producer | None = None
-    instance: _Instance | None = None
+    producer: str | None = None
+    instance: str | None = None
     seq: _Seq | None = None
     sent_ts: _NonNeg | None = None
     event_id: _EventId | None = None
@@ -71,17 +80,17 @@ class Trade(_Envelope, tag="trade", kw_only=True):
     side: Literal["buy", "sell"]
     qty: _NonNeg
     ts: float | str
-    symbol: _Symbol | None = None
+    symbol: str | None = None
     price: _Pos | None = None
 
 
 class Tick(_Envelope, tag="tick", kw_only=True):
     kind: ClassVar[str] = "tick"
-    symbol: _Symbol
+    symbol: str
     price: _Pos
     volume: _NonNeg = 0.0
     ts: float | str
-    source: Annotated[str, msgspec.Meta(pattern=_whole_string(SOURCE_PATTERN))] = "unknown"
+    source: str = "unknown"
     bid: _Pos | None = None
     ask: _Pos | None = None
 
@@ -91,13 +100,63 @@ class Heartbeat(_Envelope, tag="heartbeat", kw_only=True):
     ts: float | str
 
 
+class _StrictTrade(Trade, tag="trade", kw_only=True):
+    producer: _Producer | None = None
+    instance: _Instance | None = None
+    symbol: _Symbol | None = None
+
+
+class _StrictTick(Tick, tag="tick", kw_only=True):
+    producer: _Producer | None = None
+    instance: _Instance | None = None
+    symbol: _Symbol
+    source: _Source = "unknown"
+
+
+class _StrictHeartbeat(Heartbeat, tag="heartbeat", kw_only=True):
+    producer: _Producer | None = None
+    instance: _Instance | None = None
+
+
 Event = Trade | Tick | Heartbeat
 DecodeResult = Trade | Tick | Heartbeat | str
 
 _decoder = msgspec.json.Decoder(Event)
-_batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_strict_decoder = msgspec.json.Decoder(_StrictTrade | _StrictTick | _StrictHeartbeat)
 
-_FINITE_FIELDS = ("qty", "price", "volume", "bid", "ask", "sent_ts")
+
+class _CheckedLabels(dict[str | None, bool]):
+    """Strings already checked against one label pattern (bounded: a flood of
+    distinct junk labels clears it rather than growing it)."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__({None: True})
+        self._search = re.compile(_whole_string(pattern)).search  # what msgspec's Meta(pattern=) runs
+
+    def __missing__(self, value: str) -> bool:
+        ok = self._search(value) is not None
+        if len(self) >= 4096:
+            self.clear()
+            self[None] = True
+        self[value] = ok
+        return ok
+
+
+_PRODUCER_OK = _CheckedLabels(PRODUCER_PATTERN)
+_INSTANCE_OK = _CheckedLabels(INSTANCE_PATTERN)
+_SYMBOL_OK = _CheckedLabels(SYMBOL_PATTERN)
+_SOURCE_OK = _CheckedLabels(SOURCE_PATTERN)
+
+
+def _labels_ok(event: Event) -> bool:
+    if not (_PRODUCER_OK[event.producer] and _INSTANCE_OK[event.instance]):
+        return False
+    if type(event) is Trade:
+        return _SYMBOL_OK[event.symbol]
+    if type(event) is Tick:
+        return _SYMBOL_OK[event.symbol] and _SOURCE_OK[event.source]
+    return True
+_batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 
 # Per struct, aligned with ``astuple``: (default or _REQUIRED, the bytes ``"name":``),
 # or None for ``ts_s``/``recv_ts``, which the sidecar fills in and are never wire keys.
@@ -207,15 +266,17 @@ def _is_utf8(frame: bytes) -> bool:
 
 # -- decoding ---------------------------------------------------------------------
 def _finish(event: Event) -> DecodeResult:
-    """Checks msgspec cannot express: finite floats and timestamp normalisation."""
-    for name in _FINITE_FIELDS:
-        value = getattr(event, name, None)
-        if value is not None and not math.isfinite(value):
-            return reasons.NON_FINITE
-    ts = normalize_ts(event.ts)
-    if ts is None:
+    """Timestamp normalisation, the check msgspec cannot express. (Floats need no
+    finiteness check: msgspec rejects an out-of-range number as "Number out of
+    range" (non_finite), and NaN/Infinity are not JSON.)"""
+    ts = event.ts
+    if type(ts) is float and 0.0 <= ts < _EPOCH_SECONDS_BELOW:
+        event.ts_s = ts  # the common case, exactly what normalize_ts returns for it
+        return event
+    seconds = normalize_ts(ts)
+    if seconds is None:
         return reasons.BAD_TIMESTAMP
-    event.ts_s = ts
+    event.ts_s = seconds
     return event
 
 
@@ -258,6 +319,22 @@ def decode(frame: bytes) -> DecodeResult:
         return reasons.BAD_JSON
     try:
         event = _decoder.decode(frame)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return _rejection(frame)
+    if not _labels_ok(event):
+        return _rejection(frame)
+    if _keys_unaccounted(frame, event):
+        problem = _structure_problem(frame)
+        if problem is not None:
+            return problem
+    return _finish(event)
+
+
+def _rejection(frame: bytes) -> str:
+    """The reason for a frame the fast path turned down, from the patterned
+    decoder (off the common path: it decodes the frame a second time)."""
+    try:
+        _strict_decoder.decode(frame)
     except msgspec.ValidationError as error:
         # Structural reasons win over schema ones. Without a ':' there is no key, so
         # no duplicate: skip the slow pass (cheap rejects keep garbage floods cheap).
@@ -267,11 +344,7 @@ def decode(frame: bytes) -> DecodeResult:
         return reasons.BAD_JSON
     except RecursionError:
         return reasons.TOO_DEEP
-    if _keys_unaccounted(frame, event):
-        problem = _structure_problem(frame)
-        if problem is not None:
-            return problem
-    return _finish(event)
+    return reasons.BAD_FIELD  # unreachable: the strict structs accept less than the fast ones
 
 
 def decode_batch(frame: bytes) -> list[DecodeResult]:
