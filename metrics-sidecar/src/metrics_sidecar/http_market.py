@@ -102,6 +102,7 @@ class BarModel(BaseModel):
 
 class Ohlc(BaseModel):
     symbol: str
+    as_of: float = Field(description="Wall time the bars were read; a bar is closed when end <= as_of")
     timeframe: str = Field(description="Canonical name: 1m, 5m, 15m, 1h, 4h or 1d")
     limit: int = Field(description="Bars asked for after capping at SIDECAR_ANALYTICS_OHLC_BARS")
     bars: list[BarModel] = Field(description="Oldest first; minutes without ticks have no bar")
@@ -231,7 +232,7 @@ def market_router(state: TelemetryState) -> APIRouter:
         bars = [BarModel(start=start, end=start + span, open=o, high=h, low=lo, close=c, volume=v, ticks=int(n),
                          vwap=pv / v if v > 0.0 else None, closed=start + span <= now)
                 for start, o, h, lo, c, v, n, pv in (rows or [])]
-        return Ohlc(symbol=symbol, timeframe=name, limit=limit, bars=bars)
+        return Ohlc(symbol=symbol, as_of=now, timeframe=name, limit=limit, bars=bars)
 
     @router.get("/symbols/{symbol:path}", response_model=SymbolView,
                 summary="Latest view of one symbol: price, analytics, position and PnL")
@@ -241,12 +242,16 @@ def market_router(state: TelemetryState) -> APIRouter:
             raise _unknown(symbol)
         return view
 
-    @router.get("/stream", response_class=EventStreamResponse, summary="Server-Sent Events: ticks, trades, analytics",
-                responses={200: {"description": "text/event-stream. Events `tick` (StreamTick), `trade` "
-                                 "(StreamTrade) and `analytics` (SymbolView); `:` comment lines are heartbeats.",
-                                 "content": {"text/event-stream": {"schema": {"oneOf": [
-                                     StreamTick.model_json_schema(), StreamTrade.model_json_schema(),
-                                     {"$ref": "#/components/schemas/SymbolView"}]}}}},
+    @router.get("/stream", response_class=EventStreamResponse, status_code=200,
+                summary="Server-Sent Events: ticks, trades, analytics",
+                responses={200: {"description": "An endless text/event-stream. Each event's `data` is one JSON "
+                                 "object: `tick` (StreamTick), `trade` (StreamTrade), `analytics` (SymbolView); "
+                                 "lines starting with `:` are heartbeats (docs/api.md).",
+                                 "content": {"text/event-stream": {
+                                     "schema": {"type": "string", "description": "SSE frames"},
+                                     "x-events": {"tick": StreamTick.model_json_schema(),
+                                                  "trade": StreamTrade.model_json_schema(),
+                                                  "analytics": {"$ref": "#/components/schemas/SymbolView"}}}}},
                            503: {"description": "Analytics disabled, shutting down, or SIDECAR_SSE_MAX_CLIENTS "
                                                 "reached"}})
     async def stream(
