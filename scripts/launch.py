@@ -134,7 +134,8 @@ def main() -> int:
 
     ui_cmd = [str(BIN / "trading-app-ui")]
     if args.dev:
-        ui_cmd += ["--server.runOnSave", "true", "--server.fileWatcherType", "poll"]
+        # Default watcher (watchdog): it also watches the page modules ui.py imports.
+        ui_cmd += ["--server.runOnSave", "true"]
     ui = spawn("trading-app-ui", ui_cmd)
     wait_http(f"{ui_url}/_stcore/health", 60, ui)
 
