@@ -1,0 +1,241 @@
+"""GET /stream of a real sidecar fed through a real PUSH socket: a tick reaches a
+subscriber within a second, heartbeats keep an idle stream alive, bad parameters
+are refused, a client that stops reading neither slows ingest nor stays forever,
+and SIGTERM ends open streams."""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+import zmq
+
+from support.procs import Service, start_sidecar, wait_until
+from support.prom import scrape
+
+ENV = {"SIDECAR_SSE_HEARTBEAT_SECONDS": "0.3", "SIDECAR_SSE_MAX_RATE": "50",
+       # The stalled client may only go by write timeout, and not within this test's checks.
+       "SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "60", "SIDECAR_SSE_QUEUE_SIZE": "100000"}
+
+
+class SseReader:
+    """A streaming client on its own thread; lines arrive with their receive time."""
+
+    def __init__(self, base: str, params: dict[str, Any] | None = None) -> None:
+        self.lines: queue.Queue[tuple[float, str | None]] = queue.Queue()
+        self.status: int | None = None
+        self._client = httpx.Client(timeout=httpx.Timeout(10, read=None))
+        self._response: httpx.Response | None = None
+        self._thread = threading.Thread(target=self._run, args=(base + "/stream", params or {}), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str, params: dict[str, Any]) -> None:
+        try:
+            with self._client.stream("GET", url, params=params) as response:
+                self._response = response
+                self.status = response.status_code
+                for line in response.iter_lines():
+                    self.lines.put((time.monotonic(), line))
+        except (httpx.HTTPError, RuntimeError):
+            pass
+        finally:
+            self.lines.put((time.monotonic(), None))  # end of stream
+
+    def events(self, timeout: float) -> Iterator[tuple[float, str, str]]:
+        """(receive time, event name or ':' for a comment, data) until the timeout or the end."""
+        deadline = time.monotonic() + timeout
+        name, data = "message", ""
+        while True:
+            try:
+                at, line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+            if line is None:
+                yield at, "<end>", ""
+                return
+            if line.startswith(":"):
+                yield at, ":", line[1:].strip()
+            elif line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data = line[5:].strip()
+            elif line == "" and data:
+                yield at, name, data
+                name, data = "message", ""
+
+    def wait_for(self, name: str, timeout: float, where: Any = lambda data: True) -> tuple[float, Any]:
+        for at, event, data in self.events(timeout):
+            if event == name and where(json.loads(data) if event not in (":", "<end>") else data):
+                return at, json.loads(data) if event not in (":", "<end>") else data
+        raise AssertionError(f"no {name!r} event within {timeout}s")
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._client.close()
+        self._thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_sidecar(tmp_path_factory.mktemp("stream"), ENV)
+    yield service
+    service.kill()
+
+
+@pytest.fixture(scope="module")
+def push(sidecar: Service) -> Iterator[zmq.Socket]:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, 0)  # the flood below must not block or drop at the sender
+    sock.connect(sidecar.zmq)
+    yield sock
+    sock.close()
+    ctx.term()
+
+
+@pytest.fixture
+def reader(sidecar: Service) -> Iterator[SseReader]:
+    readers: list[SseReader] = []
+    yield readers  # type: ignore[misc]
+    for r in readers:
+        r.close()
+
+
+def open_reader(sidecar: Service, readers: list[SseReader], **params: Any) -> SseReader:
+    r = SseReader(sidecar.http, params)
+    readers.append(r)
+    r.wait_for(":", 10, lambda text: text == "connected")
+    return r
+
+
+def stalled_client(sidecar: Service) -> socket.socket:
+    """Sends GET /stream and never reads: its tiny receive window fills at once."""
+    url = urlparse(sidecar.http)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((url.hostname, url.port))
+    sock.sendall(f"GET /stream HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+    return sock
+
+
+def clients(sidecar: Service) -> float:
+    return scrape(sidecar.http + "/metrics/")["market_stream_clients"]
+
+
+def test_a_tick_reaches_the_stream_within_a_second(sidecar: Service, push: zmq.Socket,
+                                                    reader: list[SseReader]) -> None:
+    live = open_reader(sidecar, reader, symbols="LIVE")
+    sent = time.monotonic()
+    push.send(json.dumps({"type": "tick", "symbol": "LIVE", "price": 42.5, "volume": 2, "ts": time.time(),
+                          "source": "test"}).encode())
+    at, tick = live.wait_for("tick", 5)
+    assert at - sent < 1.0, f"tick arrived {at - sent:.3f}s after it was sent"
+    assert (tick["symbol"], tick["price"], tick["volume"], tick["source"]) == ("LIVE", 42.5, 2.0, "test")
+    _, view = live.wait_for("analytics", 5)
+    assert (view["symbol"], view["price"], view["analytics"]["sma"]) == ("LIVE", 42.5, 42.5)
+    push.send(json.dumps({"type": "trade", "side": "sell", "qty": 3, "ts": time.time(), "symbol": "LIVE",
+                          "price": 41.0}).encode())
+    _, trade = live.wait_for("trade", 5)
+    assert (trade["side"], trade["qty"], trade["price"]) == ("sell", 3.0, 41.0)
+
+
+def test_idle_stream_gets_heartbeats(sidecar: Service, reader: list[SseReader]) -> None:
+    quiet = open_reader(sidecar, reader, symbols="QUIET")
+    beats = 0
+    for _, event, text in quiet.events(10):
+        beats += event == ":" and text == "keep-alive"
+        if beats == 2:
+            break
+    assert beats == 2
+
+
+@pytest.mark.parametrize(("params", "word"), [({"symbols": "A,b$d"}, "symbols"), ({"symbols": ","}, "symbols"),
+                                              ({"max_rate": "0"}, "max_rate"), ({"max_rate": "fast"}, "max_rate")])
+def test_bad_parameters(sidecar: Service, params: dict[str, str], word: str) -> None:
+    r = httpx.get(sidecar.http + "/stream", params=params, timeout=10)
+    assert r.status_code == 422 and word in r.text
+
+
+def test_a_stalled_client_does_not_slow_ingest(sidecar: Service, push: zmq.Socket,
+                                               reader: list[SseReader]) -> None:
+    healthy = open_reader(sidecar, reader)
+    before = scrape(sidecar.http + "/metrics/")
+    stalled = stalled_client(sidecar)
+    try:
+        wait_until(lambda: clients(sidecar) == before["market_stream_clients"] + 1, 10, message="stalled client in")
+        n = 30_000
+        now = time.time()
+        for i in range(n):
+            push.send(b'{"type":"trade","side":"buy","qty":1,"ts":%f,"symbol":"FLOOD","price":%d}'
+                      % (now, 100 + i % 7))
+        push.send(json.dumps({"type": "tick", "symbol": "FLOOD", "price": 7.0, "ts": time.time()}).encode())
+        key = 'trades_total{side="buy",symbol="FLOOD"}'
+        metrics = wait_until(lambda: (m := scrape(sidecar.http + "/metrics/")) and m.get(key) == n and m, 60,
+                             message=f"{n} trades counted")
+        assert metrics['messages_received_total{type="trade"}'] == before['messages_received_total{type="trade"}'] + n
+        assert metrics['messages_received_total{type="tick"}'] == before['messages_received_total{type="tick"}'] + 1
+        # The stalled client is still connected (its write timeout is a minute away) ...
+        assert metrics["market_stream_clients"] == before["market_stream_clients"] + 1
+        # ... and the healthy one got everything, the last tick included.
+        healthy.wait_for("tick", 30, lambda tick: tick["symbol"] == "FLOOD")
+    finally:
+        stalled.close()
+    wait_until(lambda: clients(sidecar) == before["market_stream_clients"], 30, message="the stalled client gone")
+
+
+def test_a_slow_client_is_dropped(tmp_path: Path) -> None:
+    # Heartbeats keep writing after the flood: the write that finds the socket full times out.
+    service = start_sidecar(tmp_path / "slow", {"SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "0.5",
+                                                "SIDECAR_SSE_HEARTBEAT_SECONDS": "0.2",
+                                                "SIDECAR_SSE_QUEUE_SIZE": "1000000"})
+    ctx = zmq.Context()
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.setsockopt(zmq.SNDHWM, 0)
+    push.connect(service.zmq)
+    stalled = stalled_client(service)
+    try:
+        wait_until(lambda: clients(service) == 1, 10, message="stalled client in")
+        now = time.time()
+        for i in range(40_000):
+            push.send(b'{"type":"trade","side":"sell","qty":1,"ts":%f,"symbol":"S%d"}' % (now, i % 10))
+        metrics = wait_until(lambda: (m := scrape(service.http + "/metrics/"))
+                             and m['market_stream_clients_dropped_total{reason="slow"}'] == 1 and m, 30,
+                             message="the stalled client dropped as slow")
+        assert metrics["market_stream_clients"] == 0
+        assert metrics['market_stream_clients_dropped_total{reason="queue_full"}'] == 0
+        wait_until(lambda: scrape(service.http + "/metrics/")['messages_received_total{type="trade"}'] == 40_000,
+                   30, message="every trade counted")
+        assert service.popen.poll() is None
+        assert "dropped a stream client: a write took longer than 0.5s" in service.log()
+    finally:
+        stalled.close()
+        push.close()
+        ctx.term()
+        service.kill()
+
+
+def test_sigterm_ends_open_streams_and_the_client_limit(tmp_path: Path) -> None:
+    service = start_sidecar(tmp_path / "term", {"SIDECAR_SSE_MAX_CLIENTS": "1"})
+    readers: list[SseReader] = []
+    try:
+        first = open_reader(service, readers)
+        r = httpx.get(service.http + "/stream", timeout=10)
+        assert r.status_code == 503 and "SIDECAR_SSE_MAX_CLIENTS=1" in r.json()["detail"]
+        assert service.stop(timeout=10) == 0
+        assert first.wait_for("<end>", 10) is not None
+    finally:
+        for reader in readers:
+            reader.close()
+        service.kill()
