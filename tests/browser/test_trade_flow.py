@@ -131,3 +131,29 @@ def test_sidecar_down_warns_counts_drops_and_recovers(stack: dict[str, Any], pag
     wait_until(lambda: metric(sidecar.http, 'trades_total{side="buy",symbol="BTCUSDT"}') == 1, 10,
                message="the click after recovery is counted by the new sidecar")
     shot(page, "04-recovered")
+
+
+def test_market_and_latency_pages_render_live_data(stack: dict[str, Any], page: Any) -> None:
+    from trading_app.publisher import Publisher
+
+    with Publisher(stack["zmq"], producer="browser-feed", heartbeat_interval=0) as pub:
+        wait_until(lambda: pub.connected, 10, message="feed connected")
+        now = time.time()
+        for i in range(30):
+            pub.tick("BTCUSDT", 100.0 + i * 0.5, volume=1.0, ts=now - 30 + i)
+        pub.close(linger=2.0)
+    base = stack["ui"].rstrip("/")
+    page.goto(base + "/market")
+    page.get_by_text("Last price").first.wait_for(timeout=30_000)
+    page.get_by_text("114.5000").first.wait_for(timeout=10_000)
+    page.get_by_text("OHLC 1m").wait_for(timeout=10_000)
+    assert page.locator("canvas, svg").count() > 0  # charts rendered
+    assert "Traceback" not in page.content() and "Error" not in page.locator("body").inner_text()[:2000]
+    shot(page, "05-market")
+    page.goto(base + "/latency")
+    page.get_by_text("Recent exact percentiles (ms)").wait_for(timeout=30_000)
+    page.get_by_text("p99 per hop (ms)").wait_for(timeout=30_000)
+    wait_until(lambda: page.locator("canvas, svg").count() > 0, 20, message="latency charts drawn")
+    assert "Traceback" not in page.content()
+    shot(page, "06-latency")
+    page.screenshot(path=str(REPO / "docs" / "screenshots" / "latency-page.png"), full_page=True)

@@ -1,0 +1,89 @@
+"""The Market page: live price chart, OHLC candles, the latest analytics view,
+position and PnL of the selected symbol, read from the sidecar's market API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from trading_app.ui_common import get_settings, sidecar_get
+
+TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    return "—" if not isinstance(value, (int, float)) else f"{value:,.{digits}f}"
+
+
+def _candles(bars: list[dict[str, float]]) -> alt.LayerChart:
+    frame = pd.DataFrame(bars)
+    frame["time"] = pd.to_datetime(frame["start"], unit="s", utc=True)
+    base = alt.Chart(frame).encode(
+        x=alt.X("time:T", title=None),
+        color=alt.condition("datum.open <= datum.close", alt.value("#26a69a"), alt.value("#ef5350")))
+    wick = base.mark_rule().encode(y=alt.Y("low:Q", title="price", scale=alt.Scale(zero=False)), y2="high:Q")
+    body = base.mark_bar(size=6).encode(y="open:Q", y2="close:Q")
+    return wick + body
+
+
+@st.fragment(run_every=1.0)
+def market_panel(symbol: str, timeframe: str) -> None:
+    view = sidecar_get(f"/symbols/{symbol}")
+    if not isinstance(view, dict):
+        st.info(f"No market data for {symbol} yet (is a feed running? `trading-app-feed --source sim`).")
+        return
+    price_col, sma_col, vwap_col, vol_col = st.columns(4)
+    analytics = view.get("analytics") or {}
+    window = (analytics.get("windows") or {}).get("1m") or {}
+    price_col.metric("Last price", _fmt(view.get("price")))
+    sma_col.metric(f"SMA ({analytics.get('sma_ticks', 0)} ticks)", _fmt(analytics.get("sma")))
+    vwap_col.metric("VWAP 1m", _fmt(window.get("vwap")))
+    vol_col.metric("Volatility 1m", _fmt(window.get("volatility"), 6))
+
+    history = sidecar_get(f"/symbols/{symbol}/history", limit=500)
+    ticks = history.get("ticks", []) if isinstance(history, dict) else []
+    if ticks:
+        frame = pd.DataFrame(ticks)
+        frame["time"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
+        st.subheader("Price")
+        st.line_chart(frame, x="time", y="price", height=260)
+    ohlc = sidecar_get(f"/symbols/{symbol}/ohlc", timeframe=timeframe, limit=100)
+    bars = ohlc.get("bars", []) if isinstance(ohlc, dict) else []
+    st.subheader(f"OHLC {timeframe}")
+    if bars:
+        st.altair_chart(_candles(bars), use_container_width=True)
+    else:
+        st.caption("No bars yet.")
+
+    st.subheader("Analytics")
+    rows = [{"window": name, **{k: v for k, v in w.items()}} for name, w in (analytics.get("windows") or {}).items()]
+    if rows:
+        st.table(rows)
+    position = view.get("position")
+    st.subheader("Position and PnL")
+    if isinstance(position, dict):
+        q, cost, real, unreal = st.columns(4)
+        q.metric("Position", _fmt(position.get("qty"), 2))
+        cost.metric("Avg cost", _fmt(position.get("avg_cost")))
+        real.metric("Realized PnL", _fmt(position.get("realized_pnl"), 2))
+        unreal.metric("Unrealized PnL", _fmt(position.get("unrealized_pnl"), 2))
+    else:
+        st.caption("No trades in this symbol yet.")
+    as_of = view.get("as_of")
+    if isinstance(as_of, (int, float)):
+        st.caption(f"as of {datetime.fromtimestamp(as_of, tz=UTC).isoformat(timespec='seconds')}")
+
+
+def render() -> None:
+    st.title("Market")
+    symbols = get_settings().symbol_list
+    listed = sidecar_get("/symbols")
+    if isinstance(listed, dict):
+        symbols = sorted({*symbols, *(s["symbol"] for s in listed.get("symbols", []) if s.get("price"))})
+    left, right = st.columns(2)
+    symbol = left.selectbox("Symbol", symbols, key="market_symbol")
+    timeframe = right.selectbox("Timeframe", TIMEFRAMES, key="market_timeframe")
+    market_panel(symbol, timeframe)
