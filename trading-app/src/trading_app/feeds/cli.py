@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..publisher import Publisher
+from ..publisher import make_publisher
 from ..settings import AppSettings, SettingsError
 from .csv_replay import CsvReplayFeed
 from .progress import Progress
@@ -90,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if source is None:
         return _fail("no feed chosen: pass --source sim|csv|binance or set WEBAPP_FEED", 2)
 
-    publisher = Publisher(settings.zmq_addr, producer=f"{settings.producer}-feed", sndhwm=settings.sndhwm,
-                          heartbeat_interval=settings.heartbeat_interval_seconds, curve=settings.curve_keys)
+    publisher = make_publisher(settings, "feed")  # honours WEBAPP_DELIVERY (reliable or fire-and-forget)
     try:
         feed = build_feed(settings, publisher, None, source, args.count)
     except (OSError, ValueError) as exc:
