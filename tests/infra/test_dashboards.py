@@ -34,7 +34,7 @@ def _seconds(interval: str) -> float:
 
 
 def test_the_two_dashboards_exist_with_unique_uids() -> None:
-    assert set(DASHBOARDS) == {"trading-overview.json", "latency-loss.json"}
+    assert set(DASHBOARDS) == {"trading-overview.json", "latency-loss.json", "market-analytics.json"}
     uids = [d["uid"] for d in DASHBOARDS.values()]
     titles = [d["title"] for d in DASHBOARDS.values()]
     assert len(set(uids)) == len(uids) and len(set(titles)) == len(titles)
