@@ -102,9 +102,10 @@ class IngestLoop:
                 self.curve.stop()
 
     def _drain(self, sock: zmq.Socket) -> None:
-        """The sidecar's one hot loop: receive up to ``batch_max`` frames without
-        blocking, decoding and applying each as it arrives, all under one lock
-        acquisition (scrapes interleave between batches, never inside one).
+        """The sidecar's one hot loop: receive frames without blocking, decoding
+        and applying each as it arrives, up to ``batch_max`` messages (a batch
+        frame counts its elements) under one lock acquisition: scrapes interleave
+        between drains, never inside one, and wait at most one drain.
 
         Frames are received with ``copy=False``: the ``zmq.Frame`` carries the
         RCVMORE flag, read in C during the receive, where ``sock.rcvmore`` is a
@@ -117,15 +118,15 @@ class IngestLoop:
         now = time.time
         limit = self.settings.max_message_bytes
         in_multipart = self._in_multipart
-        received = 0
+        budget = self.settings.batch_max
         with state.lock:
-            for _ in range(self.settings.batch_max):
+            while budget > 0:
                 try:
                     frame = recv(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
                 recv_ts = now()
-                received += 1
+                budget -= 1
                 more = frame.more
                 data = frame.bytes
                 if more or in_multipart:
@@ -138,7 +139,7 @@ class IngestLoop:
                     self._reject(reasons.TOO_LARGE, data)
                     continue
                 if data[:1] == b"[":  # a batch frame: each element judged alone
-                    self._apply_batch(data, recv_ts)
+                    budget -= self._apply_batch(data, recv_ts) - 1
                     continue
                 event = decode(data)
                 if type(event) is str:
@@ -154,13 +155,15 @@ class IngestLoop:
                     continue
                 if reason is not None:
                     self._badlog.warning("rejected message (%s)", reason)
-            if received:
+            if budget < self.settings.batch_max:
                 state.batches += 1
         self._in_multipart = in_multipart
 
-    def _apply_batch(self, frame: bytes, recv_ts: float) -> None:
-        """A JSON-array frame (the publisher batches when it has a backlog)."""
-        for result in decode_batch(frame):
+    def _apply_batch(self, frame: bytes, recv_ts: float) -> int:
+        """A JSON-array frame (the publisher batches when it has a backlog).
+        Returns how many messages it held."""
+        results = decode_batch(frame)
+        for result in results:
             if type(result) is str:
                 self._reject(result, frame)
                 continue
@@ -173,6 +176,7 @@ class IngestLoop:
                 continue
             if reason is not None:
                 self._badlog.warning("rejected message (%s)", reason)
+        return len(results)
 
     def _reject(self, reason: str, frame: bytes) -> None:
         self.state.reject(reason)
