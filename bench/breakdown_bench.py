@@ -1,0 +1,113 @@
+"""Where a message's time goes inside the sidecar: each stage of the ingest loop
+timed alone, in this process, on the same publisher-format trade frames as B1
+(a real PULL socket over ``inproc://``, frames queued before the clock starts).
+
+This is the "why" behind B1/B2: the bare ``recv()`` is one stage of many, and
+each of the others is Python work per message. ``floor`` is the least a Python
+sidecar could do and still count anything (receive, decode with msgspec, one
+dict increment); ``drain`` is the real ``IngestLoop._drain``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+from sender import encode_frames, trade_messages
+
+
+def _queued_socket(context: zmq.Context, frames: list[bytes], endpoint: str) -> zmq.Socket:
+    """A PULL socket with every frame already queued (inproc: no I/O thread)."""
+    pull = context.socket(zmq.PULL)
+    pull.setsockopt(zmq.RCVHWM, 0)
+    pull.bind(endpoint)
+    push = context.socket(zmq.PUSH)
+    push.setsockopt(zmq.SNDHWM, 0)
+    push.connect(endpoint)
+    for frame in frames:
+        push.send(frame)
+    push.close(linger=-1)
+    return pull
+
+
+def _best_us(stage: Callable[[], object], n: int, repeats: int, setup: Callable[[], object] | None = None) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        if setup is not None:
+            setup()
+        t0 = time.perf_counter()
+        stage()
+        best = min(best, time.perf_counter() - t0)
+    return best / n * 1e6
+
+
+def run(events: int, repeats: int) -> dict[str, Any]:
+    from metrics_sidecar.decode import _decoder, decode
+    from metrics_sidecar.ingest import IngestLoop
+    from metrics_sidecar.settings import Settings
+    from metrics_sidecar.state import TelemetryState
+
+    frames = encode_frames(trade_messages(events, 10, uuid.uuid4().hex[:12]), 1)
+    context = zmq.Context()
+    sockets: list[zmq.Socket] = []
+    out: dict[str, float] = {}
+
+    def fresh() -> zmq.Socket:
+        sock = _queued_socket(context, frames, f"inproc://breakdown-{uuid.uuid4().hex}")
+        sockets.append(sock)
+        return sock
+
+    def recv_stage(copy: bool) -> Callable[[], None]:
+        def stage() -> None:
+            recv = sockets[-1].recv
+            if copy:
+                for _ in range(events):
+                    recv(zmq.NOBLOCK)
+            else:
+                for _ in range(events):
+                    frame = recv(zmq.NOBLOCK, copy=False)
+                    frame.more  # noqa: B018 - the flag the sidecar reads
+                    frame.bytes  # noqa: B018
+        return stage
+
+    out["recv (bare)"] = _best_us(recv_stage(True), events, repeats, fresh)
+    out["recv + RCVMORE + bytes"] = _best_us(recv_stage(False), events, repeats, fresh)
+
+    def floor() -> None:
+        recv, dec, counts = sockets[-1].recv, _decoder.decode, {"trade": 0}
+        for _ in range(events):
+            counts[dec(recv(zmq.NOBLOCK)).kind] += 1
+
+    out["floor: recv + msgspec + dict +1"] = _best_us(floor, events, repeats, fresh)
+    out["decode"] = _best_us(lambda: [decode(f) for f in frames], events, repeats)
+
+    decoded = [decode(f) for f in frames]
+    for analytics in (False, True):
+        settings = Settings.model_validate({"analytics": analytics})
+
+        def apply_all(s: Settings = settings) -> None:
+            state = TelemetryState(s)
+            apply = state.apply
+            for event in decoded:
+                event.recv_ts = event.ts_s  # type: ignore[union-attr]
+                apply(event)  # type: ignore[arg-type]
+
+        out[f"state.apply (analytics {'on' if analytics else 'off'})"] = _best_us(apply_all, events, repeats)
+
+        def drain(s: Settings = settings) -> None:
+            loop = IngestLoop(s.model_copy(update={"rcvhwm": 10_000_000}), TelemetryState(s), context)
+            sock = sockets[-1]
+            state = loop.state
+            while sum(state.received.values()) < events:
+                loop._drain(sock)
+
+        out[f"IngestLoop._drain (analytics {'on' if analytics else 'off'})"] = _best_us(
+            drain, events, repeats, fresh)
+
+    for sock in sockets:
+        sock.close(linger=0)
+    context.term()
+    return {"events": events, "repeats": repeats, "us_per_event": out}

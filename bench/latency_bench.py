@@ -1,0 +1,68 @@
+"""B4: send -> applied latency at fixed rates, from the real publisher in its own
+process to the real sidecar, measured by the sidecar itself.
+
+The number is the sidecar's ``event_to_apply`` hop for trades (applied minus the
+trade's ``ts``, which ``Publisher.trade()`` stamps a microsecond before
+``publish()`` stamps ``sent_ts``: so it is send -> applied plus ~1-2 us, i.e.
+conservative). Quantiles are the exact ``hop_latency_recent_seconds`` gauges,
+with ``SIDECAR_LATENCY_SAMPLES`` raised so the ring holds every sample of the run;
+the CDF comes from ``hop_latency_seconds`` buckets made fine for this run
+(``SIDECAR_LATENCY_BUCKETS``: 10 us steps up to 300 us).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness import scrape, start_helper, start_sidecar, wait_until
+
+FINE_BUCKETS: tuple[float, ...] = tuple(
+    [i * 1e-5 for i in range(1, 31)]  # 10 us .. 300 us
+    + [i * 5e-5 for i in range(7, 21)]  # 350 us .. 1 ms
+    + [i * 5e-4 for i in range(3, 11)]  # 1.5 ms .. 5 ms
+    + [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
+)
+HOPS = ("event_to_apply", "send_to_receive", "receive_to_apply")
+
+
+def _bucket_env() -> str:
+    return ",".join(f"{b:.6g}" for b in FINE_BUCKETS)
+
+
+def one_rate(log_dir: Path, rate: float, seconds: float) -> dict[str, Any]:
+    n = int(rate * seconds)
+    sidecar = start_sidecar(log_dir, {"SIDECAR_LATENCY_SAMPLES": str(min(max(n, 16), 1_000_000)),
+                                      "SIDECAR_LATENCY_BUCKETS": _bucket_env()})
+    try:
+        pub = start_helper("paced-publisher", "paced_publisher",
+                           [sidecar.zmq, "--rate", str(rate), "--seconds", str(seconds)], log_dir, ready=False)
+        sent = pub.result(timeout=seconds * 3 + 60)
+        metrics = wait_until(lambda: (m := scrape(sidecar.http + "/metrics/"))
+                             and m.get('messages_received_total{type="trade"}') == sent["queued"] and m,
+                             60, 0.2, "every queued trade applied")
+    finally:
+        sidecar.stop()
+    quantiles = {hop: {q: metrics[f'hop_latency_recent_seconds{{hop="{hop}",quantile="{q}",type="trade"}}']
+                       for q in ("0.5", "0.95", "0.99")} for hop in HOPS}
+    cdf = []
+    count = metrics['hop_latency_seconds_count{hop="event_to_apply",type="trade"}']
+    for bound in FINE_BUCKETS:
+        le = repr(float(f"{bound:.6g}"))
+        cumulative = metrics[f'hop_latency_seconds_bucket{{hop="event_to_apply",le="{le}",type="trade"}}']
+        cdf.append((bound, cumulative / count))
+    return {"rate": rate, "achieved_rate": sent["achieved_rate"], "published": sent["published"],
+            "queued": sent["queued"], "applied": count, "quantiles_s": quantiles, "cdf": cdf}
+
+
+def run(log_dir: Path, rates: list[float], seconds: float, repeats: int) -> list[dict[str, Any]]:
+    """Per rate: the run with the median p99 of ``repeats`` runs (its CDF too)."""
+    out = []
+    for rate in rates:
+        runs = sorted((one_rate(log_dir, rate, seconds) for _ in range(repeats)),
+                      key=lambda r: r["quantiles_s"]["event_to_apply"]["0.99"])
+        median = runs[len(runs) // 2]
+        median["p99_runs_s"] = [r["quantiles_s"]["event_to_apply"]["0.99"] for r in runs]
+        median["p50_runs_s"] = [r["quantiles_s"]["event_to_apply"]["0.5"] for r in runs]
+        out.append(median)
+    return out

@@ -1,0 +1,224 @@
+"""Turn a results dict (``run.py``) into the B1-B8 verdict table, a Markdown table
+for docs/benchmarks.md, and the matplotlib plots committed beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ROW_KEYS = ("id", "measure", "result", "baseline", "ratio", "target", "met")
+
+
+def _k(rate: float) -> str:
+    return f"{rate / 1000:,.1f}k/s" if rate >= 1000 else f"{rate:,.0f}/s"
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} µs" if seconds < 0.01 else f"{seconds * 1e3:,.1f} ms"
+
+
+def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per benchmark present in the results."""
+    rows: list[dict[str, Any]] = []
+    if "B1" in r:
+        b = r["B1"]
+        rows.append({"id": "B1", "measure": "sidecar ingest, 1 event/frame, counts exact",
+                     "result": f"{_k(b['sidecar']['median'])}, lost {b['counts']['lost']:.0f}",
+                     "baseline": f"bare recv() {_k(b['bare']['median'])}", "ratio": f"{b['ratio']:.2f}×",
+                     "target": "≥ 0.5×, 0 lost", "met": b["ratio"] >= 0.5 and b["exact"]})
+    if "B2" in r:
+        b = r["B2"]
+        rows.append({"id": "B2", "measure": f"ingest, {b['batch']} events/frame (publish_many)",
+                     "result": _k(b["sidecar"]["median"]),
+                     "baseline": f"bare recv() 1 event/frame {_k(b['bare']['median'])}",
+                     "ratio": f"{b['ratio']:.2f}×", "target": "≥ 1.0×", "met": b["ratio"] >= 1.0 and b["exact"]})
+    if "B3" in r:
+        b = r["B3"]
+        up, down, prom = b["up"]["publish"], b["down"]["publish"], b["prometheus_labels_inc"]
+        rows.append({"id": "B3", "measure": "publish() in the caller, p50 / p99",
+                     "result": (f"up {up['p50']:.1f} / {up['p99']:.1f} µs; "
+                                f"down {down['p50']:.1f} / {down['p99']:.1f} µs"),
+                     "baseline": (f"send(NOBLOCK) {b['up']['bare_send']['p50']:.1f} / "
+                                  f"{b['up']['bare_send']['p99']:.1f} µs; .labels().inc() "
+                                  f"{prom['p50']:.1f} / {prom['p99']:.1f} µs"),
+                     "ratio": f"{up['p50'] / b['up']['bare_send']['p50']:.1f}× send",
+                     "target": "p50 ≤ 3 µs, p99 ≤ 20 µs, up and down",
+                     "met": max(up["p50"], down["p50"]) <= 3 and max(up["p99"], down["p99"]) <= 20})
+    if "B4" in r:
+        for row in r["B4"]:
+            q = row["quantiles_s"]["event_to_apply"]
+            is_target = row["rate"] == 10_000
+            rows.append({"id": "B4", "measure": f"send → applied at {_k(row['rate'])}",
+                         "result": f"p50 {_us(q['0.5'])}, p99 {_us(q['0.99'])}", "baseline": "—", "ratio": "—",
+                         "target": "p50 ≤ 100 µs, p99 ≤ 1 ms" if is_target else "(reported)",
+                         "met": (q["0.5"] <= 100e-6 and q["0.99"] <= 1e-3) if is_target else None})
+    if "B5" in r:
+        for row in r["B5"]:
+            is_target = row["symbols"] == 1000
+            rows.append({"id": "B5",
+                         "measure": f"/metrics/ scrape, {row['symbols']:,} symbols ({row['series']:,} series)",
+                         "result": f"{row['sidecar_http_ms']['median']:.1f} ms",
+                         "baseline": f"generate_latest {row['prometheus_client_ms']['median']:.1f} ms",
+                         "ratio": f"{row['ratio_http']:.2f}×",
+                         "target": "≤ 50 ms" if is_target else "(reported)",
+                         "met": row["sidecar_http_ms"]["median"] <= 50 if is_target else None})
+    if "B6" in r:
+        b = r["B6"]
+        rows.append({"id": "B6", "measure": f"sidecar RSS idle / {b['symbols']:,} symbols",
+                     "result": f"{b['idle_mb']:.0f} MB / {b['loaded_mb']:.0f} MB", "baseline": "—", "ratio": "—",
+                     "target": "≤ 80 MB / ≤ 150 MB", "met": b["idle_mb"] <= 80 and b["loaded_mb"] <= 150})
+    if "B7" in r and "B1" in r:
+        b = r["B7"]
+        ratio = r["B1"]["sidecar"]["median"] / b["best_events_per_s"]
+        rows.append({"id": "B7", "measure": "per-event pushes to a Pushgateway",
+                     "result": f"sidecar {_k(r['B1']['sidecar']['median'])}",
+                     "baseline": f"pushgateway {_k(b['best_events_per_s'])}", "ratio": f"{ratio:,.0f}×",
+                     "target": "≥ 100×", "met": ratio >= 100 and b["keep_alive"]["exact"]})
+    if "B8" in r:
+        b = r["B8"]
+        limit = b["scrape_interval_s"] + 0.2
+        rows.append({"id": "B8", "measure": f"POST → Prometheus query, {b['scrape_interval_s']:g} s scrape, "
+                                            f"{b['trials']} trials",
+                     "result": f"p50 {b['p50_s'] * 1000:.0f} ms, p95 {b['p95_s'] * 1000:.0f} ms", "baseline": "—",
+                     "ratio": "—", "target": f"p95 ≤ {limit * 1000:.0f} ms",
+                     "met": b["p95_s"] <= limit and b["exact"]})
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    mark = {True: "✅ yes", False: "❌ no", None: "—"}
+    lines = ["| # | Measure | Result | Baseline (same run) | Ratio | Target | Met |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['id']} | {r['measure']} | {r['result']} | {r['baseline']} | {r['ratio']} | {r['target']} | "
+              f"{mark[r['met']]} |" for r in rows]
+    return "\n".join(lines)
+
+
+def plain_table(rows: list[dict[str, Any]]) -> str:
+    mark = {True: "MET", False: "NOT MET", None: ""}
+    return "\n".join(f"{r['id']:3} {r['measure'][:48]:48} {r['result'][:44]:44} ratio {r['ratio']:>10}  "
+                     f"{r['target']} {mark[r['met']]}" for r in rows)
+
+
+def plots(r: dict[str, Any], out: Path) -> list[Path]:
+    """throughput.png, latency_cdf.png, publish_cdf.png (whichever the results allow)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    if "B1" in r:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        bars = [("bare recv()\n1 event/frame", r["B1"]["bare"]["median"]),
+                ("sidecar\n1 event/frame", r["B1"]["sidecar"]["median"])]
+        if "B2" in r:
+            bars.append((f"sidecar\n{r['B2']['batch']} events/frame", r["B2"]["sidecar"]["median"]))
+        if "B7" in r:
+            bars.append(("Pushgateway\nper-event push", r["B7"]["best_events_per_s"]))
+        ax = axes[0]
+        ax.bar([b[0] for b in bars], [b[1] for b in bars], color=["#888", "#1f77b4", "#2ca02c", "#d62728"][:len(bars)])
+        ax.set_yscale("log")
+        ax.set_ylabel("events/s (log)")
+        ax.set_title("Ingest throughput (B1, B2, B7), medians")
+        for i, (_, v) in enumerate(bars):
+            ax.text(i, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=8)
+        ax = axes[1]
+        if "scaling" in r:
+            for name, rows in r["scaling"].items():
+                ax.plot([row["symbols"] for row in rows], [row["us_per_event"] for row in rows], marker="o", label=name)
+            ax.set_xscale("log")
+            ax.set_xlabel("distinct symbols")
+            ax.set_ylabel("µs per event (sidecar)")
+            ax.set_ylim(bottom=0)
+            ax.legend()
+            ax.set_title("Ingest cost vs symbols")
+        fig.tight_layout()
+        path = out / "throughput.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    if "B4" in r or "B8" in r:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        ax = axes[0]
+        for row in r.get("B4", []):
+            xs = [b * 1e6 for b, _ in row["cdf"]]
+            ax.step(xs, [f for _, f in row["cdf"]], where="post", label=f"{_k(row['rate'])}")
+        ax.set_xscale("log")
+        ax.set_xlabel("send → applied (µs, log)")
+        ax.set_ylabel("fraction of messages")
+        ax.axvline(100, color="#999", ls=":", lw=1)
+        ax.axvline(1000, color="#999", ls="--", lw=1)
+        ax.set_title("B4 latency CDF (sidecar event_to_apply buckets)")
+        ax.legend()
+        ax = axes[1]
+        if "B8" in r:
+            lat = sorted(x * 1000 for x in r["B8"]["latencies_s"])
+            ax.step(lat, [(i + 1) / len(lat) for i in range(len(lat))], where="post")
+            ax.axvline((r["B8"]["scrape_interval_s"] + 0.2) * 1000, color="#d62728", ls="--", lw=1,
+                       label="target: interval + 200 ms")
+            ax.set_xlabel("POST → visible in Prometheus (ms)")
+            ax.set_ylabel("fraction of trials")
+            ax.set_title(f"B8 CDF, {r['B8']['trials']} trials, {r['B8']['scrape_interval_s']:g} s scrape")
+            ax.legend()
+        fig.tight_layout()
+        path = out / "latency_cdf.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    if "B3" in r:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for case in ("up", "down"):
+            samples = sorted(r["B3"][case]["samples"])
+            n = len(samples)
+            ax.plot(samples, [(i + 1) / n for i in range(n)], label=f"publish(), sidecar {case}")
+        ax.axvline(3, color="#999", ls=":", lw=1, label="p50 target 3 µs")
+        ax.axvline(20, color="#999", ls="--", lw=1, label="p99 target 20 µs")
+        ax.set_xscale("log")
+        ax.set_xlabel("µs per call (log)")
+        ax.set_ylabel("fraction of calls")
+        ax.set_title("B3 publish() cost in the caller")
+        ax.legend()
+        fig.tight_layout()
+        path = out / "publish_cdf.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def extra_lines(r: dict[str, Any], name: str) -> list[str]:
+    """Plain-text summary of the benchmarks without a target row."""
+    if name == "scaling" and "scaling" in r:
+        return [f"{variant:14} " + "  ".join(f"{row['symbols']:>6,} sym {row['us_per_event']:5.2f} µs/event"
+                                            for row in rows) for variant, rows in r["scaling"].items()]
+    if name == "breakdown" and "breakdown" in r:
+        return [f"{stage:40} {us:6.2f} µs/event" for stage, us in r["breakdown"]["us_per_event"].items()]
+    return []
+
+
+def markdown_extras(r: dict[str, Any]) -> str:
+    """The scaling and breakdown tables, for docs/benchmarks.md."""
+    parts: list[str] = []
+    if "scaling" in r:
+        variants = list(r["scaling"])
+        symbols = [row["symbols"] for row in r["scaling"][variants[0]]]
+        parts.append("Ingest cost vs symbols (trades and ticks alternating; µs per event, median; events/s):\n")
+        parts.append("| symbols | " + " | ".join(variants) + " |")
+        parts.append("|---|" + "---|" * len(variants))
+        for i, n in enumerate(symbols):
+            cells = [f"{r['scaling'][v][i]['us_per_event']:.2f} µs ({_k(r['scaling'][v][i]['events_per_s']['median'])})"
+                     for v in variants]
+            parts.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    if "breakdown" in r:
+        b = r["breakdown"]
+        parts.append(f"\nWhere an event's time goes (in-process, {b['events']:,} B1 trade frames, best of "
+                     f"{b['repeats']}):\n")
+        parts.append("| stage | µs per event |")
+        parts.append("|---|---|")
+        parts += [f"| {stage} | {us:.2f} |" for stage, us in b["us_per_event"].items()]
+    return "\n".join(parts)

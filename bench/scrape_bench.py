@@ -1,0 +1,132 @@
+"""B5 and B6: ``/metrics/`` scrape time and sidecar memory as symbols grow.
+
+B5 times a real scrape (HTTP, keep-alive client) of a real sidecar holding 10,
+100 and 1,000 symbols with every metric family populated (trades both sides,
+ticks from two sources). Baseline: prometheus_client ``generate_latest`` of an
+equivalent registry, i.e. the same families, label sets and series as standard
+Counter/Gauge/Histogram instruments (built from the sidecar's own exposition),
+in-process, no HTTP. Also the sidecar's collector rendering the same state
+in-process, so the ratio compares exposition with exposition.
+
+B6 reads the sidecar's RSS (/proc) idle, and after 1,000 symbols and enough
+events to fill every fixed-size window (dedup ids, samples, recent events).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness import median, percentile, rss_bytes, start_sidecar
+from ingest_bench import feed
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.parser import text_string_to_metric_families
+from sender import encode_frames, trade_messages
+
+
+def equivalent_registry(exposition: str) -> tuple[CollectorRegistry, int]:
+    """Standard instruments holding the same series as ``exposition``; (registry, series)."""
+    registry = CollectorRegistry()
+    series = 0
+    for family in text_string_to_metric_families(exposition):
+        if family.name.startswith(("process_", "python_")):
+            continue  # the real collectors are added below, as in the sidecar
+        reserved = {"le"} if family.type == "histogram" else set()
+        labelnames = sorted({k for s in family.samples for k in s.labels if k not in reserved})
+        doc = family.documentation or family.name
+        if family.type == "counter":
+            counter = Counter(family.name, doc, labelnames, registry=registry)
+            for s in family.samples:
+                if s.name.endswith("_total"):
+                    (counter.labels(**s.labels) if labelnames else counter).inc(s.value)
+                    series += 1
+        elif family.type == "gauge":
+            gauge = Gauge(family.name, doc, labelnames, registry=registry)
+            for s in family.samples:
+                (gauge.labels(**s.labels) if labelnames else gauge).set(s.value)
+                series += 1
+        elif family.type == "histogram":
+            bounds = sorted({float(s.labels["le"]) for s in family.samples if "le" in s.labels} - {float("inf")})
+            hist = Histogram(family.name, doc, labelnames, buckets=bounds, registry=registry)
+            for s in family.samples:
+                if s.name.endswith("_count"):
+                    (hist.labels(**s.labels) if labelnames else hist).observe(bounds[0])
+                    series += 1
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry, series
+
+
+def _time_ms(call: Any, repeats: int) -> dict[str, float]:
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return {"median": median(samples), "p95": percentile(samples, 0.95)}
+
+
+def _in_process_state(symbols: int, events: int) -> Any:
+    """The sidecar's state and registry, fed the same messages, in this process."""
+    from metrics_sidecar.decode import decode
+    from metrics_sidecar.http_api import build_registry
+    from metrics_sidecar.settings import Settings
+    from metrics_sidecar.state import TelemetryState
+
+    state = TelemetryState(Settings.model_validate({"max_symbols": max(symbols, 1000)}))
+    with state.lock:
+        for frame in encode_frames(trade_messages(events, symbols, "inprocess", ticks=True), 1):
+            event = decode(frame)
+            assert not isinstance(event, str), event
+            event.recv_ts = time.time()
+            state.apply(event)
+    return build_registry(state)
+
+
+def scrape_times(log_dir: Path, symbol_counts: list[int], repeats: int) -> list[dict[str, Any]]:
+    rows = []
+    for symbols in symbol_counts:
+        events = 4 * symbols  # two passes of (trade, tick): both sides, both sources
+        sidecar = start_sidecar(log_dir, {"SIDECAR_MAX_SYMBOLS": str(max(symbols, 1000))})
+        try:
+            fed = feed(sidecar, log_dir, events, symbols=symbols, ticks=True)
+            with httpx.Client(timeout=30) as client:
+                url = sidecar.http + "/metrics/"
+                text = client.get(url).text
+                http = _time_ms(lambda c=client, u=url: c.get(u).raise_for_status(), repeats)
+        finally:
+            sidecar.stop()
+        registry, series = equivalent_registry(text)
+        baseline = _time_ms(lambda r=registry: generate_latest(r), repeats)
+        own = _in_process_state(symbols, events)
+        in_process = _time_ms(lambda r=own: generate_latest(r), repeats)
+        rows.append({"symbols": symbols, "series": series, "bytes": len(text.encode()), "exact": fed["exact"],
+                     "sidecar_http_ms": http, "sidecar_in_process_ms": in_process,
+                     "prometheus_client_ms": baseline,
+                     "ratio_in_process": in_process["median"] / baseline["median"],
+                     "ratio_http": http["median"] / baseline["median"]})
+    return rows
+
+
+def memory(log_dir: Path, symbols: int, events: int) -> dict[str, Any]:
+    sidecar = start_sidecar(log_dir, {"SIDECAR_MAX_SYMBOLS": str(max(symbols, 1000))})
+    try:
+        httpx.get(sidecar.http + "/metrics/", timeout=10)  # the exposition path is warm, as in production
+        idle = rss_bytes(sidecar.popen.pid)
+        fed = feed(sidecar, log_dir, events, symbols=symbols, ticks=True)
+        httpx.get(sidecar.http + "/metrics/", timeout=30)
+        loaded = rss_bytes(sidecar.popen.pid)
+    finally:
+        sidecar.stop()
+    return {"idle_mb": idle / 2**20, "loaded_mb": loaded / 2**20, "symbols": symbols, "events": events,
+            "exact": fed["exact"]}

@@ -1,0 +1,68 @@
+"""The benchmark suite's CI smoke run: ``bench/run.py --quick`` end to end (real
+sidecar, API, Pushgateway and Prometheus processes), checking that every
+benchmark produced sane, exactly counted output. No speed assertions: speed
+targets live in docs/benchmarks.md, measured by the full run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.procs import REPO, require_binary
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
+
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "scaling", "breakdown")
+
+
+def test_quick_suite_runs_and_reports_every_benchmark(tmp_path: Path) -> None:
+    require_binary("prometheus")
+    require_binary("prometheus-pushgateway")
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for bench_id in ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"):
+        assert f"\n{bench_id} " in run.stdout, bench_id  # the summary table has a row for each
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert set(BENCHMARKS) <= set(r) and r["meta"]["profile"] == "quick"
+
+    for key, events, frames in (("B1", 20_000, 20_000), ("B2", 20_000, 200)):
+        b = r[key]
+        assert b["exact"] is True
+        assert b["counts"] == {"sent": events, "received": events, "applied": events, "lost": 0, "invalid": 0,
+                               "duplicate": 0, "frames": frames, "batches": b["counts"]["batches"]}
+        assert b["bare"]["median"] > 0 and b["sidecar"]["median"] > 0
+        assert b["ratio"] == pytest.approx(b["sidecar"]["median"] / b["bare"]["median"])
+
+    b3 = r["B3"]
+    for case in ("up", "down"):
+        for call in ("publish", "trade", "bare_send"):
+            assert 0 < b3[case][call]["p50"] <= b3[case][call]["p99"]
+        assert len(b3[case]["samples"]) == 1001
+    assert b3["up"]["queued"] == 2 * b3["n"]  # publish() and trade() calls all queued to the live sidecar
+    assert b3["down"]["queued"] == 0
+
+    for row in r["B4"]:
+        assert row["published"] == row["queued"] == row["applied"] == int(row["rate"] * 0.5)
+        q = row["quantiles_s"]["event_to_apply"]
+        assert 0 < q["0.5"] <= q["0.95"] <= q["0.99"]
+        fractions = [f for _, f in row["cdf"]]
+        assert fractions == sorted(fractions) and fractions[-1] <= 1.0
+
+    for row in r["B5"]:
+        assert row["exact"] is True and row["series"] > 10 * row["symbols"]
+        assert row["sidecar_http_ms"]["median"] > 0 and row["prometheus_client_ms"]["median"] > 0
+    assert r["B6"]["exact"] is True and 10 < r["B6"]["idle_mb"] < r["B6"]["loaded_mb"]
+    assert r["B7"]["push_to_gateway"]["exact"] is True and r["B7"]["keep_alive"]["exact"] is True
+    b8 = r["B8"]
+    assert b8["exact"] is True and len(b8["latencies_s"]) == b8["trials"] == 2
+    assert all(0 < s < 10 for s in b8["latencies_s"])
+    for rows in r["scaling"].values():
+        assert all(row["exact"] and row["us_per_event"] > 0 for row in rows)
+    assert all(us > 0 for us in r["breakdown"]["us_per_event"].values())
+    for png in ("throughput.png", "latency_cdf.png", "publish_cdf.png"):
+        assert (tmp_path / png).stat().st_size > 10_000, png
