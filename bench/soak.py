@@ -180,7 +180,9 @@ def run(mode: str, seconds: float, probe_seconds: float, max_drift: float, workd
         "rss_baseline_mb": round(base / 2**20, 1), "rss_final_mb": round(end / 2**20, 1),
         "rss_drift": round(drift, 4), "rss_samples_mb": [(t, round(r / 2**20, 1)) for t, r in samples],
         "outbox": outbox,
-        "ok": loss == 0 and paced_refused == 0 and lost_seq == 0 and abs(drift) <= max_drift,
+        # Growth is what a leak looks like; a fall means queues that were still
+        # draining at the baseline emptied (seen on a loaded CI machine: -38 %).
+        "ok": loss == 0 and paced_refused == 0 and lost_seq == 0 and drift <= max_drift,
     }
 
 

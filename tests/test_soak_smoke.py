@@ -25,5 +25,5 @@ def test_soak_20_seconds_at_half_max_rate_loses_nothing_and_rss_stays_flat(tmp_p
     assert result["paced_accepted"] > 0 and result["paced_rate"] > 0
     assert result["loss"] == 0, result
     assert result["messages_lost_delta"] == 0, result
-    assert abs(result["rss_drift"]) <= 0.10, result
+    assert result["rss_drift"] <= 0.10, result  # growth only: a fall is buffers draining, not a leak
     assert proc.returncode == 0 and result["ok"], result
