@@ -8,7 +8,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -140,17 +140,6 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("server-side wait timed out")
         await asyncio.sleep(0.005)
-
-
-@pytest.fixture
-def pull() -> Iterator[tuple[zmq.Socket, str]]:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PULL)
-    sock.setsockopt(zmq.LINGER, 0)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    yield sock, f"tcp://127.0.0.1:{port}"
-    sock.close()
-    ctx.term()
 
 
 def test_relay_survives_a_dropped_and_a_closed_connection(pull: tuple[zmq.Socket, str]) -> None:

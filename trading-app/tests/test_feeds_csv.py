@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import zmq
 
+from support.sockets import recv_json
 from trading_app.feeds import stooq
 from trading_app.feeds.base import FeedStats, TickSink
 from trading_app.feeds.csv_replay import CsvReplayFeed, load_bars, parse_speed, sample_path, schedule
@@ -25,23 +24,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "testdata" / "csv" / "aapl.us.csv
 HEADER = "Date,Time,Open,High,Low,Close,Volume"
 
 
-@pytest.fixture
-def pull() -> Iterator[tuple[zmq.Socket, str]]:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PULL)
-    sock.setsockopt(zmq.LINGER, 0)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    yield sock, f"tcp://127.0.0.1:{port}"
-    sock.close()
-    ctx.term()
-
-
-def drain(sock: zmq.Socket, n: int) -> list[dict[str, object]]:
-    out = []
-    for _ in range(n):
-        assert sock.poll(5000), f"only {len(out)} of {n} messages arrived"
-        out.append(json.loads(sock.recv()))
-    return out
+drain = recv_json
 
 
 def parse(text: str, symbol: str = "X") -> list[stooq.Bar | str]:

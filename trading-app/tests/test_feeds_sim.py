@@ -4,39 +4,21 @@ publishing through a real publisher to a real PULL socket."""
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import random
 import statistics
 import threading
-from collections.abc import Iterator
 
 import pytest
 import zmq
 
+from support.sockets import recv_json
 from trading_app.feeds.base import FeedStats, TickSink
 from trading_app.feeds.sim import SECONDS_PER_YEAR, START_PRICES, GbmWalk, SimFeed, walks_for
 from trading_app.prices import LastPrices
 from trading_app.publisher import Publisher
 
-
-@pytest.fixture
-def pull() -> Iterator[tuple[zmq.Socket, str]]:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PULL)
-    sock.setsockopt(zmq.LINGER, 0)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    yield sock, f"tcp://127.0.0.1:{port}"
-    sock.close()
-    ctx.term()
-
-
-def drain(sock: zmq.Socket, n: int) -> list[dict[str, object]]:
-    out = []
-    for _ in range(n):
-        assert sock.poll(5000), f"only {len(out)} of {n} messages arrived"
-        out.append(json.loads(sock.recv()))
-    return out
+drain = recv_json
 
 
 @pytest.mark.parametrize(("mu", "sigma", "dt"), [(0.0, 0.8, 1.0), (0.5, 0.3, 60.0), (-1.0, 2.0, 3600.0)])

@@ -12,17 +12,6 @@ from support.procs import free_port, wait_until
 from trading_app.publisher import BATCH_MAX_BYTES, Publisher, pack_frames
 
 
-@pytest.fixture
-def pull() -> tuple[zmq.Socket, str]:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PULL)
-    sock.setsockopt(zmq.LINGER, 0)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    yield sock, f"tcp://127.0.0.1:{port}"
-    sock.close()
-    ctx.term()
-
-
 @pytest.mark.parametrize(("sizes", "max_bytes", "expected"), [
     ([], 100, []),
     ([10], 100, [1]),  # alone: the plain object, not a one-element array

@@ -19,17 +19,6 @@ from trading_app.publisher import Publisher
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schema" / "message.json").read_text())
 
 
-@pytest.fixture
-def pull() -> tuple[zmq.Socket, str]:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PULL)
-    sock.setsockopt(zmq.LINGER, 0)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    yield sock, f"tcp://127.0.0.1:{port}"
-    sock.close()
-    ctx.term()
-
-
 def recv_json(sock: zmq.Socket, n: int) -> list[dict[str, object]]:
     out = []
     for _ in range(n):
