@@ -190,31 +190,7 @@ class ReliablePublisher(Publisher):
         return self._encode({"type": "heartbeat", "ts": now, "producer": self.producer,
                              "instance": self.instance, "sent_ts": now})
 
-    # -- message helpers (same messages as Publisher) -----------------------------------------
-    def trade(self, side: str, qty: float, symbol: str | None = None, price: float | None = None,
-              ts: float | None = None) -> Published:
-        message: dict[str, Any] = {"type": "trade", "side": side, "qty": float(qty),
-                                   "ts": time.time() if ts is None else ts}
-        if symbol:
-            message["symbol"] = symbol
-        if price is not None:
-            message["price"] = float(price)
-        return self.publish(message)
-
-    def tick(self, symbol: str, price: float, volume: float = 0.0, source: str = "sim",
-             ts: float | str | None = None, event_id: str | None = None,
-             bid: float | None = None, ask: float | None = None) -> Published:
-        message: dict[str, Any] = {"type": "tick", "symbol": symbol, "price": float(price),
-                                   "volume": float(volume), "source": source,
-                                   "ts": time.time() if ts is None else ts}
-        if event_id is not None:
-            message["event_id"] = event_id
-        if bid is not None:
-            message["bid"] = float(bid)
-        if ask is not None:
-            message["ask"] = float(ask)
-        return self.publish(message)
-
+    # trade() and tick() are inherited from Publisher: same messages, our publish().
     def heartbeat(self) -> None:
         self.sender.request_heartbeat()
 
