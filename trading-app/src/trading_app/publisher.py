@@ -30,6 +30,7 @@ import time
 import uuid
 import zlib
 from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -139,8 +140,8 @@ class Publisher:
             for i, a in enumerate(addresses)
         ]
         self._encode = msgspec.json.Encoder().encode
-        self.sent: dict[str, int] = {}
-        self.dropped: dict[tuple[str, str], int] = {}
+        self.sent: defaultdict[str, int] = defaultdict(int)
+        self.dropped: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.duration_counts = [0] * (len(PUBLISH_BUCKETS) + 1)
         self.duration_sum = 0.0
         self._closed = False
@@ -249,10 +250,9 @@ class Publisher:
     def _account(self, kind: str, reason: str | None, elapsed: float) -> None:
         """Count one message. Called with the lock held."""
         if reason is None:
-            self.sent[kind] = self.sent.get(kind, 0) + 1
+            self.sent[kind] += 1
         else:
-            key = (kind, reason)
-            self.dropped[key] = self.dropped.get(key, 0) + 1
+            self.dropped[kind, reason] += 1
         self.duration_counts[bisect_left(PUBLISH_BUCKETS, elapsed)] += 1
         self.duration_sum += elapsed
 
