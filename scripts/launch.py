@@ -73,6 +73,7 @@ def main() -> int:
         "sidecar": free_port() if auto else int(os.environ.get("SIDECAR_PORT", 8001)),
         "api": free_port() if auto else int(os.environ.get("WEBAPP_PORT", 8000)),
         "ui": free_port() if auto else int(os.environ.get("WEBAPP_UI_PORT", 8501)),
+        "ui_metrics": free_port() if auto else int(os.environ.get("WEBAPP_UI_METRICS_PORT", 8502)),
         "prometheus": free_port() if auto else 9090,
     }
     host = args.host
@@ -88,6 +89,7 @@ def main() -> int:
         "SIDECAR_ZMQ_BIND": zmq_addr, "SIDECAR_HOST": host, "SIDECAR_PORT": str(ports["sidecar"]),
         "WEBAPP_ZMQ_ADDR": zmq_addr, "WEBAPP_HOST": host, "WEBAPP_PORT": str(ports["api"]),
         "WEBAPP_UI_PORT": str(ports["ui"]), "WEBAPP_SIDECAR_URL": sidecar_url,
+        "WEBAPP_UI_METRICS_PORT": str(ports["ui_metrics"]),
         "WEBAPP_FEED": args.feed,
     }
     if prometheus_bin:
@@ -144,6 +146,7 @@ def main() -> int:
         config.write_text(promconf.render({
             "metrics-sidecar": (f"{host}:{ports['sidecar']}", "/metrics/"),
             "trading-app-api": (f"{host}:{ports['api']}", "/metrics"),
+            "trading-app-ui": (f"{host}:{ports['ui_metrics']}", "/metrics"),
         }))
         prom = spawn("prometheus", [prometheus_bin, f"--config.file={config}",
                                     f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
@@ -160,7 +163,8 @@ trading-telemetry is running{' (dev: hot reload)' if args.dev else ''}:
   logs                  {run_dir}/*.log
 Ctrl-C stops everything.""", flush=True)
     print(json.dumps({
-        "event": "ready", "ui": ui_url, "api": api_url, "sidecar": sidecar_url, "zmq": zmq_addr,
+        "event": "ready", "ui": ui_url, "ui_metrics": f"http://{host}:{ports['ui_metrics']}/metrics",
+        "api": api_url, "sidecar": sidecar_url, "zmq": zmq_addr,
         "prometheus": prom_url if prometheus_bin else None,
         "pids": {name: proc.pid for name, proc in procs}, "run_dir": str(run_dir),
     }), flush=True)

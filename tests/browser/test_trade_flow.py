@@ -119,6 +119,9 @@ def test_sidecar_down_warns_counts_drops_and_recovers(stack: dict[str, Any], pag
     click_trade(page, "buy", 1)
     page.get_by_text("Dropped buy 1 BTCUSDT").first.wait_for(timeout=10_000)
     page.get_by_text("trades dropped 1").wait_for(timeout=5_000)
+    # ... and in the UI process' own /metrics, which Prometheus scrapes as job trading-app-ui.
+    ui_metrics = scrape(stack["ui_metrics"])
+    assert ui_metrics['publisher_messages_dropped_total{reason="no_peer",type="trade"}'] == 1
 
     zmq_port = stack["zmq"].rsplit(":", 1)[1]
     http_port = stack["sidecar"].rsplit(":", 1)[1]

@@ -28,6 +28,8 @@ class AppSettings(BaseModel):
     host: str = Field("127.0.0.1", description="API bind address (loopback by default)")
     port: Annotated[int, Field(ge=0, le=65535)] = Field(8000, description="API port (0 = OS picks)")
     ui_port: Annotated[int, Field(ge=0, le=65535)] = Field(8501, description="Streamlit UI port")
+    ui_metrics_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        8502, description="Port of the UI process' own /metrics (its publisher's counters); 0 disables")
     sidecar_url: str = Field("http://127.0.0.1:8001", description="Sidecar HTTP base URL (events, health)")
     prometheus_url: str = Field("", description="Prometheus base URL for the latency page (optional)")
     producer: str = Field("trading-app", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$",

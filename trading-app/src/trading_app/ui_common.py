@@ -3,13 +3,18 @@ and a small client for the sidecar's HTTP API."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
 import streamlit as st
+from prometheus_client import start_http_server
 
+from trading_app.exposition import build_registry
 from trading_app.publisher import Publisher, make_publisher
 from trading_app.settings import AppSettings
+
+log = logging.getLogger("trading_app.ui")
 
 UNREACHABLE_WARNING = "Sidecar unreachable — events may be dropped. Start metrics-sidecar (see README, startup order)."
 
@@ -23,7 +28,15 @@ def get_settings() -> AppSettings:
 def get_publisher() -> Publisher:
     """One publisher per Streamlit process, shared by every session thread."""
     settings = get_settings()
-    return make_publisher(settings, "ui")  # WEBAPP_DELIVERY picks the mode
+    publisher = make_publisher(settings, "ui")  # WEBAPP_DELIVERY picks the mode
+    if settings.ui_metrics_port:
+        # Streamlit cannot serve /metrics itself: the UI's publisher counters (sent,
+        # dropped while the sidecar is down, publish() duration) get a tiny server.
+        try:
+            start_http_server(settings.ui_metrics_port, addr=settings.host, registry=build_registry(publisher))
+        except OSError as exc:
+            log.warning("UI /metrics not served on port %s: %s", settings.ui_metrics_port, exc)
+    return publisher
 
 
 def sidecar_get(path: str, **params: Any) -> Any | None:

@@ -21,6 +21,7 @@ import time
 import uuid
 import zlib
 from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,8 +60,8 @@ class ReliablePublisher(Publisher):
         self.context = context or zmq.Context()
         self._encode = msgspec.json.Encoder().encode
         self._stats_lock = threading.Lock()
-        self.sent: dict[str, int] = {}
-        self.dropped: dict[tuple[str, str], int] = {}
+        self.sent = defaultdict(int)  # same types as Publisher's counters
+        self.dropped = defaultdict(int)
         self.duration_counts = [0] * (len(PUBLISH_BUCKETS) + 1)
         self.duration_sum = 0.0
         self._closed = False
