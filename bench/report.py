@@ -193,6 +193,13 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
 
 def extra_lines(r: dict[str, Any], name: str) -> list[str]:
     """Plain-text summary of the benchmarks without a target row."""
+    if name == "B5_off" and name in r:
+        return [f"analytics off: {row['symbols']:,} symbols ({row['series']:,} series) "
+                f"{row['sidecar_http_ms']['median']:.1f} ms vs generate_latest "
+                f"{row['prometheus_client_ms']['median']:.1f} ms" for row in r[name]]
+    if name == "B6_off" and name in r:
+        return [f"analytics off: RSS idle {r[name]['idle_mb']:.0f} MB, {r[name]['symbols']:,} symbols "
+                f"{r[name]['loaded_mb']:.0f} MB"]
     if name == "scaling" and "scaling" in r:
         return [f"{variant:14} " + "  ".join(f"{row['symbols']:>6,} sym {row['us_per_event']:5.2f} µs/event"
                                             for row in rows) for variant, rows in r["scaling"].items()]
@@ -214,6 +221,16 @@ def markdown_extras(r: dict[str, Any]) -> str:
             cells = [f"{r['scaling'][v][i]['us_per_event']:.2f} µs ({_k(r['scaling'][v][i]['events_per_s']['median'])})"
                      for v in variants]
             parts.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    if "B5_off" in r or "B6_off" in r:
+        parts.append("\nThe same with the analytics engine off (`SIDECAR_ANALYTICS=false`):\n")
+        parts.append("| measure | result | baseline |")
+        parts.append("|---|---|---|")
+        parts += [f"| B5 /metrics/ scrape, {row['symbols']:,} symbols ({row['series']:,} series) | "
+                  f"{row['sidecar_http_ms']['median']:.1f} ms | generate_latest "
+                  f"{row['prometheus_client_ms']['median']:.1f} ms |" for row in r.get("B5_off", [])]
+        if "B6_off" in r:
+            parts.append(f"| B6 RSS idle / {r['B6_off']['symbols']:,} symbols | {r['B6_off']['idle_mb']:.0f} MB / "
+                         f"{r['B6_off']['loaded_mb']:.0f} MB | — |")
     if "breakdown" in r:
         b = r["breakdown"]
         parts.append(f"\nWhere an event's time goes (in-process, {b['events']:,} B1 trade frames, best of "

@@ -52,7 +52,8 @@ PROFILES: dict[str, dict[str, Any]] = {
              "b5_symbols": [10, 100, 1000], "b5_scrapes": 20, "b6_events": 200_000, "b7_events": 2_000,
              "b8_trials": 20, "breakdown_events": 100_000, "breakdown_repeats": 5},
 }
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "scaling", "breakdown")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "scaling", "breakdown", "B5_off", "B6_off")
+ANALYTICS_OFF = {"SIDECAR_ANALYTICS": "false"}
 
 
 def machine() -> dict[str, Any]:
@@ -95,6 +96,9 @@ def benchmarks(p: dict[str, Any], logs: Path) -> dict[str, Callable[[], Any]]:
         "B4": lambda: latency_bench.run(logs, p["b4_rates"], p["b4_seconds"], n),
         "B5": lambda: scrape_bench.scrape_times(logs, p["b5_symbols"], p["b5_scrapes"]),
         "B6": lambda: scrape_bench.memory(logs, 1000, p["b6_events"]),
+        # The same two with the analytics engine off, where the setting exists.
+        "B5_off": lambda: scrape_bench.scrape_times(logs, p["b5_symbols"], p["b5_scrapes"], ANALYTICS_OFF),
+        "B6_off": lambda: scrape_bench.memory(logs, 1000, p["b6_events"], ANALYTICS_OFF),
         "B7": lambda: pushgateway_bench.run(logs, p["b7_events"], n),
         "B8": lambda: prometheus_bench.run(logs, p["b8_trials"]),
     }
@@ -103,7 +107,8 @@ def benchmarks(p: dict[str, Any], logs: Path) -> dict[str, Callable[[], Any]]:
 def counts_exact(results: dict[str, Any]) -> list[str]:
     """Names of the benchmarks whose count checks failed."""
     bad: list[str] = [k for k in ("B1", "B2", "B6", "B8") if k in results and not results[k]["exact"]]
-    bad += [f"B5 {row['symbols']}" for row in results.get("B5", []) if not row["exact"]]
+    bad += [k for k in ("B6_off",) if k in results and not results[k]["exact"]]
+    bad += [f"{k} {row['symbols']}" for k in ("B5", "B5_off") for row in results.get(k, []) if not row["exact"]]
     bad += [f"B7 {k}" for k in ("push_to_gateway", "keep_alive") if "B7" in results and not results["B7"][k]["exact"]]
     for name, rows in results.get("scaling", {}).items():
         bad += [f"scaling {name} {row['symbols']}" for row in rows if not row["exact"]]
@@ -131,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                              else REPO / "docs" / "benchmarks")
     out.mkdir(parents=True, exist_ok=True)
     selected = [s.strip() for s in args.only.split(",") if s.strip()] or list(ALL)
+    if not analytics_setting():
+        selected = [s for s in selected if not s.endswith("_off")]
     unknown = set(selected) - set(ALL)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")

@@ -76,14 +76,14 @@ def _time_ms(call: Any, repeats: int) -> dict[str, float]:
     return {"median": median(samples), "p95": percentile(samples, 0.95)}
 
 
-def _in_process_state(symbols: int, events: int) -> Any:
+def _in_process_state(symbols: int, events: int, analytics: bool = True) -> Any:
     """The sidecar's state and registry, fed the same messages, in this process."""
     from metrics_sidecar.decode import decode
     from metrics_sidecar.http_api import build_registry
     from metrics_sidecar.settings import Settings
     from metrics_sidecar.state import TelemetryState
 
-    state = TelemetryState(Settings.model_validate({"max_symbols": max(symbols, 1000)}))
+    state = TelemetryState(Settings.model_validate({"max_symbols": max(symbols, 1000), "analytics": analytics}))
     with state.lock:
         for frame in encode_frames(trade_messages(events, symbols, "inprocess", ticks=True), 1):
             event = decode(frame)
@@ -93,11 +93,13 @@ def _in_process_state(symbols: int, events: int) -> Any:
     return build_registry(state)
 
 
-def scrape_times(log_dir: Path, symbol_counts: list[int], repeats: int) -> list[dict[str, Any]]:
+def scrape_times(log_dir: Path, symbol_counts: list[int], repeats: int,
+                 env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     rows = []
+    analytics = (env or {}).get("SIDECAR_ANALYTICS", "true") != "false"
     for symbols in symbol_counts:
         events = 4 * symbols  # two passes of (trade, tick): both sides, both sources
-        sidecar = start_sidecar(log_dir, {"SIDECAR_MAX_SYMBOLS": str(max(symbols, 1000))})
+        sidecar = start_sidecar(log_dir, {"SIDECAR_MAX_SYMBOLS": str(max(symbols, 1000)), **(env or {})})
         try:
             fed = feed(sidecar, log_dir, events, symbols=symbols, ticks=True)
             with httpx.Client(timeout=30) as client:
@@ -108,7 +110,7 @@ def scrape_times(log_dir: Path, symbol_counts: list[int], repeats: int) -> list[
             sidecar.stop()
         registry, series = equivalent_registry(text)
         baseline = _time_ms(lambda r=registry: generate_latest(r), repeats)
-        own = _in_process_state(symbols, events)
+        own = _in_process_state(symbols, events, analytics)
         in_process = _time_ms(lambda r=own: generate_latest(r), repeats)
         rows.append({"symbols": symbols, "series": series, "bytes": len(text.encode()), "exact": fed["exact"],
                      "sidecar_http_ms": http, "sidecar_in_process_ms": in_process,
@@ -118,8 +120,8 @@ def scrape_times(log_dir: Path, symbol_counts: list[int], repeats: int) -> list[
     return rows
 
 
-def memory(log_dir: Path, symbols: int, events: int) -> dict[str, Any]:
-    sidecar = start_sidecar(log_dir, {"SIDECAR_MAX_SYMBOLS": str(max(symbols, 1000))})
+def memory(log_dir: Path, symbols: int, events: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+    sidecar = start_sidecar(log_dir, {"SIDECAR_MAX_SYMBOLS": str(max(symbols, 1000)), **(env or {})})
     try:
         httpx.get(sidecar.http + "/metrics/", timeout=10)  # the exposition path is warm, as in production
         idle = rss_bytes(sidecar.popen.pid)

@@ -57,6 +57,9 @@ def test_quick_suite_runs_and_reports_every_benchmark(tmp_path: Path) -> None:
         assert row["exact"] is True and row["series"] > 10 * row["symbols"]
         assert row["sidecar_http_ms"]["median"] > 0 and row["prometheus_client_ms"]["median"] > 0
     assert r["B6"]["exact"] is True and 10 < r["B6"]["idle_mb"] < r["B6"]["loaded_mb"]
+    if r["meta"]["analytics_setting"]:  # the same two with SIDECAR_ANALYTICS=false
+        assert all(row["exact"] for row in r["B5_off"]) and r["B6_off"]["exact"] is True
+        assert r["B5_off"][0]["series"] < r["B5"][0]["series"]
     assert r["B7"]["push_to_gateway"]["exact"] is True and r["B7"]["keep_alive"]["exact"] is True
     b8 = r["B8"]
     assert b8["exact"] is True and len(b8["latencies_s"]) == b8["trials"] == 2
