@@ -94,6 +94,11 @@ def main() -> int:
     }
     if prometheus_bin:
         env["WEBAPP_PROMETHEUS_URL"] = prom_url
+    if args.dev:
+        # Hot reload must run (and watch) this checkout's sources, even when the venv
+        # holds a regular install or an editable install of another checkout.
+        sources = [str(REPO / "metrics-sidecar" / "src"), str(REPO / "trading-app" / "src")]
+        env["PYTHONPATH"] = os.pathsep.join([*sources, *filter(None, [os.environ.get("PYTHONPATH")])])
 
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 

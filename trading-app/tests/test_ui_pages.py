@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import streamlit as st
+import zmq
 from streamlit.testing.v1 import AppTest
 
-from support.procs import Service, start_sidecar, wait_until
+from support.procs import Service, free_port, start_sidecar, wait_until
 from support.prom import scrape
 from trading_app.publisher import Publisher
 
@@ -25,8 +27,18 @@ def fed_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             for i, price in enumerate((100.0, 101.0, 99.5, 102.25)):
                 pub.tick("BTCUSDT", price, volume=1 + i, ts=now - 4 + i)
             pub.trade("buy", 2, symbol="BTCUSDT", price=100.0)
-            wait_until(lambda: scrape(sidecar.http + "/metrics/").get('messages_received_total{type="trade"}') == 1,
+            # Bad input and a seq gap, from a plain socket: the latency page counts them.
+            ctx = zmq.Context()
+            raw = ctx.socket(zmq.PUSH)
+            raw.connect(sidecar.zmq)
+            raw.send(b"{not json")
+            for seq in (1, 3):  # seq 2 never arrives: one lost message
+                raw.send(json.dumps({"type": "trade", "side": "sell", "qty": 1, "ts": now, "producer": "gappy",
+                                     "instance": "i1", "seq": seq}).encode())
+            wait_until(lambda: scrape(sidecar.http + "/metrics/").get('messages_received_total{type="trade"}') == 3,
                        10, message="fed")
+            raw.close(linger=0)
+            ctx.term()
         yield sidecar
     finally:
         sidecar.kill()
@@ -37,8 +49,15 @@ def env(fed_sidecar: Service, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("WEBAPP_SIDECAR_URL", fed_sidecar.http)
     monkeypatch.setenv("WEBAPP_PROMETHEUS_URL", "")
     monkeypatch.setenv("WEBAPP_HEARTBEAT_INTERVAL_SECONDS", "0")
+    monkeypatch.setenv("WEBAPP_ZMQ_ADDR", fed_sidecar.zmq)
+    monkeypatch.setenv("WEBAPP_DELIVERY", "fire_and_forget")
+    monkeypatch.setenv("WEBAPP_UI_METRICS_PORT", "0")
+    monkeypatch.setenv("WEBAPP_PORT", "0")  # no API in this test: the page must say so, not fail
     st.cache_resource.clear()
     yield
+    from trading_app.ui_common import get_publisher
+
+    get_publisher().close()
     st.cache_resource.clear()
 
 
@@ -52,11 +71,56 @@ def test_market_page_shows_price_bars_analytics_and_pnl(env: None, tmp_path: Pat
     assert metrics["Realized PnL"] == "0.00"
     assert at.table and not at.table[0].value.empty  # the rolling-window analytics table
     assert not any("No market data" in i.value for i in at.info)
+    sides = at.table[1].value.to_dict("records")
+    assert [(r["side"], r["window"], r["trades"], r["volume"]) for r in sides] == [
+        ("buy", "1m", 1, 2.0), ("buy", "5m", 1, 2.0), ("sell", "1m", 2, 2.0), ("sell", "5m", 2, 2.0)]
+    assert len(at.get("vega_lite_chart")) == 2  # the price line and the candles
 
 
-def test_latency_page_shows_recent_percentiles_and_counts(env: None) -> None:
+def test_market_page_explains_missing_data(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = AppTest.from_string("from trading_app import ui_market\nui_market.render()", default_timeout=30).run()
+    at.selectbox(key="market_symbol").set_value("SOLUSDT").run()  # offered, but nothing seen for it
+    assert not at.exception
+    assert [i.value for i in at.info] == [
+        "No market data for SOLUSDT yet (is a feed running? `trading-app-feed --source sim`)."]
+    monkeypatch.setenv("WEBAPP_SIDECAR_URL", f"http://127.0.0.1:{free_port()}")
+    st.cache_resource.clear()
+    at = AppTest.from_string("from trading_app import ui_market\nui_market.render()", default_timeout=30).run()
+    assert not at.exception
+    assert [i.value for i in at.info] == ["Sidecar unreachable: start metrics-sidecar (see README)."]
+
+
+def test_latency_page_shows_percentiles_histogram_and_counts(env: None) -> None:
     at = AppTest.from_string("from trading_app import ui_latency\nui_latency.render()", default_timeout=30).run()
     assert not at.exception
-    assert any("sidecar's current view" in c.value for c in at.caption)
-    assert at.selectbox(key="latency_hop").options  # hops with histogram data
-    assert len(at.table) == 2
+    assert any("WEBAPP_PROMETHEUS_URL is not set" in c.value for c in at.caption)
+    recent = at.table[0].value
+    assert sorted(recent.index) == ["event_to_apply", "event_to_send", "receive_to_apply", "send_to_receive"]
+    assert list(recent.columns) == ["p50", "p95", "p99"]
+    assert at.selectbox(key="latency_hop").value == "event_to_apply"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Lost (seq gaps)": "1", "Duplicates": "0", "Invalid": "1", "Dropped by this UI": "0",
+                       "Dropped by the API": "—"}
+    details = at.table[1].value.to_dict("records")
+    assert {(r["metric"], r["labels"], r["value"]) for r in details} == {
+        ("messages_lost_total", "producer=gappy", 1.0), ("messages_invalid_total", "reason=bad_json", 1.0)}
+    # Without Prometheus the page samples the recent quantiles on every refresh:
+    # two runs, two points per hop and quantile (4 hops x 3 quantiles).
+    at.run()
+    history = at.session_state["latency_history_trade"]
+    assert len(history) == 2 * 4 * 3
+    assert len({row["time"] for row in history}) == 2
+    assert len(at.get("vega_lite_chart")) == 3 + 1  # p50, p95, p99 over time; the histogram
+
+
+def test_latency_page_other_type_and_no_sidecar(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = AppTest.from_string("from trading_app import ui_latency\nui_latency.render()", default_timeout=30).run()
+    at.segmented_control(key="latency_type").set_value("tick").run()
+    assert not at.exception
+    assert any(s.value == "Per-hop percentiles over time (tick)" for s in at.subheader)
+    monkeypatch.setenv("WEBAPP_SIDECAR_URL", f"http://127.0.0.1:{free_port()}")
+    st.cache_resource.clear()
+    at = AppTest.from_string("from trading_app import ui_latency\nui_latency.render()", default_timeout=30).run()
+    assert not at.exception
+    assert [i.value for i in at.info] == ["Sidecar /metrics/ not reachable: start metrics-sidecar (see README)."]
+

@@ -1,12 +1,15 @@
 """Seed acceptance 4 with Streamlit's AppTest and a real sidecar process: while no
-sidecar is connected the UI warns that events may be dropped and a click is a
-counted drop; once the sidecar starts, the warning clears and a click is counted."""
+sidecar is connected the UI warns that events may be dropped and a click returns
+at once as a counted drop; once the sidecar starts on that endpoint, the warning
+clears and a click is counted. After each click the notification and the event
+log show the exact message that was emitted."""
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
@@ -15,18 +18,21 @@ from streamlit.testing.v1 import AppTest
 from support.procs import free_port, start_sidecar, wait_until
 from support.prom import scrape
 from trading_app import ui_common
+from trading_app.ui_trade import ts_text
 
 UI = Path(ui_common.__file__).with_name("ui.py")
 
 
 @pytest.fixture
 def ports(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, int]]:
+    """Unused ZeroMQ and HTTP ports: nothing listens there until the test starts a sidecar."""
     zmq_port, http_port = free_port(), free_port()
     monkeypatch.setenv("WEBAPP_ZMQ_ADDR", f"tcp://127.0.0.1:{zmq_port}")
     monkeypatch.setenv("WEBAPP_SIDECAR_URL", f"http://127.0.0.1:{http_port}")
-    monkeypatch.setenv("WEBAPP_HEARTBEAT_INTERVAL_SECONDS", "0")
+    monkeypatch.setenv("WEBAPP_HEARTBEAT_INTERVAL_SECONDS", "0")  # so every counter is a click
     monkeypatch.setenv("WEBAPP_DELIVERY", "fire_and_forget")
-    st.cache_resource.clear()
+    monkeypatch.setenv("WEBAPP_UI_METRICS_PORT", "0")  # the browser test covers the UI's /metrics
+    st.cache_resource.clear()  # get_settings/get_publisher are process-wide caches
     yield zmq_port, http_port
     ui_common.get_publisher().close()
     st.cache_resource.clear()
@@ -36,43 +42,101 @@ def _click(at: AppTest, label: str) -> AppTest:
     return next(b for b in at.button if b.label == label).click().run()
 
 
-def _texts(elements: object) -> list[str]:
-    return [str(e.value) for e in elements]  # type: ignore[attr-defined]
+def _texts(elements: Any) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def _emitted(at: AppTest) -> dict[str, Any]:
+    """The exact message of the last click, from the JSON the page shows."""
+    return dict(json.loads(at.code[0].value))
+
+
+def _event_log_top(at: AppTest) -> dict[str, Any]:
+    return dict(at.table[0].value.iloc[0].to_dict())
 
 
 def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], tmp_path: Path) -> None:
     zmq_port, http_port = ports
     at = AppTest.from_file(str(UI), default_timeout=30).run()
     assert not at.exception
-    assert any("Sidecar unreachable" in t and "may be dropped" in t for t in _texts(at.warning))
+    assert _texts(at.warning) == [ui_common.UNREACHABLE_WARNING]
+    assert _texts(at.success) == []
     assert at.number_input(key="qty").value == 1.0  # quantity defaults to 1
+    assert "UI publisher: trades sent 0 · trades dropped 0" in _texts(at.caption)
 
-    started = time.perf_counter()
+    # 1. Sidecar down: the click returns (publish() does not wait) and is a counted drop.
     at = _click(at, "Buy")
-    assert time.perf_counter() - started < 10  # the whole rerun; publish() itself is benchmarked in bench/
     publisher = ui_common.get_publisher()
-    assert publisher.snapshot()["dropped"] == {("trade", "no_peer"): 1}
-    assert any("Dropped buy 1" in t for t in _texts(at.error))
-    emitted = at.session_state["emitted"]
-    assert [(e["seq"], e["side"], e["qty"], e["symbol"], e["queued"]) for e in emitted] == [
-        (1, "buy", 1.0, "BTCUSDT", False)]
+    snapshot = publisher.snapshot()
+    assert snapshot["dropped"] == {("trade", "no_peer"): 1} and snapshot["sent"] == {}
+    # A blocking send would wait for a peer that never comes; a bounded total says it did not.
+    assert snapshot["duration_sum"] < 1.0
+    message = _emitted(at)
+    assert {k: message[k] for k in ("type", "side", "qty", "symbol", "seq", "producer")} == {
+        "type": "trade", "side": "buy", "qty": 1.0, "symbol": "BTCUSDT", "seq": 1, "producer": "trading-app-ui"}
+    ts = ts_text(message["ts"])
+    assert _texts(at.error) == [
+        f"Dropped buy 1 BTCUSDT — seq 1, ts {ts} (no_peer: the sidecar is not connected)"]
+    assert _event_log_top(at) == {"seq": 1, "side": "buy", "qty": 1.0, "symbol": "BTCUSDT", "ts": ts,
+                                  "status": "dropped: no_peer"}
+    assert "UI publisher: trades sent 0 · trades dropped 1 (no_peer 1)" in _texts(at.caption)
+    assert _texts(at.warning) == [ui_common.UNREACHABLE_WARNING]
 
+    # 2. A real sidecar starts on that endpoint: the warning clears, clicks are counted.
     sidecar = start_sidecar(tmp_path, {"SIDECAR_ZMQ_BIND": f"tcp://127.0.0.1:{zmq_port}",
                                        "SIDECAR_PORT": str(http_port)})
     try:
         wait_until(lambda: publisher.connected, 10, message="publisher reconnects to the new sidecar")
         at = at.run()
-        assert not any("Sidecar unreachable" in t for t in _texts(at.warning))
-        assert any("Sidecar connected" in t for t in _texts(at.success))
+        assert _texts(at.warning) == []
+        assert _texts(at.success) == [ui_common.CONNECTED_TEXT]
         at.number_input(key="qty").set_value(3.0)
-        at = _click(at.run(), "Buy")
-        assert any("Emitted buy 3" in t for t in _texts(at.success))
-        table = at.session_state["emitted"][0]
-        assert (table["side"], table["qty"], table["queued"]) == ("buy", 3.0, True)
-        metrics = wait_until(lambda: (m := scrape(sidecar.http + "/metrics/"))
-                             and m.get('trades_total{side="buy",symbol="BTCUSDT"}') == 1 and m, 10,
-                             message="the click after recovery is counted")
-        assert metrics['volume_total{side="buy",symbol="BTCUSDT"}'] == 3.0
-        assert metrics['messages_lost_total{producer="trading-app-ui"}'] == 0  # the first seq it saw was 2
+        for n, side in enumerate(("buy", "sell"), start=2):
+            at = _click(at.run(), side.capitalize())
+            message = _emitted(at)
+            ts = ts_text(message["ts"])
+            assert (message["side"], message["qty"], message["seq"]) == (side, 3.0, n)
+            assert _texts(at.success) == [ui_common.CONNECTED_TEXT, f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
+            assert [t.value for t in at.toast] == [f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
+            assert _event_log_top(at) == {"seq": n, "side": side, "qty": 3.0, "symbol": "BTCUSDT", "ts": ts,
+                                          "status": "sent"}
+            metrics = wait_until(lambda s=side: (m := scrape(sidecar.http + "/metrics/"))
+                                 and m.get(f'trades_total{{side="{s}",symbol="BTCUSDT"}}') == 1 and m, 10,
+                                 message=f"the {side} click is counted by the sidecar")
+            assert metrics[f'volume_total{{side="{side}",symbol="BTCUSDT"}}'] == 3.0
+        # seq 1 was dropped before this sidecar existed: its first seq from this producer
+        # instance is 2, which is not a gap.
+        assert metrics['messages_lost_total{producer="trading-app-ui"}'] == 0
+        assert publisher.snapshot()["sent"] == {"trade": 2}
+
+        # The "Received by sidecar" panel closes the loop: both clicks, newest first.
+        def received(app: AppTest) -> list[dict[str, Any]]:
+            app.run()
+            return [] if len(app.table) < 2 else app.table[1].value.to_dict("records")
+
+        rows = wait_until(lambda: len(r := received(at)) == 2 and r, 10, message="received panel")
+        assert [(r["seq"], r["side"], r["qty"], r["symbol"], r["producer"]) for r in rows] == [
+            (3, "sell", 3.0, "BTCUSDT", "trading-app-ui"), (2, "buy", 3.0, "BTCUSDT", "trading-app-ui")]
     finally:
+        sidecar.kill()
+
+
+def test_first_render_with_sidecar_up_shows_no_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The page must not flash the warning while the first TCP handshake is in flight."""
+    sidecar = start_sidecar(tmp_path)
+    try:
+        monkeypatch.setenv("WEBAPP_ZMQ_ADDR", sidecar.zmq)
+        monkeypatch.setenv("WEBAPP_SIDECAR_URL", sidecar.http)
+        monkeypatch.setenv("WEBAPP_HEARTBEAT_INTERVAL_SECONDS", "0")
+        monkeypatch.setenv("WEBAPP_DELIVERY", "fire_and_forget")
+        monkeypatch.setenv("WEBAPP_UI_METRICS_PORT", "0")
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(UI), default_timeout=30).run()
+        assert not at.exception
+        assert _texts(at.warning) == []
+        assert _texts(at.success) == [ui_common.CONNECTED_TEXT]
+        assert _texts(at.info) == []  # the sidecar's /events answered
+        ui_common.get_publisher().close()
+    finally:
+        st.cache_resource.clear()
         sidecar.kill()

@@ -1,5 +1,5 @@
-"""Shared pieces of the Streamlit pages: settings, the process-wide publisher,
-and a small client for the sidecar's HTTP API."""
+"""Shared pieces of the Streamlit pages: settings, the process-wide publisher and
+its counters, and small clients for the sidecar's HTTP API and Prometheus."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from trading_app.settings import AppSettings
 log = logging.getLogger("trading_app.ui")
 
 UNREACHABLE_WARNING = "Sidecar unreachable — events may be dropped. Start metrics-sidecar (see README, startup order)."
+CONNECTED_TEXT = "Sidecar connected"
 
 
 @st.cache_resource
@@ -36,15 +37,37 @@ def get_publisher() -> Publisher:
             start_http_server(settings.ui_metrics_port, addr=settings.host, registry=build_registry(publisher))
         except OSError as exc:
             log.warning("UI /metrics not served on port %s: %s", settings.ui_metrics_port, exc)
+    # The TCP handshake takes a few ms: without this short, bounded wait the first
+    # page would flash "unreachable" although the sidecar is up.
+    publisher.wait_connected(0.5)
     return publisher
+
+
+def trade_counts(publisher: Publisher) -> tuple[int, dict[str, int]]:
+    """(trades sent, trades dropped by reason) of this process' publisher.
+    Heartbeats are left out, so one click is exactly +1 in one of them."""
+    snapshot = publisher.snapshot()
+    dropped: dict[str, int] = {}
+    for (kind, reason), n in snapshot["dropped"].items():
+        if kind == "trade":
+            dropped[reason] = dropped.get(reason, 0) + n
+    return int(snapshot["sent"].get("trade", 0)), dropped
+
+
+def sidecar_response(path: str, **params: Any) -> tuple[int, Any]:
+    """(HTTP status, JSON body or None) from the sidecar; status 0 when it is
+    unreachable. Lets a page tell "sidecar down" from "no such endpoint" (404)."""
+    try:
+        response = httpx.get(get_settings().sidecar_url + path, params=params, timeout=0.5)
+    except httpx.HTTPError:
+        return 0, None
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None
 
 
 def sidecar_get(path: str, **params: Any) -> Any | None:
     """GET JSON from the sidecar; None if it is down or answers an error."""
-    try:
-        response = httpx.get(get_settings().sidecar_url + path, params=params, timeout=0.5)
-    except httpx.HTTPError:
-        return None
-    if response.status_code != 200:
-        return None
-    return response.json()
+    status, body = sidecar_response(path, **params)
+    return body if status == 200 else None

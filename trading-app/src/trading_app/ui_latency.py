@@ -1,97 +1,178 @@
-"""The Latency page: per-hop latency percentiles over time and the latency
-histogram, plus loss, drops and invalid counts. From the Prometheus HTTP API when
-WEBAPP_PROMETHEUS_URL is set, otherwise from the sidecar's /metrics/."""
+"""The Latency page: per-hop latency percentiles over time, the latency histogram
+of one hop, and loss, drops and invalid counts.
+
+Percentiles over time come from the Prometheus HTTP API when
+WEBAPP_PROMETHEUS_URL is set (``histogram_quantile`` over ``rate(...[1m])``);
+otherwise the page samples the sidecar's exact recent quantiles
+(``hop_latency_recent_seconds``) on every refresh and draws what this browser
+session has collected. The histogram and the counts are read directly from the
+sidecar's /metrics/, the API's /metrics and this UI process' own publisher."""
 
 from __future__ import annotations
 
+import math
 import time
+from typing import Any
 
+import altair as alt
 import httpx
 import pandas as pd
 import streamlit as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from trading_app.ui_common import get_settings
+from trading_app.ui_common import get_publisher, get_settings
 
 QUANTILES = (0.5, 0.95, 0.99)
+TYPES = ("trade", "tick", "heartbeat")
+HOPS = ("event_to_send", "send_to_receive", "receive_to_apply", "event_to_apply")  # docs/metrics.md
+WINDOW_SECONDS = 900  # the over-time charts show the last 15 minutes
+Samples = list[tuple[str, dict[str, str], float]]
+COLUMNS = ["time", "series", "value"]
 
 
-def prometheus_range(base: str, expr: str, seconds: int = 900, step: str = "5s") -> pd.DataFrame:
+def prometheus_range(base: str, expr: str, seconds: int = WINDOW_SECONDS, step: str = "5s") -> pd.DataFrame:
     """A range query as a long frame (time, series, value); empty on any failure."""
     now = time.time()
     try:
         body = httpx.get(f"{base}/api/v1/query_range", timeout=2,
                          params={"query": expr, "start": now - seconds, "end": now, "step": step}).json()
     except (httpx.HTTPError, ValueError):
-        return pd.DataFrame(columns=["time", "series", "value"])
+        return pd.DataFrame(columns=COLUMNS)
     rows = []
     for result in body.get("data", {}).get("result", []):
-        name = ",".join(f"{k}={v}" for k, v in sorted(result["metric"].items()))
+        name = ",".join(f"{k}={v}" for k, v in sorted(result["metric"].items())) or "value"
         for ts, value in result["values"]:
-            rows.append({"time": pd.to_datetime(float(ts), unit="s", utc=True), "series": name,
-                         "value": float(value)})
-    return pd.DataFrame(rows, columns=["time", "series", "value"])
+            if math.isfinite(number := float(value)):  # NaN: no sample in the rate window
+                rows.append({"time": pd.to_datetime(float(ts), unit="s", utc=True), "series": name,
+                             "value": number})
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def sidecar_samples(base: str) -> list[tuple[str, dict[str, str], float]]:
+def exposition(url: str) -> Samples:
+    """Every sample of a Prometheus text exposition; empty when unreachable."""
     try:
-        text = httpx.get(f"{base}/metrics/", timeout=2).text
+        text = httpx.get(url, timeout=2).text
     except httpx.HTTPError:
         return []
     return [(s.name, s.labels, s.value) for f in text_string_to_metric_families(text) for s in f.samples]
 
 
-def histogram_frame(samples: list[tuple[str, dict[str, str], float]], hop: str) -> pd.DataFrame:
-    """Per-bucket (not cumulative) counts of one hop, summed over message types."""
-    cumulative: dict[float, float] = {}
-    for name, labels, value in samples:
-        if name == "hop_latency_seconds_bucket" and labels.get("hop") == hop and labels["le"] != "+Inf":
-            le = float(labels["le"])
-            cumulative[le] = cumulative.get(le, 0.0) + value
+def histogram_frame(samples: Samples, hop: str, kind: str) -> pd.DataFrame:
+    """Per-bucket (not cumulative) counts of one hop and message type."""
+    cumulative = {float(labels["le"]): value for name, labels, value in samples
+                  if name == "hop_latency_seconds_bucket" and labels.get("hop") == hop
+                  and labels.get("type") == kind and labels["le"] != "+Inf"}
     bounds = sorted(cumulative)
     counts = [cumulative[b] - (cumulative[bounds[i - 1]] if i else 0.0) for i, b in enumerate(bounds)]
-    return pd.DataFrame({"le_ms": [f"≤{b * 1000:g} ms" for b in bounds], "count": counts})
+    return pd.DataFrame({"bucket": [f"≤{b * 1000:g} ms" for b in bounds], "count": counts})
+
+
+def recent_quantiles(samples: Samples, kind: str) -> pd.DataFrame:
+    """(hop, quantile, ms) of the sidecar's exact recent quantiles for one type."""
+    rows = [{"hop": labels["hop"], "quantile": f"p{float(labels['quantile']) * 100:g}", "ms": value * 1000}
+            for name, labels, value in samples
+            if name == "hop_latency_recent_seconds" and labels.get("type") == kind]
+    return pd.DataFrame(rows, columns=["hop", "quantile", "ms"])
+
+
+def _remember(kind: str, recent: pd.DataFrame) -> pd.DataFrame:
+    """Append this refresh's quantiles to the session's history (no Prometheus)."""
+    history: list[dict[str, Any]] = st.session_state.setdefault(f"latency_history_{kind}", [])
+    now = pd.Timestamp.now(tz="UTC")
+    history.extend({"time": now, "series": f"{r.hop} {r.quantile}", "quantile": r.quantile, "value": r.ms}
+                   for r in recent.itertuples())
+    cutoff = now - pd.Timedelta(seconds=WINDOW_SECONDS)
+    history[:] = [row for row in history if row["time"] >= cutoff]
+    return pd.DataFrame(history, columns=[*COLUMNS, "quantile"])
+
+
+def percentiles_over_time(kind: str, recent: pd.DataFrame) -> None:
+    settings = get_settings()
+    if settings.prometheus_url:
+        st.caption(f"From Prometheus at {settings.prometheus_url}: histogram_quantile over rate(…[1m]), "
+                   f"last {WINDOW_SECONDS // 60} min.")
+    else:
+        st.caption("WEBAPP_PROMETHEUS_URL is not set: the sidecar's exact recent quantiles, sampled by this page "
+                   "while it is open.")
+        history = _remember(kind, recent)
+    columns = st.columns(len(QUANTILES))
+    for column, q in zip(columns, QUANTILES, strict=True):
+        label = f"p{q * 100:g}"
+        column.markdown(f"**{label} per hop (ms)**")
+        if settings.prometheus_url:
+            frame = prometheus_range(settings.prometheus_url, (
+                f'histogram_quantile({q}, sum by (le, hop) (rate(hop_latency_seconds_bucket{{type="{kind}"}}[1m])))'
+                " * 1000"))
+        else:
+            frame = history[history["quantile"] == label][COLUMNS]
+        if frame.empty:
+            column.caption("No data yet.")
+        else:
+            column.line_chart(frame, x="time", y="value", color="series", height=220)
+
+
+def histogram(samples: Samples, kind: str) -> None:
+    hops = [h for h in HOPS if any(name == "hop_latency_seconds_count" and labels.get("hop") == h
+                                   and labels.get("type") == kind and value for name, labels, value in samples)]
+    st.subheader("Histogram")
+    if not hops:
+        st.caption(f"No {kind} latencies measured yet.")
+        return
+    hop = st.selectbox("Hop", hops, index=hops.index("event_to_apply") if "event_to_apply" in hops else 0,
+                       key="latency_hop")
+    frame = histogram_frame(samples, hop, kind)
+    chart = alt.Chart(frame).mark_bar().encode(x=alt.X("bucket:N", sort=None, title="latency bucket"),
+                                               y=alt.Y("count:Q", title=f"{kind} messages"))
+    st.altair_chart(chart, width="stretch")
+
+
+def _total(samples: Samples, name: str) -> float:
+    return sum(value for sample, _, value in samples if sample == name)
+
+
+def loss_and_drops(samples: Samples) -> None:
+    """Counts since each process started: the sidecar's lost/duplicate/invalid
+    messages, and what the publishers (this UI's and the API's) could not send."""
+    settings = get_settings()
+    api = exposition(f"http://{settings.host}:{settings.port}/metrics") if settings.port else []
+    ui_dropped = sum(get_publisher().snapshot()["dropped"].values())
+    st.subheader("Loss, drops, invalid")
+    lost, dup, invalid, ui_drop, api_drop = st.columns(5)
+    lost.metric("Lost (seq gaps)", f"{_total(samples, 'messages_lost_total'):g}")
+    dup.metric("Duplicates", f"{_total(samples, 'messages_duplicate_total'):g}")
+    invalid.metric("Invalid", f"{_total(samples, 'messages_invalid_total'):g}")
+    ui_drop.metric("Dropped by this UI", f"{ui_dropped:g}")
+    api_drop.metric("Dropped by the API", f"{_total(api, 'publisher_messages_dropped_total'):g}" if api else "—")
+    rows = [{"source": "sidecar", "metric": name, "labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+             "value": value}
+            for name, labels, value in samples
+            if name in ("messages_lost_total", "messages_invalid_total") and value > 0]
+    rows += [{"source": "API", "metric": name, "labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+              "value": value} for name, labels, value in api if name == "publisher_messages_dropped_total" and value]
+    rows += [{"source": "this UI", "metric": "publisher_messages_dropped_total", "labels": f"type={t},reason={r}",
+              "value": n} for (t, r), n in get_publisher().snapshot()["dropped"].items()]
+    if rows:
+        st.table(rows)
 
 
 @st.fragment(run_every=2.0)
-def latency_panel() -> None:
-    settings = get_settings()
-    samples = sidecar_samples(settings.sidecar_url)
-    if settings.prometheus_url:
-        st.caption(f"Percentiles over time from Prometheus at {settings.prometheus_url}")
-        for q in QUANTILES:
-            expr = (f"histogram_quantile({q}, sum by (le, hop) "
-                    f"(rate(hop_latency_seconds_bucket[1m]))) * 1000")
-            frame = prometheus_range(settings.prometheus_url, expr)
-            st.markdown(f"**p{int(q * 100)} per hop (ms)**")
-            if frame.empty:
-                st.caption("No data yet.")
-            else:
-                st.line_chart(frame, x="time", y="value", color="series", height=220)
-    else:
-        st.caption("WEBAPP_PROMETHEUS_URL is not set: showing the sidecar's current view only.")
+def latency_panel(kind: str) -> None:
+    samples = exposition(f"{get_settings().sidecar_url}/metrics/")
     if not samples:
-        st.info("Sidecar /metrics/ not reachable.")
-        return
-    recent = [{"hop": labels["hop"], "type": labels["type"], "quantile": labels["quantile"],
-               "ms": round(value * 1000, 4)}
-              for name, labels, value in samples if name == "hop_latency_recent_seconds"]
+        st.info("Sidecar /metrics/ not reachable: start metrics-sidecar (see README).")
+    recent = recent_quantiles(samples, kind)
+    st.subheader(f"Per-hop percentiles over time ({kind})")
+    percentiles_over_time(kind, recent)
     st.subheader("Recent exact percentiles (ms)")
-    if recent:
-        table = pd.DataFrame(recent).pivot_table(index=["hop", "type"], columns="quantile", values="ms")
-        st.table(table)
-    hops = sorted({labels["hop"] for name, labels, _ in samples if name == "hop_latency_seconds_bucket"})
-    if hops:
-        hop = st.selectbox("Histogram of hop", hops, key="latency_hop")
-        st.bar_chart(histogram_frame(samples, hop), x="le_ms", y="count", height=240)
-    st.subheader("Loss, drops, invalid")
-    counts = [{"metric": name, "labels": ",".join(f"{k}={v}" for k, v in labels.items()), "value": value}
-              for name, labels, value in samples
-              if name in ("messages_lost_total", "messages_invalid_total", "messages_duplicate_total")
-              and value > 0]
-    st.table(counts or [{"metric": "no loss, duplicates or invalid messages", "labels": "", "value": 0}])
+    if recent.empty:
+        st.caption(f"No {kind} latencies measured yet.")
+    else:
+        st.table(recent.pivot_table(index="hop", columns="quantile", values="ms").round(4))
+    histogram(samples, kind)
+    loss_and_drops(samples)
 
 
 def render() -> None:
     st.title("Latency")
-    latency_panel()
+    kind = st.segmented_control("Message type", TYPES, default="trade", key="latency_type") or "trade"
+    latency_panel(kind)

@@ -1,5 +1,7 @@
 """The Market page: live price chart, OHLC candles, the latest analytics view,
-position and PnL of the selected symbol, read from the sidecar's market API."""
+position and PnL of the selected symbol, and per-side rolling trade analytics,
+read from the sidecar's market API (docs/api.md). Refreshes every second in a
+fragment, without reloading the page."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from trading_app.ui_common import get_settings, sidecar_get
+from trading_app.ui_common import get_settings, sidecar_get, sidecar_response
 
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 
@@ -29,11 +31,36 @@ def _candles(bars: list[dict[str, float]]) -> alt.LayerChart:
     return wick + body
 
 
+def _unavailable(status: int, symbol: str) -> str:
+    """Why there is no view: the sidecar is down, too old for the market API, or
+    simply has seen nothing of this symbol yet."""
+    if status == 0:
+        return "Sidecar unreachable: start metrics-sidecar (see README)."
+    if status == 503:
+        return "The sidecar runs with analytics disabled (SIDECAR_ANALYTICS=false)."
+    if status == 404 and sidecar_response("/symbols")[0] == 404:
+        return "This sidecar has no market-data API (/symbols): upgrade metrics-sidecar."
+    return f"No market data for {symbol} yet (is a feed running? `trading-app-feed --source sim`)."
+
+
+def sides_panel() -> None:
+    data = sidecar_get("/analytics/sides")
+    if not isinstance(data, dict) or not data.get("sides"):
+        return
+    st.subheader("Trades per side (rolling)")
+    rows = [{"side": s["side"], "window": name, "trades": w["trades"], "volume": w["volume"],
+             "burstiness": w["burstiness"], "ew_volume": s["ew_volume"]}
+            for s in data["sides"] for name, w in s["windows"].items()]
+    st.table(rows)
+    st.caption(f"ew_volume: exponentially weighted volume, half-life {data.get('half_life_seconds', 0):g} s; "
+               "burstiness: std/mean of the gaps between trades.")
+
+
 @st.fragment(run_every=1.0)
 def market_panel(symbol: str, timeframe: str) -> None:
-    view = sidecar_get(f"/symbols/{symbol}")
-    if not isinstance(view, dict):
-        st.info(f"No market data for {symbol} yet (is a feed running? `trading-app-feed --source sim`).")
+    status, view = sidecar_response(f"/symbols/{symbol}")
+    if status != 200 or not isinstance(view, dict):
+        st.info(_unavailable(status, symbol))
         return
     price_col, sma_col, vwap_col, vol_col = st.columns(4)
     analytics = view.get("analytics") or {}
@@ -54,7 +81,7 @@ def market_panel(symbol: str, timeframe: str) -> None:
     bars = ohlc.get("bars", []) if isinstance(ohlc, dict) else []
     st.subheader(f"OHLC {timeframe}")
     if bars:
-        st.altair_chart(_candles(bars), use_container_width=True)
+        st.altair_chart(_candles(bars), width="stretch")
     else:
         st.caption("No bars yet.")
 
@@ -72,6 +99,7 @@ def market_panel(symbol: str, timeframe: str) -> None:
         unreal.metric("Unrealized PnL", _fmt(position.get("unrealized_pnl"), 2))
     else:
         st.caption("No trades in this symbol yet.")
+    sides_panel()
     as_of = view.get("as_of")
     if isinstance(as_of, (int, float)):
         st.caption(f"as of {datetime.fromtimestamp(as_of, tz=UTC).isoformat(timespec='seconds')}")

@@ -1,18 +1,32 @@
-"""The Trade page: buy/sell with a quantity (default 1), the live price, what
-each click emitted, what the sidecar received, and a warning while the sidecar
-is unreachable."""
+"""The Trade page: buy/sell with a quantity (default 1), the live price, the exact
+message each click emitted (notification + event log), what the sidecar
+received, this process' own publisher counters, and a warning while the sidecar
+is unreachable.
+
+Sections sit in keyed containers (CSS class ``st-key-<key>``) so people can link
+to them and browser tests find them without depending on the layout."""
 
 from __future__ import annotations
 
 import json
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import streamlit as st
 
-from trading_app.ui_common import UNREACHABLE_WARNING, get_publisher, get_settings, sidecar_get
+from trading_app.ui_common import (
+    CONNECTED_TEXT,
+    UNREACHABLE_WARNING,
+    get_publisher,
+    get_settings,
+    sidecar_get,
+    trade_counts,
+)
 
 CAPTION = "Every click is published over ZeroMQ PUSH to the metrics sidecar."
+EVENT_LOG_ROWS = 20
+RECEIVED_ROWS = 10
 
 
 def _last_price(symbol: str) -> float | None:
@@ -22,18 +36,27 @@ def _last_price(symbol: str) -> float | None:
     return None
 
 
+def ts_text(ts: float) -> str:
+    """Event time as people read it, to the microsecond (UTC)."""
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="microseconds")
+
+
 @st.fragment(run_every=1.0)
 def connection_status() -> None:
+    """Re-checked every second: the warning shows within ~1 s of the socket
+    monitor's DISCONNECTED and clears within ~1 s of CONNECTED."""
     publisher = get_publisher()
-    if publisher.connected:
-        st.success("Sidecar connected", icon="✅")
-    else:
-        st.warning(UNREACHABLE_WARNING, icon="⚠️")
-    # This process' own publisher counters (the UI has no /metrics endpoint of its own).
-    snap = publisher.snapshot()
-    trades_sent = snap["sent"].get("trade", 0)
-    trades_dropped = sum(n for (kind, _), n in snap["dropped"].items() if kind == "trade")
-    st.caption(f"UI publisher: trades sent {trades_sent} · trades dropped {trades_dropped}")
+    with st.container(key="status"):
+        if publisher.connected:
+            st.success(CONNECTED_TEXT, icon="✅")
+        else:
+            st.warning(UNREACHABLE_WARNING, icon="⚠️")
+        # The UI has its own publisher: its counters are here and on its own /metrics
+        # (WEBAPP_UI_METRICS_PORT), not on the API's.
+        sent, dropped = trade_counts(publisher)
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(dropped.items()))
+        st.caption(f"UI publisher: trades sent {sent} · trades dropped {sum(dropped.values())}"
+                   + (f" ({reasons})" if reasons else ""))
 
 
 @st.fragment(run_every=1.0)
@@ -44,37 +67,40 @@ def live_price(symbol: str) -> None:
 
 @st.fragment(run_every=1.0)
 def received_panel() -> None:
-    st.subheader("Received by sidecar")
-    data = sidecar_get("/events", limit=10)
-    if data is None:
-        st.info("Sidecar HTTP API not reachable.")
-        return
-    rows = [
-        {"seq": e.get("seq"), "type": e.get("type"), "side": e.get("side", ""), "qty": e.get("qty", ""),
-         "symbol": e.get("symbol") or "", "price": e.get("price"), "producer": e.get("producer"),
-         "latency_ms": round((e["recv_ts"] - e["ts_s"]) * 1000, 3)}
-        for e in data.get("events", []) if e.get("type") != "heartbeat"
-    ]
-    if rows:
-        st.table(rows)  # a real HTML table: readable by people, screen readers and browser tests
-    else:
-        st.caption("Nothing received yet.")
+    with st.container(key="received"):
+        st.subheader("Received by sidecar")
+        data = sidecar_get("/events", limit=RECEIVED_ROWS + 10)  # + room for heartbeats
+        if data is None:
+            st.info("Sidecar HTTP API not reachable.")
+            return
+        rows = [
+            {"seq": e.get("seq"), "type": e.get("type"), "side": e.get("side", ""), "qty": e.get("qty", ""),
+             "symbol": e.get("symbol") or "", "price": e.get("price"), "producer": e.get("producer"),
+             "latency_ms": round((e["recv_ts"] - e["ts_s"]) * 1000, 3)}
+            for e in data.get("events", []) if e.get("type") != "heartbeat"
+        ][:RECEIVED_ROWS]
+        if rows:
+            st.table(rows)  # a real HTML table: readable by people, screen readers and browser tests
+        else:
+            st.caption("Nothing received yet.")
 
 
-def _emit(side: str, qty: float, symbol: str) -> None:
-    publisher = get_publisher()
-    result = publisher.trade(side, qty, symbol=symbol, price=_last_price(symbol))
-    message = result.message
-    entry = {"seq": message["seq"], "side": side, "qty": qty, "symbol": symbol,
-             "ts": datetime.fromtimestamp(message["ts"], tz=UTC).isoformat(timespec="microseconds"),
-             "queued": result.queued, "message": json.dumps(message)}
+def _emit(side: str) -> None:
+    qty, symbol = float(st.session_state["qty"]), str(st.session_state["symbol"])
+    result = get_publisher().trade(side, qty, symbol=symbol, price=_last_price(symbol))
+    message: dict[str, Any] = result.message
+    entry = {"seq": message["seq"], "side": side, "qty": qty, "symbol": symbol, "ts": ts_text(message["ts"]),
+             "status": "sent" if result.queued else f"dropped: {result.reason}"}
     st.session_state.setdefault("emitted", []).insert(0, entry)
+    del st.session_state["emitted"][EVENT_LOG_ROWS:]
+    what = f"{side} {qty:g} {symbol} — seq {entry['seq']}, ts {entry['ts']}"
     if result.queued:
-        st.toast(f"Emitted {side} {qty:g} {symbol} (seq {message['seq']})")
-        st.session_state["last_notice"] = ("success", f"Emitted {side} {qty:g} {symbol} — seq {message['seq']}")
+        st.toast(f"Emitted {what}", icon="📤")
+        notice = ("success", f"Emitted {what}")
     else:
-        st.session_state["last_notice"] = (
-            "error", f"Dropped {side} {qty:g} {symbol} (seq {message['seq']}): {result.reason}")
+        notice = ("error", f"Dropped {what} ({result.reason}: the sidecar is not connected)"
+                  if result.reason == "no_peer" else f"Dropped {what} ({result.reason})")
+    st.session_state["last_notice"] = (*notice, json.dumps(message))
 
 
 def render() -> None:
@@ -82,26 +108,30 @@ def render() -> None:
     st.title("trading-telemetry")
     st.caption(CAPTION)
     connection_status()
-    symbols = settings.symbol_list
     col_symbol, col_qty = st.columns(2)
-    symbol = col_symbol.selectbox("Symbol", symbols, key="symbol")
-    qty = col_qty.number_input("Quantity", min_value=0.0, value=1.0, step=1.0, key="qty")
+    symbol = col_symbol.selectbox("Symbol", settings.symbol_list, key="symbol")
+    col_qty.number_input("Quantity", min_value=0.0, value=1.0, step=1.0, format="%g", key="qty")
     live_price(symbol)
     buy, sell = st.columns(2)
-    if buy.button("Buy", type="primary", use_container_width=True):
-        _emit("buy", float(qty), symbol)
-    if sell.button("Sell", use_container_width=True):
-        _emit("sell", float(qty), symbol)
+    # on_click callbacks run before the rerun, so the status line at the top of the
+    # page already counts the click this run renders.
+    # They read quantity and symbol from session state, which already holds a value
+    # typed just before the click (args bound at render time could be one edit late).
+    buy.button("Buy", type="primary", width="stretch", on_click=_emit, args=("buy",))
+    sell.button("Sell", width="stretch", on_click=_emit, args=("sell",))
     notice = st.session_state.get("last_notice")
     if notice:
-        (st.success if notice[0] == "success" else st.error)(notice[1])
-    st.subheader("Emitted by this session")
-    emitted = st.session_state.get("emitted", [])
-    if emitted:
-        st.table([{k: v for k, v in e.items() if k != "message"} for e in emitted[:20]])
-        with st.expander("Exact JSON of the last message"):
-            st.code(emitted[0]["message"], language="json")
-    else:
-        st.caption("No clicks yet.")
+        kind, text, message = notice
+        with st.container(key="notice"):
+            (st.success if kind == "success" else st.error)(text)
+            with st.expander("Exact JSON of the message"):
+                st.code(message, language="json")
+    with st.container(key="event_log"):
+        st.subheader("Event log (emitted by this session)")
+        emitted = st.session_state.get("emitted", [])
+        if emitted:
+            st.table(emitted)
+        else:
+            st.caption("No clicks yet.")
     received_panel()
     st.caption(f"Rendered at {time.strftime('%H:%M:%S')}")
