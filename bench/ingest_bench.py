@@ -100,13 +100,20 @@ def compare(log_dir: Path, events: int, repeats: int, batch: int = 1, symbols: i
 
 
 def scaling(log_dir: Path, events: int, repeats: int, symbol_counts: list[int],
-            env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+            variants: dict[str, dict[str, str]]) -> dict[str, list[dict[str, Any]]]:
     """Sidecar ingest cost (us per event, trades and ticks alternating) as the
-    number of symbols grows."""
-    rows = []
+    number of symbols grows, per variant (e.g. analytics on/off). Variants
+    alternate within each repeat so they see the same machine noise."""
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for symbols in symbol_counts:
-        runs = [sidecar_run(log_dir, events, 1, symbols, env, ticks=True) for _ in range(repeats)]
-        rate = summary([r["events_per_s"] for r in runs])
-        rows.append({"symbols": symbols, "events_per_s": rate, "us_per_event": 1e6 / rate["median"],
-                     "exact": all(r["exact"] for r in runs)})
-    return rows
+        for _ in range(repeats):
+            for name, env in variants.items():
+                runs.setdefault((name, symbols), []).append(sidecar_run(log_dir, events, 1, symbols, env, ticks=True))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in variants:
+        for symbols in symbol_counts:
+            rate = summary([r["events_per_s"] for r in runs[name, symbols]])
+            out.setdefault(name, []).append({"symbols": symbols, "events_per_s": rate,
+                                             "us_per_event": 1e6 / rate["median"],
+                                             "exact": all(r["exact"] for r in runs[name, symbols])})
+    return out

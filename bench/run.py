@@ -75,11 +75,9 @@ def benchmarks(p: dict[str, Any], logs: Path) -> dict[str, Callable[[], Any]]:
     n = p["repeats"]
 
     def scaling() -> dict[str, Any]:
-        if not analytics_setting():
-            return {"sidecar": ingest_bench.scaling(logs, p["scaling_events"], n, p["scaling_symbols"])}
-        return {f"analytics {state}": ingest_bench.scaling(logs, p["scaling_events"], n, p["scaling_symbols"],
-                                                           {"SIDECAR_ANALYTICS": state})
-                for state in ("off", "on")}
+        variants = ({"analytics off": ANALYTICS_OFF, "analytics on": {"SIDECAR_ANALYTICS": "true"}}
+                    if analytics_setting() else {"sidecar": {}})
+        return ingest_bench.scaling(logs, p["scaling_events"], n, p["scaling_symbols"], variants)
 
     def b3() -> dict[str, Any]:
         out = publish_bench.run(logs, p["b3_calls"], p["b3_rate"], n)
