@@ -40,7 +40,8 @@ def prometheus_range(base: str, expr: str, seconds: int = WINDOW_SECONDS, step: 
         return pd.DataFrame(columns=COLUMNS)
     rows = []
     for result in body.get("data", {}).get("result", []):
-        name = ",".join(f"{k}={v}" for k, v in sorted(result["metric"].items())) or "value"
+        labels = result["metric"]
+        name = labels.get("hop") or ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "value"
         for ts, value in result["values"]:
             if math.isfinite(number := float(value)):  # NaN: no sample in the rate window
                 rows.append({"time": pd.to_datetime(float(ts), unit="s", utc=True), "series": name,
@@ -79,7 +80,7 @@ def _remember(kind: str, recent: pd.DataFrame) -> pd.DataFrame:
     """Append this refresh's quantiles to the session's history (no Prometheus)."""
     history: list[dict[str, Any]] = st.session_state.setdefault(f"latency_history_{kind}", [])
     now = pd.Timestamp.now(tz="UTC")
-    history.extend({"time": now, "series": f"{r.hop} {r.quantile}", "quantile": r.quantile, "value": r.ms}
+    history.extend({"time": now, "series": r.hop, "quantile": r.quantile, "value": r.ms}
                    for r in recent.itertuples())
     cutoff = now - pd.Timedelta(seconds=WINDOW_SECONDS)
     history[:] = [row for row in history if row["time"] >= cutoff]
@@ -95,10 +96,9 @@ def percentiles_over_time(kind: str, recent: pd.DataFrame) -> None:
         st.caption("WEBAPP_PROMETHEUS_URL is not set: the sidecar's exact recent quantiles, sampled by this page "
                    "while it is open.")
         history = _remember(kind, recent)
-    columns = st.columns(len(QUANTILES))
-    for column, q in zip(columns, QUANTILES, strict=True):
+    for q in QUANTILES:
         label = f"p{q * 100:g}"
-        column.markdown(f"**{label} per hop (ms)**")
+        st.markdown(f"**{label} per hop (ms)**")
         if settings.prometheus_url:
             frame = prometheus_range(settings.prometheus_url, (
                 f'histogram_quantile({q}, sum by (le, hop) (rate(hop_latency_seconds_bucket{{type="{kind}"}}[1m])))'
@@ -106,9 +106,12 @@ def percentiles_over_time(kind: str, recent: pd.DataFrame) -> None:
         else:
             frame = history[history["quantile"] == label][COLUMNS]
         if frame.empty:
-            column.caption("No data yet.")
+            st.caption("No data yet.")
         else:
-            column.line_chart(frame, x="time", y="value", color="series", height=220)
+            chart = alt.Chart(frame).mark_line(point=True).encode(
+                x=alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%H:%M:%S")),
+                y=alt.Y("value:Q", title="ms"), color=alt.Color("series:N", title="hop"))
+            st.altair_chart(chart.properties(height=200), width="stretch")
 
 
 def histogram(samples: Samples, kind: str) -> None:
@@ -163,13 +166,15 @@ def latency_panel(kind: str) -> None:
     recent = recent_quantiles(samples, kind)
     st.subheader(f"Per-hop percentiles over time ({kind})")
     percentiles_over_time(kind, recent)
-    st.subheader("Recent exact percentiles (ms)")
-    if recent.empty:
-        st.caption(f"No {kind} latencies measured yet.")
-    else:
-        st.table(recent.pivot_table(index="hop", columns="quantile", values="ms").round(4))
+    with st.container(key="recent_quantiles"):
+        st.subheader("Recent exact percentiles (ms)")
+        if recent.empty:
+            st.caption(f"No {kind} latencies measured yet.")
+        else:
+            st.table(recent.pivot_table(index="hop", columns="quantile", values="ms").round(4))
     histogram(samples, kind)
-    loss_and_drops(samples)
+    with st.container(key="latency_counts"):
+        loss_and_drops(samples)
 
 
 def render() -> None:

@@ -76,7 +76,11 @@ def market_panel(symbol: str, timeframe: str) -> None:
         frame = pd.DataFrame(ticks)
         frame["time"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
         st.subheader("Price")
-        st.line_chart(frame, x="time", y="price", height=260)
+        # Not st.line_chart: its y axis starts at 0, which flattens any price move.
+        line = alt.Chart(frame).mark_line().encode(
+            x=alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%H:%M:%S")),
+            y=alt.Y("price:Q", scale=alt.Scale(zero=False)))
+        st.altair_chart(line.properties(height=260), width="stretch")
     ohlc = sidecar_get(f"/symbols/{symbol}/ohlc", timeframe=timeframe, limit=100)
     bars = ohlc.get("bars", []) if isinstance(ohlc, dict) else []
     st.subheader(f"OHLC {timeframe}")
