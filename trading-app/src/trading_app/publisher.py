@@ -25,6 +25,7 @@ blocks its caller.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -97,6 +98,21 @@ class Published:
         return str(self.message["event_id"])
 
 
+def _quiet_context() -> zmq.Context:
+    """A context whose I/O thread runs as SCHED_BATCH (Linux). Each send wakes that
+    thread, and as a normal thread it often preempts the caller on the spot: on
+    2 busy cores one publish() in six took ~30 us instead of ~3 us. A batch thread
+    does not preempt on wake-up; it runs when a core is free, moments later."""
+    context = zmq.Context()
+    policy = getattr(os, "SCHED_BATCH", None)
+    if policy is not None:
+        try:
+            context.set(zmq.THREAD_SCHED_POLICY, policy)  # before the first socket starts the thread
+        except (zmq.ZMQError, AttributeError):
+            log.debug("cannot set the ZeroMQ I/O thread's scheduling policy")
+    return context
+
+
 class _Endpoint:
     __slots__ = ("address", "id_prefix", "lock", "monitor", "seq", "socket")
 
@@ -130,7 +146,7 @@ class Publisher:
         self.producer = producer
         self.instance = uuid.uuid4().hex[:12]  # changes on every restart: a restart is not loss
         self._own_context = context is None
-        self.context = context or zmq.Context()
+        self.context = context or _quiet_context()
         # One lock for the sockets and the counters: publish() takes it once. Sends
         # never block (NOBLOCK), so sharding endpoints behind one lock costs nothing.
         self._stats_lock = threading.Lock()
