@@ -92,7 +92,7 @@ def test_edits_reload_live_and_sidecar_counters_survive(tmp_path: Path) -> None:
             wait_until(saved_edit_is_shown, 30, 0, message="the page shows the edited caption")
             shot(page, "devloop-ui-edited")
             page.get_by_role("button", name="Buy", exact=True).click()
-            page.get_by_text("Emitted buy 1 BTCUSDT").wait_for(timeout=10_000)
+            page.locator(".st-key-notice").get_by_text("Emitted buy 1 BTCUSDT").wait_for(timeout=10_000)
             wait_until(lambda: scrape(sidecar + "/metrics/").get('trades_total{side="buy",symbol="BTCUSDT"}') == 1,
                        10, message="a click after the UI reload is counted")
         assert seed_buys(sidecar) == 2  # the UI reload did not reset the sidecar either
