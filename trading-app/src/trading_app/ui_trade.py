@@ -88,7 +88,10 @@ def received_panel() -> None:
 
 def _emit(side: str) -> None:
     qty, symbol = float(st.session_state["qty"]), str(st.session_state["symbol"])
-    result = get_publisher().trade(side, qty, symbol=symbol, price=_last_price(symbol))
+    publisher = get_publisher()
+    # The mark price comes from the sidecar; while it is unreachable, don't even ask.
+    price = _last_price(symbol) if publisher.connected else None
+    result = publisher.trade(side, qty, symbol=symbol, price=price)
     message: dict[str, Any] = result.message
     entry = {"seq": message["seq"], "side": side, "qty": qty, "symbol": symbol, "ts": ts_text(message["ts"]),
              "status": "sent" if result.queued else f"dropped: {result.reason}"}
