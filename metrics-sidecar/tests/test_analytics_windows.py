@@ -156,6 +156,24 @@ def test_trade_windows_batched_equal_one_by_one(seed: int) -> None:
         check_trades(batched, t, q, now)
 
 
+def test_clock_steps_back_batched_equal_one_by_one() -> None:
+    """Receive times can step back (NTP): a gap is measured from the latest earlier
+    trade, a step back past the ring is dropped from the buckets; both paths agree."""
+    t = [T0 + i * 0.7 for i in range(50)] + [T0 + 30.0 + i * 0.3 for i in range(40)]
+    t += [T0 - 400.0, T0 + 40.0, T0 + 41.0]
+    q = [1.0 + i % 3 for i in range(len(t))]
+    one, batched = TradeWindow(SPAN, HALF_LIFE), TradeWindow(SPAN, HALF_LIFE)
+    for ti, qi in zip(t, q, strict=True):
+        one.add(ti, qi)
+    batched.add_many(np.array(t), np.array(q))
+    for now in (T0 + 45, T0 + 100, T0 + 290):
+        a = trade_window_stats(np.asarray(one.copy()[0]).reshape(-1, 6), now, 300)
+        b = trade_window_stats(np.asarray(batched.copy()[0]).reshape(-1, 6), now, 300)
+        assert (a.trades, a.gaps) == (b.trades, b.gaps) and a.volume == pytest.approx(b.volume)
+        assert a.burstiness == pytest.approx(b.burstiness, rel=1e-9)
+    assert one.copy()[1:] == pytest.approx(batched.copy()[1:], rel=1e-12)
+
+
 def test_trade_windows_empty_and_single() -> None:
     window = TradeWindow(SPAN, HALF_LIFE)
     rows = np.asarray(window.copy()[0]).reshape(-1, 6)

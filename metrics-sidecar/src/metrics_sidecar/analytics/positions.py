@@ -27,15 +27,26 @@ class Position:
         self.unpriced = 0  # trades with no price and no tick yet: counted, PnL untouched
 
     def apply(self, signed_qty: float, price: float) -> None:
-        """One trade (``signed_qty`` != 0). Per message: comparisons, not abs()/min() calls."""
+        """One trade (``signed_qty`` != 0)."""
+        qty = self.qty
+        if qty == 0.0 or (qty > 0.0) == (signed_qty > 0.0):
+            self.add(signed_qty, price)
+        else:
+            self.reduce(signed_qty, price)
+
+    def add(self, signed_qty: float, price: float) -> None:
+        """Opening or adding (same sign as the position, or flat). The engine inlines
+        this branch for speed: keep the two in step."""
         qty = self.qty
         new = qty + signed_qty
-        if qty == 0.0 or (qty > 0.0) == (signed_qty > 0.0):
-            # Opening or adding: same signs, so the weighted mean works on signed values.
-            self.avg_cost = (qty * self.avg_cost + signed_qty * price) / new
-            self.qty = new
-            return
-        # Reducing, closing or flipping.
+        # Same signs, so the weighted mean works on signed values.
+        self.avg_cost = (qty * self.avg_cost + signed_qty * price) / new
+        self.qty = new
+
+    def reduce(self, signed_qty: float, price: float) -> None:
+        """Reducing, closing or flipping (opposite sign). Comparisons, not abs()/min()."""
+        qty = self.qty
+        new = qty + signed_qty
         if qty > 0.0:
             closed = qty if qty < -signed_qty else -signed_qty
             self.realized += closed * (price - self.avg_cost)

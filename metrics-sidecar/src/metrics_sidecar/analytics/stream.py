@@ -13,6 +13,7 @@ write in time (reason ``slow``). Either way ingest only ever did a dict insert.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from ..decode import Tick, Trade
 
@@ -50,8 +51,10 @@ class StreamClient:
 
 
 class StreamHub:
-    def __init__(self, capacity: int, max_clients: int) -> None:
+    def __init__(self, capacity: int, max_clients: int,
+                 on_change: Callable[[tuple[StreamClient, ...]], None] | None = None) -> None:
         self.capacity = capacity
+        self._on_change = on_change  # told the new client tuple (the engine checks it per event)
         self.max_clients = max_clients
         # Copy-on-write: ingest iterates the tuple it read, membership changes swap it.
         self.clients: tuple[StreamClient, ...] = ()
@@ -67,12 +70,17 @@ class StreamHub:
             if len(self.clients) >= self.max_clients:
                 return None
             client = StreamClient(symbols, self.capacity)
-            self.clients = (*self.clients, client)
+            self._set((*self.clients, client))
             return client
+
+    def _set(self, clients: tuple[StreamClient, ...]) -> None:
+        self.clients = clients
+        if self._on_change is not None:
+            self._on_change(clients)
 
     def unsubscribe(self, client: StreamClient) -> None:
         with self._members:
-            self.clients = tuple(c for c in self.clients if c is not client)
+            self._set(tuple(c for c in self.clients if c is not client))
 
     def drop(self, client: StreamClient, reason: str) -> None:
         """Disconnect a client that cannot keep up; its pending events are freed."""
@@ -81,11 +89,11 @@ class StreamHub:
                 return
             client.dropped = True
             self.dropped[reason] += 1
-            self.clients = tuple(c for c in self.clients if c is not client)
+            self._set(tuple(c for c in self.clients if c is not client))
         with client.lock:
             client.pending = {}
 
-    # -- ingest side (state.lock held; called only while ``clients`` is non-empty) --
+    # -- ingest side (state.lock held; called only while ``clients`` is non-empty) ---
     def publish_tick(self, tick: Tick) -> None:
         symbol = tick.symbol
         for client in self.clients:

@@ -98,15 +98,22 @@ class TradeWindow:
         # A gap runs from the latest earlier trade (running max, as in ``add``) to this one.
         before = np.maximum.accumulate(np.concatenate(([self.last_t], t)))[:-1]
         gap = t - before
-        has_gap = ((before >= 0.0) & (gap >= 0.0)).astype(np.float64)
-        gap *= has_gap
+        has_gap = (before >= 0.0) & (gap >= 0.0)
+        gap[~has_gap] = 0.0
         if newest > self.last_t:
             self.last_t = newest
-        seconds, where = np.unique(np.floor(t).astype(np.int64), return_inverse=True)
-        sums = [np.bincount(where, weights=w, minlength=len(seconds)).tolist()
-                for w in (np.ones_like(t), qty, has_gap, gap, gap * gap)]
+        seconds = np.floor(t).astype(np.int64)
+        columns = np.column_stack((np.ones_like(t), qty, has_gap, gap, gap * gap))
+        if len(seconds) < 2 or bool((seconds[1:] >= seconds[:-1]).all()):
+            # Receive times arrive sorted: each second is one run, summed by reduceat.
+            starts = np.flatnonzero(np.concatenate(([True], seconds[1:] != seconds[:-1])))
+            unique, sums = seconds[starts], np.add.reduceat(columns, starts, axis=0)
+        else:  # the wall clock stepped back inside the batch
+            unique, where = np.unique(seconds, return_inverse=True)
+            sums = np.zeros((len(unique), 5))
+            np.add.at(sums, where, columns)
         s = self.slots
-        for j, b in enumerate(seconds.tolist()):  # ascending: a newer second wins its slot
+        for b, row in zip(unique.tolist(), sums.tolist(), strict=True):  # ascending: newer wins a slot
             i = (b % self.span) * TRADE_WIDTH
             if s[i] != b:
                 if s[i] > b:
@@ -114,7 +121,7 @@ class TradeWindow:
                 s[i] = b
                 s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = s[i + 5] = 0.0
             for f in range(5):
-                s[i + 1 + f] += sums[f][j]
+                s[i + 1 + f] += row[f]
 
     def copy(self) -> tuple[list[float], float, float, float]:
         """(buckets, last trade time, EW volume, EW time): what a reader needs, copied."""
