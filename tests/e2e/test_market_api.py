@@ -127,6 +127,7 @@ def test_symbols_lists_price_and_tick_time(sidecar: Service, push: zmq.Socket,
                                "trades": 2}
     assert rows["ONLYTRADES"] == {"symbol": "ONLYTRADES", "price": None, "last_tick_ts": None, "ticks": 0,
                                   "trades": 1}
+    assert get(sidecar, "/symbols/BTC%2FUSD").json()["price"] == 105.0  # percent-encoded slash
     only = get(sidecar, "/symbols/ONLYTRADES").json()
     assert only["analytics"] is None and only["position"]["unrealized_pnl"] is None
 
