@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ..decode import Tick, Trade
-from .stream import StreamClient, StreamHub
+from .stream import StreamHub
 
 if TYPE_CHECKING:
     from ..state import TelemetryState
@@ -88,7 +88,7 @@ def _render(items: list[Tick | Trade], sent: dict[str, int]) -> tuple[list[bytes
 class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
-    def __init__(self, hub: StreamHub, client: StreamClient, max_rate: float, heartbeat: float,
+    def __init__(self, hub: StreamHub, symbols: frozenset[str] | None, max_rate: float, heartbeat: float,
                  write_timeout: float, analytics_interval: float, view: Callable[[str], _View | None]) -> None:
         # No Response.__init__: it would add a Content-Length to an endless body.
         self.status_code = 200
@@ -96,7 +96,7 @@ class EventStreamResponse(Response):
         self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                             (b"x-accel-buffering", b"no")]
         self.hub = hub
-        self.client = client
+        self.symbols = symbols
         self.interval = 1.0 / max_rate
         self.heartbeat = heartbeat
         self.write_timeout = write_timeout
@@ -120,7 +120,16 @@ class EventStreamResponse(Response):
         return out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hub, client = self.hub, self.client
+        # Subscribe only now that the response runs: a client is never left registered
+        # by a response that was never sent.
+        hub = self.hub
+        client = hub.subscribe(self.symbols)
+        if client is None:  # filled up since the handler checked
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": b'{"detail":"too many stream clients"}'})
+            return
+        _end_streams_on_signal(hub)
         loop = asyncio.get_running_loop()
         gone = asyncio.Event()
 
@@ -197,16 +206,13 @@ def _end_streams_on_signal(hub: StreamHub) -> None:
 
 def stream_response(state: TelemetryState, symbols: frozenset[str] | None, max_rate: float,
                     view: Callable[[str], _View | None]) -> EventStreamResponse | None:
-    """A subscribed stream response, or None when the hub is full or closing."""
+    """A stream response, or None when SIDECAR_SSE_MAX_CLIENTS are connected or the
+    sidecar is shutting down."""
     engine = state.analytics
     assert engine is not None
     hub = engine.stream
-    if hub.closed.is_set():
+    if hub.closed.is_set() or len(hub.clients) >= hub.max_clients:
         return None
-    client = hub.subscribe(symbols)
-    if client is None:
-        return None
-    _end_streams_on_signal(hub)
     s = state.settings
-    return EventStreamResponse(hub, client, max_rate, s.sse_heartbeat_seconds, s.sse_write_timeout_seconds,
+    return EventStreamResponse(hub, symbols, max_rate, s.sse_heartbeat_seconds, s.sse_write_timeout_seconds,
                                s.sse_analytics_interval_seconds, view)
