@@ -1,8 +1,10 @@
 """The write side of the analytics: ``TelemetryState.apply`` calls ``on_trade`` /
 ``on_tick`` once per applied event, with ``state.lock`` held. Each call is a few
-dict lookups and float updates (O(1), no numpy, no allocation beyond a bar per
-minute); the ``*_snapshot``/``history``/``bars`` readers copy under the same lock
-and ``views`` computes outside it."""
+dict lookups and float updates in plain Python (O(1); no numpy per event). The
+per-side trade windows take their inputs in batches (two list appends per trade,
+one vectorized numpy step per ``FLUSH_TRADES`` trades or per read: amortized
+O(1)). The ``*_snapshot``/``history``/``bars`` readers copy under the same lock and
+``views`` computes outside it."""
 
 from __future__ import annotations
 
