@@ -134,3 +134,21 @@ def test_collector_exports_the_gauges() -> None:
     assert m['volume_ewm{side="buy"}'] == pytest.approx(3.0, rel=1e-3)
     assert m["market_stream_clients"] == 0.0
     assert m['market_stream_clients_dropped_total{reason="slow"}'] == 0.0
+
+
+@pytest.mark.parametrize("preallocate", [False, True])
+def test_float_ring_keeps_the_newest_rows_in_order(preallocate: bool) -> None:
+    from metrics_sidecar.analytics.rings import FloatRing
+
+    ring = FloatRing(3, 4, preallocate=preallocate)
+    assert ring.last(5).shape == (0, 3)
+    for i in range(11):
+        ring.append3(float(i), 10.0 * i, 100.0 * i)
+        expected = list(range(max(0, i - 3), i + 1))
+        assert ring.last(10)[:, 0].tolist() == expected
+        assert ring.last(2)[:, 2].tolist() == [100.0 * j for j in expected[-2:]]
+        assert len(ring) == len(expected)
+    wide = FloatRing(8, 2)
+    for i in range(3):
+        wide.append(tuple(float(i + k) for k in range(8)))
+    assert wide.last(5)[:, 0].tolist() == [1.0, 2.0]

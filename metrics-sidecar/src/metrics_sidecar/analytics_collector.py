@@ -1,6 +1,7 @@
-"""Prometheus exposition of the analytics, computed at scrape time: the engine's
-rings are copied under ``state.lock`` (memcpy-cheap) and reduced with numpy
-after the lock is released, so a scrape never holds up ingest for the maths.
+"""Prometheus exposition of the analytics, computed at scrape time: each symbol's
+rings are copied under ``state.lock`` (memcpy-cheap, one symbol per acquisition)
+and reduced with numpy after the lock is released, so a scrape never holds up
+ingest for the maths.
 
 Statistics that are undefined (a volatility from fewer than two returns, a VWAP
 without volume, a drawdown of an empty window) are exported as NaN, as
@@ -35,9 +36,10 @@ class AnalyticsCollector(Collector):
         engine = self.state.analytics
         if engine is None:
             return
-        with self.state.lock:
+        lock = self.state.lock
+        with lock:
             sides = engine.side_snapshots()
-            snapshots = [snap for name in engine.symbols() if (snap := engine.symbol_snapshot(name)) is not None]
+            names = engine.symbols()
             hub = engine.stream
             clients = len(hub.clients)
             dropped = dict(hub.dropped)
@@ -86,7 +88,13 @@ class AnalyticsCollector(Collector):
         realized = GaugeMetricFamily("pnl_realized", "Realized PnL (average-cost method)", labels=["symbol"])
         unrealized = GaugeMetricFamily("pnl_unrealized", "Open position marked to the last tick price "
                                        "(NaN while open with no tick yet)", labels=["symbol"])
-        for snap in snapshots:
+        for symbol in names:
+            # One symbol at a time: the lock is held for one copy, and a scrape of many
+            # symbols never holds every copy at once.
+            with lock:
+                snap = engine.symbol_snapshot(symbol)
+            if snap is None:
+                continue
             a = symbol_analytics(snap, now, windows)
             name = a.symbol
             if a.last_price is not None:

@@ -163,8 +163,13 @@ class AnalyticsEngine:
             symbol=symbol, series=series.snapshot(self.sma_ticks) if series is not None else None,
             position=None if position is None else PositionSnapshot(
                 qty=position.qty, avg_cost=position.avg_cost, realized=position.realized,
-                trades=sum(int(self._table.trades.get((side, symbol), (0,))[0]) for side in SIDES),
+                trades=self._trades_of(symbol),
                 unpriced=position.unpriced))
+
+    def _trades_of(self, symbol: str) -> int:
+        trades = self._table.trades
+        buys, sells = trades.get(("buy", symbol)), trades.get(("sell", symbol))
+        return int((buys[0] if buys else 0) + (sells[0] if sells else 0))
 
     def side_snapshots(self) -> list[SideSnapshot]:
         self.flush_trades()

@@ -16,8 +16,8 @@ FloatArray = npt.NDArray[np.float64]
 class FloatRing:
     """The newest ``capacity`` rows of ``width`` floats; the oldest row is overwritten.
 
-    ``preallocate`` reserves the whole ring up front, so the per-tick write is three
-    index stores instead of three appends; rings written rarely (bars) grow instead.
+    The ring grows as rows arrive (a symbol with few ticks stays small), or with
+    ``preallocate`` is reserved whole up front.
     """
 
     __slots__ = ("capacity", "data", "head", "limit", "size", "width")
@@ -48,12 +48,18 @@ class FloatRing:
             self.size += 1
 
     def append3(self, a: float, b: float, c: float) -> None:
-        """``append((a, b, c))`` for a preallocated ring of width 3: the per-tick write."""
+        """``append((a, b, c))`` for a ring of width 3, without building a tuple: the
+        per-tick history write."""
         data = self.data
         head = self.head
-        data[head] = a
-        data[head + 1] = b
-        data[head + 2] = c
+        if len(data) < self.limit:
+            data.append(a)
+            data.append(b)
+            data.append(c)
+        else:
+            data[head] = a
+            data[head + 1] = b
+            data[head + 2] = c
         head += 3
         self.head = 0 if head == self.limit else head
         if self.size < self.capacity:

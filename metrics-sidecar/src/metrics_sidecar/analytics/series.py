@@ -19,12 +19,18 @@ SESSION_SECONDS = 86400  # the session is the UTC day (the D1 bar)
 
 
 class TickSeries:
-    __slots__ = ("book", "first_ts", "history", "last_price", "last_ts", "slots", "span")
+    __slots__ = ("book", "current", "current_end", "first_ts", "history", "last_price", "last_ts", "slots",
+                 "span")
 
     def __init__(self, span: int, history: int, bars: int) -> None:
         self.span = span
+        # The window ring (one row per second), and the current second's row as a list:
+        # list items are cheaper to update than array items (no float boxing), so a tick
+        # writes the list, and the row goes into the ring when its second is over.
         self.slots = array("d", [EMPTY, *[0.0] * (TICK_WIDTH - 1)] * span)
-        self.history = FloatRing(3, history, preallocate=True)  # (ts, price, volume)
+        self.current: list[float] = []
+        self.current_end = -math.inf
+        self.history = FloatRing(3, history)  # (ts, price, volume)
         self.book = OhlcBook(bars)
         self.last_price = 0.0
         self.last_ts = -math.inf
@@ -37,38 +43,45 @@ class TickSeries:
         self.last_ts = ts
         self.history.append3(ts, price, volume)
         self.book.add(ts, price, volume)
-        b = int(ts)
-        s = self.slots
-        i = (b % self.span) * TICK_WIDTH
-        if s[i] != b:
-            s[i] = b
-            s[i + 1] = 1.0
-            s[i + 2] = volume
-            s[i + 3] = price * volume
-            s[i + 5] = s[i + 6] = s[i + 9] = 0.0
-            s[i + 7] = s[i + 8] = price
+        row = self.current
+        if ts >= self.current_end:
+            row = self._next_second(ts, price)
+        row[1] += 1.0
+        row[2] += volume
+        row[3] += price * volume
+        high = row[7]
+        if price > high:
+            row[7] = price
         else:
-            s[i + 1] += 1.0
-            s[i + 2] += volume
-            s[i + 3] += price * volume
-            high = s[i + 7]
-            if price > high:
-                s[i + 7] = price
-            else:
-                drawdown = 1.0 - price / high
-                if drawdown > s[i + 9]:
-                    s[i + 9] = drawdown
-                if price < s[i + 8]:
-                    s[i + 8] = price
+            drawdown = 1.0 - price / high
+            if drawdown > row[9]:
+                row[9] = drawdown
+            if price < row[8]:
+                row[8] = price
         if prev > 0.0:
             r = math.log(price / prev)
-            s[i + 5] += r
-            s[i + 6] += r * r
+            row[5] += r
+            row[6] += r * r
         else:
             self.first_ts = ts
 
+    def _next_second(self, ts: float, price: float) -> list[float]:
+        self._store()
+        second = int(ts)
+        self.current = row = [float(second), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, price, price, 0.0]
+        self.current_end = second + 1.0
+        return row
+
+    def _store(self) -> None:
+        """Write the current second's row into its ring slot."""
+        row = self.current
+        if row:
+            i = (int(row[0]) % self.span) * TICK_WIDTH
+            self.slots[i:i + TICK_WIDTH] = array("d", row)
+
     def snapshot(self, recent: int) -> SeriesSnapshot:
         """Copies of what the readers need (call under ``state.lock``; cheap memcpy)."""
+        self._store()  # the copy includes the second in progress
         return SeriesSnapshot(
             last_price=self.last_price, last_ts=self.last_ts, first_ts=self.first_ts,
             recent=self.history.last(recent)[:, 1], buckets=_as_rows(self.slots),

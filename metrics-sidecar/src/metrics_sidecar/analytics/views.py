@@ -15,7 +15,7 @@ from .windows import (
     TickWindowStats,
     TradeWindowStats,
     ew_volume,
-    tick_window_stats,
+    tick_windows_stats,
     trade_window_stats,
     window_label,
 )
@@ -90,7 +90,8 @@ def symbol_analytics(snap: SymbolSnapshot, now: float, windows: tuple[int, ...])
     return SymbolAnalytics(
         symbol=snap.symbol, last_price=series.last_price, last_tick_ts=series.last_ts,
         sma=float(prices.mean()), sma_ticks=len(prices), volatility_ticks=volatility, vwap_session=vwap_session,
-        windows={window_label(w): tick_window_stats(series.buckets, now, w, series.first_ts) for w in windows},
+        windows={window_label(w): stats for w, stats in
+                 tick_windows_stats(series.buckets, now, windows, series.first_ts).items()},
         position=position)
 
 

@@ -183,24 +183,34 @@ def ew_volume(ew: float, ew_t: float, now: float, half_life: float) -> float:
 
 def tick_window_stats(buckets: FloatArray, now: float, window: int, first_ts: float) -> TickWindowStats:
     """``first_ts``: time of the series' first tick, the one tick without a log return."""
-    rows = _in_window(buckets, now, window)
-    ticks = int(rows[:, 1].sum())
-    volume = float(rows[:, 2].sum())
-    returns = float(ticks - (1 if math.floor(now) - window < math.floor(first_ts) else 0)) if ticks else 0.0
-    volatility = sample_std(returns, float(rows[:, 5].sum()), float(rows[:, 6].sum()))
-    annualised = None
-    if volatility is not None:
-        annualised = volatility * math.sqrt(returns / window * SECONDS_PER_YEAR)
-    drawdown = None
-    if ticks:
-        high, low, inside = rows[:, 7], rows[:, 8], rows[:, 9]
-        drawdown = float(inside.max())
-        if len(rows) > 1:
-            # A trough in a later bucket against the highest price of every earlier one.
-            peak_before = np.maximum.accumulate(high)[:-1]
-            drawdown = max(drawdown, float((1.0 - low[1:] / peak_before).max()))
-    return TickWindowStats(
-        ticks=ticks, tick_rate=ticks / window, volume=volume,
-        vwap=float(rows[:, 3].sum()) / volume if volume > 0.0 else None,
-        returns=int(returns), volatility=volatility, volatility_annualised=annualised,
-        max_drawdown=drawdown)
+    return tick_windows_stats(buckets, now, (window,), first_ts)[window]
+
+
+def tick_windows_stats(buckets: FloatArray, now: float, windows: tuple[int, ...],
+                       first_ts: float) -> dict[int, TickWindowStats]:
+    """Every window from one sort of the ring: a shorter window is a suffix of a longer one."""
+    newest = math.floor(now)
+    live = _in_window(buckets, now, max(windows))
+    out = {}
+    for window in windows:
+        rows = live[np.searchsorted(live[:, 0], newest - window, side="right"):]
+        ticks_f, volume, turnover, _, sum_r, sum_r2 = rows[:, 1:7].sum(axis=0).tolist()
+        ticks = int(ticks_f)
+        returns = ticks - (1 if ticks and newest - window < math.floor(first_ts) else 0)
+        volatility = sample_std(returns, sum_r, sum_r2)
+        annualised = None
+        if volatility is not None:
+            annualised = volatility * math.sqrt(returns / window * SECONDS_PER_YEAR)
+        drawdown = None
+        if ticks:
+            high, low = rows[:, 7], rows[:, 8]
+            drawdown = float(rows[:, 9].max())
+            if len(rows) > 1:
+                # A trough in a later bucket against the highest price of every earlier one.
+                peak_before = np.maximum.accumulate(high)[:-1]
+                drawdown = max(drawdown, float((1.0 - low[1:] / peak_before).max()))
+        out[window] = TickWindowStats(
+            ticks=ticks, tick_rate=ticks / window, volume=volume,
+            vwap=turnover / volume if volume > 0.0 else None, returns=returns, volatility=volatility,
+            volatility_annualised=annualised, max_drawdown=drawdown)
+    return out
