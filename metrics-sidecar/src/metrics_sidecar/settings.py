@@ -30,7 +30,7 @@ class Settings(BaseModel):
         65536, description="Largest accepted frame; larger is rejected as too_large")
     rcvhwm: Annotated[int, Field(ge=1)] = Field(100_000, description="ZeroMQ receive high-water mark")
     batch_max: Annotated[int, Field(ge=1, le=100_000)] = Field(
-        2048, description="Frames drained per loop iteration")
+        2048, description="Messages applied per socket drain (a batch frame counts its elements)")
     events_buffer: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1000, description="Recent events kept for GET /events")
     max_symbols: Annotated[int, Field(ge=1)] = Field(
