@@ -1,6 +1,9 @@
-"""Root conftest: makes the shared end-to-end helpers (tests/support) importable."""
+"""Root conftest: makes the shared end-to-end helpers (tests/support) and the
+scripts they build on (scripts/: promconf, polling) importable."""
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "tests"))

@@ -9,25 +9,22 @@ import atexit
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 T = TypeVar("T")
+sys.path.insert(0, str(REPO / "scripts"))
+from polling import free_port, scrape, wait_until  # noqa: E402, F401 - re-exported for the benchmarks
 
 _started: list[subprocess.Popen[Any]] = []
 
@@ -38,29 +35,6 @@ def _kill_all() -> None:
         if popen.poll() is None:
             popen.kill()
             popen.wait()
-
-
-def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.05, what: str = "condition") -> T:
-    """Poll until predicate() is truthy; return its value or raise at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = predicate()
-        except Exception as exc:  # noqa: BLE001 - a poll may fail while a process starts
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    """For programs that cannot report an OS-chosen port (Prometheus, Pushgateway)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_bytes(pid: int) -> int:
@@ -161,17 +135,6 @@ def start_api(log_dir: Path, zmq_addr: str, sidecar_url: str) -> Proc:
 def start_helper(name: str, script: str, args: list[str], log_dir: Path, ready: bool = True) -> Proc:
     """One of the helper programs in this directory (``python bench/<script>.py``)."""
     return start(name, [PYTHON, str(BENCH / f"{script}.py"), *args], {}, log_dir, ready=ready)
-
-
-def scrape(url: str) -> dict[str, float]:
-    """``{'name{l="v",...}': value}`` for every sample of an exposition."""
-    text = httpx.get(url, timeout=10).text
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return out
 
 
 def total(metrics: dict[str, float], name: str) -> float:

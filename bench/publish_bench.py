@@ -78,8 +78,8 @@ def _one_case(address: str, up: bool, n: int, rate: float) -> dict[str, Any]:
     pub = Publisher(address, producer="bench-b3", heartbeat_interval=0)
     try:
         if up:
-            wait_until(lambda: pub.connected, 10, what="publisher connected")
-            wait_until(lambda: bare.poll(0, zmq.POLLOUT), 10, what="bare socket connected")
+            wait_until(lambda: pub.connected, 10, message="publisher connected")
+            wait_until(lambda: bare.poll(0, zmq.POLLOUT), 10, message="bare socket connected")
 
         def bare_send(_: object) -> None:
             try:

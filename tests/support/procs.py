@@ -7,17 +7,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from polling import free_port, wait_until  # noqa: F401 - re-exported for tests
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -38,30 +37,6 @@ def require_binary(name: str, fallbacks: tuple[str, ...] = ()) -> str:
     if in_ci():
         pytest.fail(f"CI=true but {message}")
     pytest.skip(message)
-
-
-def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.05,
-               message: str = "condition") -> T:
-    """Poll until predicate() is truthy; return its value or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = predicate()
-        except Exception as exc:  # noqa: BLE001 - a poll may fail while a process starts
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}; last={last!r}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    """For programs that cannot report an OS-chosen port (Prometheus, Streamlit)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

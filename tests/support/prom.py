@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
+from polling import scrape  # noqa: F401 - re-exported for tests
 
-from .procs import REPO, free_port, require_binary, wait_until
+import promconf  # scripts/ is on sys.path (root conftest.py)
 
-sys.path.insert(0, str(REPO / "scripts"))
-import promconf
-
-
-def scrape(url: str) -> dict[str, float]:
-    """Fetch an exposition and return {'name{l="v",...}': value} for every sample."""
-    text = httpx.get(url, timeout=5).text
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return out
+from .procs import free_port, require_binary, wait_until
 
 
 @dataclass
