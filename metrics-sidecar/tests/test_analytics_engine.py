@@ -8,13 +8,12 @@ import time
 
 import numpy as np
 import pytest
-from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics_sidecar.analytics import engine as engine_module
 from metrics_sidecar.analytics.views import side_analytics
 from metrics_sidecar.decode import Heartbeat, Tick, Trade
-from metrics_sidecar.http_api import build_registry
+from metrics_sidecar.exposition import render
 from metrics_sidecar.settings import Settings
 from metrics_sidecar.state import TelemetryState
 
@@ -39,7 +38,7 @@ def apply(state: TelemetryState, events: list[Trade | Tick]) -> None:
 
 def scrape(state: TelemetryState) -> dict[str, float]:
     out = {}
-    for family in text_string_to_metric_families(generate_latest(build_registry(state)).decode()):
+    for family in text_string_to_metric_families(render(state).decode()):
         for s in family.samples:
             labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
             out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 
 from metrics_sidecar import reasons, snapshot
-from metrics_sidecar.collector import StateCollector
 from metrics_sidecar.decode import decode
+from metrics_sidecar.exposition import write_state
 from metrics_sidecar.persistence import DurableState
 from metrics_sidecar.settings import Settings
 from metrics_sidecar.state import TelemetryState
+from metrics_sidecar.textformat import Writer
 
 NOW = time.time()
 
@@ -56,9 +56,9 @@ def feed(state: TelemetryState, frames: list[bytes]) -> None:
 
 
 def exposition(state: TelemetryState) -> str:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(state))
-    lines = generate_latest(registry).decode().splitlines()
+    out = Writer()
+    write_state(state, out, NOW)
+    lines = out.text().splitlines()
     # Wall-clock views that legitimately differ between two processes.
     return "\n".join(x for x in lines if not x.startswith(("sidecar_start_time", "producer_up")))
 

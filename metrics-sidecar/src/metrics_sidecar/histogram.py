@@ -1,6 +1,6 @@
 """A fixed-bucket histogram in plain Python: one bisect and two additions per
 observation (~0.3 us), against ~2-4 us for prometheus_client's ``observe``.
-Exposed at scrape time by ``collector.py``; exact recent samples for quantiles
+Exposed at scrape time by ``exposition.py``; exact recent samples for quantiles
 are kept in a small ring (``SampleRing``), which a histogram can feed itself."""
 
 from __future__ import annotations

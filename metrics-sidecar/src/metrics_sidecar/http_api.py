@@ -5,39 +5,22 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import FastAPI, Query, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    PlatformCollector,
-    ProcessCollector,
-    generate_latest,
-)
 
 from . import __version__
-from .analytics_collector import AnalyticsCollector
-from .collector import StateCollector
+from .exposition import CONTENT_TYPE, process_registry, render
 from .http_market import market_router
 from .ingest import IngestLoop
 from .state import TelemetryState
 
 
-def build_registry(state: TelemetryState) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(state))
-    registry.register(AnalyticsCollector(state))
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    return registry
-
-
 def create_app(state: TelemetryState, ingest: IngestLoop) -> FastAPI:
     app = FastAPI(title="metrics-sidecar", version=__version__,
                   description="ZeroMQ PULL telemetry sidecar: Prometheus metrics, health and recent events.")
-    registry = build_registry(state)
+    process = process_registry()
     app.include_router(market_router(state))  # /symbols, /analytics/sides, /stream (docs/api.md)
 
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(render(state, process), media_type=CONTENT_TYPE)
 
     # Both spellings: the seed contract says /metrics/, Prometheus' default is /metrics.
     app.add_api_route("/metrics/", metrics, methods=["GET"], summary="Prometheus exposition")

@@ -1,9 +1,9 @@
 """Pre-aggregated telemetry state: the single owner of every number the sidecar
 exposes. Only the ingest thread mutates it (under ``lock``, once per batch);
-readers (the collector, the HTTP API) take the lock briefly to copy.
+readers (the exposition, the HTTP API) take the lock briefly to copy.
 
 Everything here is plain Python data: dict increments and a bisect per
-histogram. No prometheus_client object is touched per message; the collector
+histogram. No prometheus_client object is touched per message; the exposition
 renders this state at scrape time.
 """
 

@@ -1,6 +1,6 @@
 """Every symbol's analytics as columns, for the scrape: one array per statistic,
 aligned with ``symbols``, NaN where a statistic is undefined (the exposition
-writes NaN for those, as ``analytics_collector`` documents).
+writes NaN for those, as ``analytics_exposition`` documents).
 
 The exposition needs all symbols at once, so this is the place to compute them
 in bulk; the per-symbol API (``views.symbol_analytics``) must give the same

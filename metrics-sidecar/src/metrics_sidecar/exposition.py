@@ -1,0 +1,136 @@
+"""Prometheus exposition at scrape time: ``TelemetryState`` rendered straight to
+the text format (textformat.py). The ingest path never touches
+prometheus_client; labels and formatting are paid once per scrape, not once
+per message, and without building a ``Sample`` object per series.
+
+The state is copied under ``state.lock`` (plain lists and dicts, cheap) and
+written out after the lock is released, so a scrape never holds up ingest for
+the formatting. The analytics families come from analytics_exposition.py; the
+process/platform families from prometheus_client's own collectors.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import generate_latest as _generate_latest
+
+from .analytics_exposition import write_analytics
+from .histogram import Histogram, percentile
+from .state import TelemetryState
+from .textformat import Writer, labels
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def process_registry() -> CollectorRegistry:
+    """process_* and python_* families (CPU, RSS, fds, GC), as any Python exporter has."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+def render(state: TelemetryState, process: CollectorRegistry | None = None) -> bytes:
+    """The whole ``/metrics/`` body."""
+    now = time.time()
+    out = Writer()
+    write_state(state, out, now)
+    if state.analytics is not None:
+        write_analytics(state, out, now)
+    body = out.text().encode()
+    return body + _generate_latest(process) if process is not None else body
+
+
+def write_state(state: TelemetryState, out: Writer, now: float) -> None:
+    with state.lock:
+        trades = [(k, row[0], row[1]) for k, row in state.trades.items()]
+        last_trade_ts = state.last_trade_ts
+        received = list(state.received.items())
+        invalid = list(state.invalid.items())
+        duplicates = state.duplicates
+        overflow = dict(state.series_overflow)
+        overflow["producer"] = state.producers.overflowed
+        producers = [(name, s.lost, s.last_seen) for name, s in state.producers.stats.items()]
+        symbols = [(name, s.last_price, s.last_ts, s.spikes, s.out_of_order, list(s.by_source.items()))
+                   for name, s in state.symbols.items()]
+        trade_latency = _copy(state.trade_latency)
+        hops = {key: _copy(h) for key, h in state.hops.items() if h.count}
+        samples = {key: state.hop_samples[key].snapshot() for key in hops}
+        batches = state.batches
+
+    out.family("trades_total", "counter", "Trades received, by side and symbol (symbol empty for seed messages)")
+    trade_labels = [labels((("side", side), ("symbol", symbol))) for (side, symbol), _, _ in trades]
+    out.column("trades_total", trade_labels, [count for _, count, _ in trades])
+    out.family("volume_total", "counter", "Sum of trade qty, by side and symbol")
+    out.column("volume_total", trade_labels, [volume for _, _, volume in trades])
+    out.family("last_trade_ts_seconds", "gauge", "Event time (ts) of the last trade received, unix seconds")
+    if last_trade_ts is not None:
+        out.sample("last_trade_ts_seconds", "", last_trade_ts)
+
+    out.family("trade_latency_seconds", "histogram", "Sidecar receive time minus trade ts")
+    out.histogram("trade_latency_seconds", [], trade_latency.cumulative(), trade_latency.sum)
+    out.family("hop_latency_seconds", "histogram",
+               "Latency of each hop (event, send, receive, apply), by message type")
+    for (hop, kind), h in sorted(hops.items()):
+        out.histogram("hop_latency_seconds", [("hop", hop), ("type", kind)], h.cumulative(), h.sum)
+    # A summary, not a gauge: a `quantile` label is reserved for summaries
+    # (promtool check metrics rejects it on a gauge). Quantiles are exact over
+    # the recent samples; _count/_sum are cumulative, like a client summary's.
+    out.family("hop_latency_recent_seconds", "summary", "Exact quantile of the most recent samples of each hop")
+    for (hop, kind), values in sorted(samples.items()):
+        values.sort()
+        for quantile in QUANTILES:
+            out.sample("hop_latency_recent_seconds",
+                       labels((("hop", hop), ("quantile", repr(quantile)), ("type", kind))),
+                       percentile(values, quantile))
+        pair = labels((("hop", hop), ("type", kind)))
+        out.sample("hop_latency_recent_seconds_count", pair, hops[(hop, kind)].count)
+        out.sample("hop_latency_recent_seconds_sum", pair, hops[(hop, kind)].sum)
+
+    out.family("messages_received_total", "counter", "Valid messages applied, by type")
+    out.column("messages_received_total", [labels((("type", k),)) for k, _ in received], [n for _, n in received])
+    out.family("messages_invalid_total", "counter", "Rejected messages, by reason")
+    out.column("messages_invalid_total", [labels((("reason", k),)) for k, _ in invalid], [n for _, n in invalid])
+    out.family("messages_duplicate_total", "counter", "Messages dropped as duplicates (event_id or seq)")
+    out.sample("messages_duplicate_total", "", duplicates)
+    out.family("series_overflow_total", "counter", "Messages whose label went to the __overflow__ series")
+    out.column("series_overflow_total", [labels((("kind", k),)) for k in overflow], overflow.values())
+
+    producer_labels = [labels((("producer", name),)) for name, _, _ in producers]
+    out.family("messages_lost_total", "counter", "Messages never received: gaps in producer seq")
+    out.column("messages_lost_total", producer_labels, [lost for _, lost, _ in producers])
+    out.family("producer_last_seen_seconds", "gauge", "Receive time of the producer's last message")
+    out.column("producer_last_seen_seconds", producer_labels, [seen for _, _, seen in producers])
+    out.family("producer_up", "gauge", "1 while the producer's heartbeats arrive (3 missed => 0)")
+    out.column("producer_up", producer_labels,
+               [1.0 if state.producer_up(seen, now) else 0.0 for _, _, seen in producers])
+
+    out.family("ticks_total", "counter", "Ticks applied, by symbol and source")
+    for name, _, _, _, _, by_source in symbols:
+        for source, n in by_source:
+            out.sample("ticks_total", labels((("source", source), ("symbol", name))), n)
+    symbol_labels = [labels((("symbol", name),)) for name, *_ in symbols]
+    priced = [(lt, row) for lt, row in zip(symbol_labels, symbols, strict=True) if row[2]]
+    out.family("tick_last_price", "gauge", "Last tick price per symbol")
+    out.column("tick_last_price", [lt for lt, _ in priced], [row[1] for _, row in priced])
+    out.family("tick_last_ts_seconds", "gauge", "Event time of the last tick per symbol")
+    out.column("tick_last_ts_seconds", [lt for lt, _ in priced], [row[2] for _, row in priced])
+    out.family("tick_spikes_total", "counter", "Ticks further than the spike fraction from the last price")
+    out.column("tick_spikes_total", symbol_labels, [row[3] for row in symbols])
+    out.family("ticks_out_of_order_total", "counter", "Ticks older than the symbol's last tick")
+    out.column("ticks_out_of_order_total", symbol_labels, [row[4] for row in symbols])
+    out.family("sidecar_ingest_batches_total", "counter", "Socket drain iterations that received frames")
+    out.sample("sidecar_ingest_batches_total", "", batches)
+    out.family("sidecar_start_time_seconds", "gauge", "Sidecar start time, unix seconds")
+    out.sample("sidecar_start_time_seconds", "", state.started_at)
+
+
+def _copy(h: Histogram) -> Histogram:
+    c = Histogram(h.bounds)
+    c.counts = list(h.counts)
+    c.sum = h.sum
+    c.count = h.count
+    return c
