@@ -103,6 +103,7 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
     prom = Prometheus(stack["prometheus"], None)  # type: ignore[arg-type]  # launch.py owns the process
     page.get_by_text("Sidecar connected").wait_for(timeout=30_000)
     assert page.get_by_label("Quantity").input_value() == "1"  # the default
+    assert page.get_by_role("button", name="Deploy").count() == 0  # client.toolbarMode=viewer
     prom.wait_for_targets_up(30)
     shot(page, "01-connected")
     for side in ("buy", "sell"):

@@ -66,6 +66,8 @@ def ui_main() -> int:
            "--server.address", settings.host,
            "--server.port", str(settings.ui_port),
            "--browser.gatherUsageStats", "false",
+           # Viewers of a trading desk tool get no Deploy/Rerun/Clear-cache developer menu.
+           "--client.toolbarMode", "viewer",
            *sys.argv[1:]]
     env = dict(os.environ)
     # execvpe: Streamlit owns the process, so SIGTERM reaches it directly.
