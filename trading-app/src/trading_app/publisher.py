@@ -33,7 +33,6 @@ import zlib
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -46,6 +45,10 @@ if TYPE_CHECKING:
     from .settings import AppSettings
 
 log = logging.getLogger("trading_app.publisher")
+
+_perf_counter = time.perf_counter
+_time = time.time
+_NOBLOCK = zmq.NOBLOCK
 
 # publish() duration buckets: sub-microsecond to 10 ms.
 PUBLISH_BUCKETS: tuple[float, ...] = (
@@ -78,12 +81,11 @@ def _frame(group: list[bytes]) -> tuple[int, bytes]:
     return len(group), group[0] if len(group) == 1 else b"[" + b",".join(group) + b"]"
 
 
-@dataclass(slots=True)
-class Published:
+class Published(msgspec.Struct):
     """What ``publish()`` did: the exact message, and whether it was queued.
 
-    Not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``,
-    which made building this result ~15 % of a ``publish()`` call."""
+    A msgspec Struct, built in C: ~40 ns against ~85 ns for a slots dataclass
+    (whose generated ``__init__`` is a Python frame), on every ``publish()``."""
 
     message: dict[str, Any]
     queued: bool
@@ -114,7 +116,7 @@ def _quiet_context() -> zmq.Context:
 
 
 class _Endpoint:
-    __slots__ = ("address", "id_prefix", "lock", "monitor", "seq", "socket")
+    __slots__ = ("address", "id_prefix", "lock", "monitor", "send", "seq", "socket")
 
     def __init__(self, context: zmq.Context, address: str, sndhwm: int, id_prefix: str,
                  lock: threading.Lock, curve: CurveClientKeys | None = None) -> None:
@@ -133,6 +135,7 @@ class _Endpoint:
         self.monitor = ConnectionMonitor(sock, address)
         sock.connect(address)
         self.socket = sock
+        self.send = sock.send  # bound once: publish() is hot
 
 
 class Publisher:
@@ -195,16 +198,46 @@ class Publisher:
     # -- the hot path ---------------------------------------------------------
     def publish(self, message: dict[str, Any]) -> Published:
         """Stamp, encode and send without blocking. Never raises for transport
-        problems: the result says whether the message was queued."""
-        started = time.perf_counter()
-        ep = self.endpoints[self._endpoint_index(message)]
+        problems: the result says whether the message was queued.
+
+        ``_stamp``, ``_send`` and ``_account`` are inlined here (kept as methods for
+        ``publish_many``/``heartbeat``): at ~2 us a call, each Python-level call
+        is ~3 % of it. The lock is taken without ``with`` for the same reason."""
+        started = _perf_counter()
+        endpoints = self.endpoints
+        ep = endpoints[0] if len(endpoints) == 1 else endpoints[self._endpoint_index(message)]
         kind = message.get("type", "unknown")
-        lock = ep.lock
-        lock.acquire()  # not ``with``: half the cost, and measurable at this scale
+        lock = self._stats_lock
+        lock.acquire()
         try:
-            self._stamp(ep, message)
-            reason = self._send(ep, self._encode(message))
-            self._account(kind, reason, time.perf_counter() - started)
+            seq = ep.seq = ep.seq + 1
+            message["producer"] = self.producer
+            message["instance"] = self.instance
+            message["seq"] = seq
+            if "event_id" not in message:
+                message["event_id"] = f"{ep.id_prefix}{seq}"
+            message["sent_ts"] = _time()
+            payload = self._encode(message)
+            if self._closed:
+                reason: str | None = "closed"
+            elif not ep.monitor.connected:
+                reason = "no_peer"  # see _send: not attempting is cheaper than failing
+            else:
+                try:
+                    ep.send(payload, _NOBLOCK)
+                    reason = None
+                except zmq.Again:
+                    reason = "hwm" if ep.monitor.connected else "no_peer"
+                except zmq.ZMQError as exc:
+                    log.debug("send failed: %s", exc)
+                    reason = "closed"
+            if reason is None:
+                self.sent[kind] += 1
+            else:
+                self.dropped[kind, reason] += 1
+            elapsed = _perf_counter() - started
+            self.duration_counts[bisect_left(PUBLISH_BUCKETS, elapsed)] += 1
+            self.duration_sum += elapsed
         finally:
             lock.release()
         return Published(message, reason is None, reason)
@@ -255,7 +288,7 @@ class Publisher:
             # zmq.Again costs ~3 us, this check ~0.05 us.
             return "no_peer"
         try:
-            ep.socket.send(payload, zmq.NOBLOCK)
+            ep.send(payload, _NOBLOCK)
             return None
         except zmq.Again:
             return "hwm" if ep.monitor.connected else "no_peer"
