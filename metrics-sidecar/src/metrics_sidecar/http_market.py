@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
@@ -127,6 +127,16 @@ class Sides(BaseModel):
     sides: list[SideModel]
 
 
+class ErrorDetail(BaseModel):
+    detail: str = Field(description="Why the request failed")
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorDetail, "description": "Unknown symbol: never seen, or not a valid symbol"}}
+DISABLED: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorDetail, "description": "Analytics disabled (SIDECAR_ANALYTICS=false)"}}
+
+
 def _unknown(symbol: str) -> HTTPException:
     if not _SYMBOL.match(symbol):
         return HTTPException(404, f"unknown symbol {symbol!r}: not a valid symbol (pattern {SYMBOL_PATTERN})")
@@ -185,7 +195,7 @@ def market_router(state: TelemetryState) -> APIRouter:
         return SymbolList(symbols=sorted(rows, key=lambda r: r.symbol))
 
     @router.get("/analytics/sides", response_model=Sides, summary="Per-side rolling trades, volume, EW volume, "
-                "burstiness")
+                "burstiness", responses={**DISABLED})
     def sides() -> Sides:
         if engine is None:
             raise _disabled()
@@ -197,7 +207,8 @@ def market_router(state: TelemetryState) -> APIRouter:
             for s in snaps])
 
     # The sub-resources come first: ``{symbol:path}`` would otherwise swallow "/history".
-    @router.get("/symbols/{symbol:path}/history", response_model=History, summary="Recent ticks, oldest first")
+    @router.get("/symbols/{symbol:path}/history", response_model=History, summary="Recent ticks, oldest first",
+                responses={**NOT_FOUND, **DISABLED})
     def history(symbol: SymbolPath, limit: Annotated[int, Query(
             ge=1, description="Newest ticks to return; values above SIDECAR_ANALYTICS_HISTORY_SIZE are capped")
             ] = 1000) -> History:
@@ -213,7 +224,8 @@ def market_router(state: TelemetryState) -> APIRouter:
         return History(symbol=symbol, limit=limit, ticks=ticks)
 
     @router.get("/symbols/{symbol:path}/ohlc", response_model=Ohlc,
-                summary="OHLC bars aligned to UTC, oldest first; the newest may still be open")
+                summary="OHLC bars aligned to UTC, oldest first; the newest may still be open",
+                responses={**NOT_FOUND, **DISABLED})
     def ohlc(symbol: SymbolPath,
              timeframe: Annotated[Timeframe, Query(description="1m 5m 15m 1h 4h 1d (or M1 M5 M15 H1 H4 D1)")] = "1m",
              limit: Annotated[int, Query(ge=1, description="Newest bars to return; capped at "
@@ -235,7 +247,7 @@ def market_router(state: TelemetryState) -> APIRouter:
         return Ohlc(symbol=symbol, as_of=now, timeframe=name, limit=limit, bars=bars)
 
     @router.get("/symbols/{symbol:path}", response_model=SymbolView,
-                summary="Latest view of one symbol: price, analytics, position and PnL")
+                summary="Latest view of one symbol: price, analytics, position and PnL", responses={**NOT_FOUND})
     def symbol(symbol: SymbolPath) -> SymbolView:
         view = symbol_view(state, symbol)
         if view is None:

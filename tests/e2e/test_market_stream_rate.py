@@ -1,0 +1,253 @@
+"""GET /stream of a real sidecar fed through a real PUSH socket: the per-client
+write rate (``max_rate``, capped at SIDECAR_SSE_MAX_RATE) bounds how many updates a
+client gets while ticks arrive far faster (conflated: always the newest price);
+a client whose queue fills is dropped with ``queue_full`` while ingest goes on;
+and stalled clients do not slow ingest measurably."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import queue
+import socket
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+import zmq
+
+from support.procs import Service, start_sidecar, wait_until
+from support.prom import scrape
+
+
+class Reader:
+    """A streaming client on its own thread: (receive time, event, data) tuples."""
+
+    def __init__(self, base: str, **params: Any) -> None:
+        self.events: queue.Queue[tuple[float, str, Any]] = queue.Queue()
+        self._client = httpx.Client(timeout=httpx.Timeout(10, read=None))
+        self._response: httpx.Response | None = None
+        self._thread = threading.Thread(target=self._run, args=(base + "/stream", params), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str, params: dict[str, Any]) -> None:
+        name = "message"
+        try:
+            with self._client.stream("GET", url, params=params) as response:
+                self._response = response
+                for line in response.iter_lines():
+                    if line.startswith(":"):
+                        self.events.put((time.monotonic(), ":", line[1:].strip()))
+                    elif line.startswith("event:"):
+                        name = line[6:].strip()
+                    elif line.startswith("data:"):
+                        self.events.put((time.monotonic(), name, json.loads(line[5:])))
+                        name = "message"
+        except (httpx.HTTPError, RuntimeError):
+            pass
+        self.events.put((time.monotonic(), "<end>", None))
+
+    def until(self, name: str, timeout: float, where: Any = lambda data: True) -> list[tuple[float, str, Any]]:
+        """Every event up to and including the first ``name`` event matching ``where``."""
+        deadline = time.monotonic() + timeout
+        seen: list[tuple[float, str, Any]] = []
+        while True:
+            try:
+                item = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {name!r} event within {timeout}s; saw {len(seen)} events") from None
+            seen.append(item)
+            if item[1] == name and where(item[2]):
+                return seen
+            if item[1] == "<end>":
+                raise AssertionError(f"stream ended before a {name!r} event")
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._client.close()
+        self._thread.join(5)
+
+
+def connect(sidecar: Service, readers: list[Reader], **params: Any) -> Reader:
+    reader = Reader(sidecar.http, **params)
+    readers.append(reader)
+    reader.until(":", 10, lambda text: text == "connected")
+    return reader
+
+
+def stalled_client(sidecar: Service, path: str = "/stream") -> socket.socket:
+    """Sends the request and never reads: its tiny receive window fills at once."""
+    url = urlparse(sidecar.http)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((url.hostname, url.port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+    return sock
+
+
+def pusher() -> tuple[zmq.Context, zmq.Socket]:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    return ctx, sock
+
+
+@pytest.fixture
+def readers() -> Iterator[list[Reader]]:
+    out: list[Reader] = []
+    yield out
+    for r in out:
+        r.close()
+
+
+def test_each_client_gets_at_most_its_rate_of_writes(tmp_path: Path, readers: list[Reader]) -> None:
+    service = start_sidecar(tmp_path / "rate", {"SIDECAR_SSE_MAX_RATE": "20", "SIDECAR_SSE_HEARTBEAT_SECONDS": "60",
+                                                "SIDECAR_SSE_ANALYTICS_INTERVAL_SECONDS": "1000"})
+    ctx, push = pusher()
+    try:
+        push.connect(service.zmq)
+        slow = connect(service, readers, symbols="RATE", max_rate=2)
+        default = connect(service, readers, symbols="RATE")  # SIDECAR_SSE_MAX_RATE: 20
+        greedy = connect(service, readers, symbols="RATE", max_rate=1000)  # capped at 20
+        # About 400 ticks a second for 3 s, each price higher than the one before.
+        started = time.monotonic()
+        i = 0
+        while time.monotonic() - started < 3.0:
+            i += 1
+            push.send(json.dumps({"type": "tick", "symbol": "RATE", "price": 100 + i / 1000, "ts": time.time()})
+                      .encode())
+            if i % 20 == 0:
+                time.sleep(0.05)  # pace the sender: the stream, not this loop, must be the limit
+        ended = time.monotonic()
+        push.send(json.dumps({"type": "tick", "symbol": "RATE", "price": 999.0, "ts": time.time()}).encode())
+        duration = ended - started
+        counts = {}
+        for name, reader, rate in (("slow", slow, 2.0), ("default", default, 20.0), ("greedy", greedy, 20.0)):
+            events = reader.until("tick", 10, lambda tick: tick["price"] == 999.0)  # the newest always arrives
+            ticks = [(at, data["price"]) for at, event, data in events if event == "tick"]
+            prices = [p for _, p in ticks]
+            assert prices == sorted(set(prices)), name  # never an older price after a newer one
+            during = [at for at, _ in ticks if started <= at <= ended]
+            counts[name] = len(during)
+            # One write per 1/rate at most (+1 for a write at each end of the interval).
+            assert len(during) <= rate * duration + 2, (name, len(during), duration)
+            gaps = [b - a for a, b in itertools.pairwise(during)]
+            assert gaps and statistics.median(gaps) >= 0.8 / rate, (name, gaps)
+        assert i > 500, "the sender must outpace every client"
+        assert counts["slow"] >= duration * 2 / 2 - 1  # the rate is a cap, yet the slow client still updates
+        assert counts["default"] >= 3 * counts["slow"] and counts["greedy"] >= 3 * counts["slow"], counts
+    finally:
+        push.close()
+        ctx.term()
+        service.kill()
+
+
+def read_until(sock: socket.socket, marker: bytes, timeout: float) -> bytes:
+    sock.settimeout(0.2)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data and time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_a_client_whose_queue_fills_is_dropped_and_ingest_goes_on(tmp_path: Path, readers: list[Reader]) -> None:
+    # One write every 2 s: the 500 trades below all arrive between two writes.
+    service = start_sidecar(tmp_path / "full", {"SIDECAR_SSE_QUEUE_SIZE": "50", "SIDECAR_SSE_MAX_RATE": "0.5",
+                                                "SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "60"})
+    ctx, push = pusher()
+    stalled = stalled_client(service)
+    try:
+        push.connect(service.zmq)
+        wait_until(lambda: scrape(service.http + "/metrics/")["market_stream_clients"] == 1, 10,
+                   message="stalled client in")
+        now = time.time()
+        for i in range(500):
+            push.send(b'{"type":"trade","side":"buy","qty":1,"ts":%f,"symbol":"Q%d"}' % (now, i % 3))
+        metrics = wait_until(lambda: (m := scrape(service.http + "/metrics/"))
+                             and m['messages_received_total{type="trade"}'] == 500 and m, 20,
+                             message="500 trades counted")
+        assert sum(metrics[f'trades_total{{side="buy",symbol="Q{k}"}}'] for k in range(3)) == 500
+        assert metrics['market_stream_clients_dropped_total{reason="queue_full"}'] == 1
+        assert metrics['market_stream_clients_dropped_total{reason="slow"}'] == 0
+        assert metrics["market_stream_clients"] == 0
+        # What the dropped client gets when it reads again: the reason, then the end of the stream.
+        body = read_until(stalled, b"0\r\n\r\n", 10)
+        assert b": connected" in body
+        assert b'event: error\ndata: {"reason":"queue_full"}\n\n' in body, body[-300:]
+        # The stream is open to the next client.
+        fresh = connect(service, readers)
+        push.send(b'{"type":"trade","side":"sell","qty":2,"ts":%f,"symbol":"Q0"}' % time.time())
+        got = fresh.until("trade", 10)[-1][2]
+        assert (got["side"], got["qty"], got["symbol"], got["price"]) == ("sell", 2.0, "Q0", None)
+        assert scrape(service.http + "/metrics/")["market_stream_clients"] == 1
+    finally:
+        stalled.close()
+        push.close()
+        ctx.term()
+        service.kill()
+
+
+def test_stalled_clients_do_not_slow_ingest(tmp_path: Path) -> None:
+    """The same flood, ingested with no stream client and with three that never read:
+    no slower than twice the time (+1 s), every message counted, nobody dropped."""
+    service = start_sidecar(tmp_path / "speed", {"SIDECAR_SSE_QUEUE_SIZE": "1000000",
+                                                 "SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "600"})
+    ctx, push = pusher()
+    n = 40_000
+    stalled: list[socket.socket] = []
+    counted = 0
+
+    def flood() -> float:
+        nonlocal counted
+        now = time.time()
+        frames = [b'{"type":"trade","side":"buy","qty":1,"ts":%f,"symbol":"F%d","price":%d}' % (now, i % 5, 100 + i % 7)
+                  for i in range(n)]
+        t0 = time.monotonic()
+        for frame in frames:
+            push.send(frame)
+        counted += n
+        wait_until(lambda: scrape(service.http + "/metrics/")['messages_received_total{type="trade"}'] == counted,
+                   120, 0.02, f"{counted} trades counted")
+        return time.monotonic() - t0
+
+    try:
+        push.connect(service.zmq)
+        flood()  # warm-up
+        base, with_stalled = [], []
+        for _ in range(2):
+            base.append(flood())
+            if not stalled:
+                stalled.extend(stalled_client(service) for _ in range(3))
+                wait_until(lambda: scrape(service.http + "/metrics/")["market_stream_clients"] == 3, 10,
+                           message="three stalled clients in")
+            with_stalled.append(flood())
+            for sock in stalled:
+                sock.close()
+            stalled.clear()
+            wait_until(lambda: scrape(service.http + "/metrics/")["market_stream_clients"] == 0, 30,
+                       message="stalled clients gone")
+        assert min(with_stalled) <= 2 * min(base) + 1.0, (base, with_stalled)
+        metrics = scrape(service.http + "/metrics/")
+        assert metrics['messages_received_total{type="trade"}'] == 5 * n
+        assert sum(v for k, v in metrics.items() if k.startswith("market_stream_clients_dropped_total")) == 0
+    finally:
+        for sock in stalled:
+            sock.close()
+        push.close()
+        ctx.term()
+        service.kill()
