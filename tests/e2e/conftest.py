@@ -7,6 +7,7 @@ import pytest
 import zmq
 
 from support.procs import Service, start_sidecar
+from support.sockets import push_socket
 
 
 @pytest.fixture
@@ -19,10 +20,5 @@ def sidecar(tmp_path: Path) -> Iterator[Service]:
 @pytest.fixture
 def push(sidecar: Service) -> Iterator[zmq.Socket]:
     """A plain pyzmq PUSH socket (not our publisher) connected to the sidecar."""
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(sidecar.zmq)
-    yield sock
-    sock.close()
-    ctx.term()
+    with push_socket(sidecar.zmq) as sock:
+        yield sock

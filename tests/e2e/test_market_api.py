@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import zmq
 
-from support.procs import Service, start_sidecar, wait_until
+from support.procs import Service, running_sidecar, wait_until
 from support.prom import scrape
+from support.sockets import push_socket
 
 ENV = {
     "SIDECAR_TICK_MAX_AGE_SECONDS": "100000",  # the OHLC test replays ticks from two hours ago
@@ -33,20 +34,14 @@ VOLUMES = [1.0, 2.0, 0.0, 1.0, 3.0, 1.0, 2.0, 1.0]
 
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    service = start_sidecar(tmp_path_factory.mktemp("market-api"), ENV)
-    yield service
-    service.kill()
+    with running_sidecar(tmp_path_factory.mktemp("market-api"), ENV) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
 def push(sidecar: Service) -> Iterator[zmq.Socket]:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(sidecar.zmq)
-    yield sock
-    sock.close()
-    ctx.term()
+    with push_socket(sidecar.zmq) as sock:
+        yield sock
 
 
 def send(push: zmq.Socket, *messages: dict[str, Any]) -> None:
@@ -224,12 +219,8 @@ def test_openapi_documents_every_endpoint(sidecar: Service) -> None:
 
 
 def test_analytics_off(tmp_path: Path) -> None:
-    service = start_sidecar(tmp_path / "off", {"SIDECAR_ANALYTICS": "false"})
-    try:
-        ctx = zmq.Context()
-        sock = ctx.socket(zmq.PUSH)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(service.zmq)
+    with running_sidecar(tmp_path / "off", {"SIDECAR_ANALYTICS": "false"}) as service, \
+            push_socket(service.zmq) as sock:
         send(sock, {"type": "tick", "symbol": "A", "price": 2.0, "ts": time.time()},
              {"type": "trade", "side": "buy", "qty": 1, "ts": time.time(), "symbol": "A", "price": 2.0})
         view = view_when(service, "A", 1, 1)
@@ -240,7 +231,3 @@ def test_analytics_off(tmp_path: Path) -> None:
         metrics = scrape(service.http + "/metrics/")
         assert metrics['trades_total{side="buy",symbol="A"}'] == 1
         assert not [k for k in metrics if k.startswith(("symbol_", "pnl_", "trades_rolling", "market_stream"))]
-        sock.close()
-        ctx.term()
-    finally:
-        service.kill()

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -19,8 +20,9 @@ import httpx
 import pytest
 import zmq
 
-from support.procs import Service, start_sidecar, wait_until
+from support.procs import Service, running_sidecar, start_sidecar, wait_until
 from support.prom import scrape
+from support.sockets import push_socket
 
 ENV = {"SIDECAR_SSE_HEARTBEAT_SECONDS": "0.3", "SIDECAR_SSE_MAX_RATE": "50",
        # The stalled client may only go by write timeout, and not within this test's checks.
@@ -87,21 +89,14 @@ class SseReader:
 
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    service = start_sidecar(tmp_path_factory.mktemp("stream"), ENV)
-    yield service
-    service.kill()
+    with running_sidecar(tmp_path_factory.mktemp("stream"), ENV) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
 def push(sidecar: Service) -> Iterator[zmq.Socket]:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDHWM, 0)  # the flood below must not block or drop at the sender
-    sock.connect(sidecar.zmq)
-    yield sock
-    sock.close()
-    ctx.term()
+    with push_socket(sidecar.zmq, unbounded=True) as sock:  # the flood below must not block or drop at the sender
+        yield sock
 
 
 @pytest.fixture
@@ -199,37 +194,29 @@ def test_a_slow_client_is_dropped(tmp_path: Path) -> None:
     service = start_sidecar(tmp_path / "slow", {"SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "0.5",
                                                 "SIDECAR_SSE_HEARTBEAT_SECONDS": "0.2",
                                                 "SIDECAR_SSE_QUEUE_SIZE": "1000000"})
-    ctx = zmq.Context()
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 0)
-    push.setsockopt(zmq.SNDHWM, 0)
-    push.connect(service.zmq)
-    stalled = stalled_client(service)
     try:
-        wait_until(lambda: clients(service) == 1, 10, message="stalled client in")
-        sent = 0
+        with push_socket(service.zmq, unbounded=True) as push, closing(stalled_client(service)):
+            wait_until(lambda: clients(service) == 1, 10, message="stalled client in")
+            sent = 0
 
-        def flood_until_dropped() -> bool:
-            """Socket buffers differ between machines: send until they are full."""
-            nonlocal sent
-            now = time.time()
-            for _ in range(5000):
-                push.send(b'{"type":"trade","side":"sell","qty":1,"ts":%f,"symbol":"S%d"}' % (now, sent % 10))
-                sent += 1
-            return scrape(service.http + "/metrics/")['market_stream_clients_dropped_total{reason="slow"}'] == 1
+            def flood_until_dropped() -> bool:
+                """Socket buffers differ between machines: send until they are full."""
+                nonlocal sent
+                now = time.time()
+                for _ in range(5000):
+                    push.send(b'{"type":"trade","side":"sell","qty":1,"ts":%f,"symbol":"S%d"}' % (now, sent % 10))
+                    sent += 1
+                return scrape(service.http + "/metrics/")['market_stream_clients_dropped_total{reason="slow"}'] == 1
 
-        wait_until(flood_until_dropped, 60, message="the stalled client dropped as slow")
-        metrics = scrape(service.http + "/metrics/")
-        assert metrics["market_stream_clients"] == 0
-        assert metrics['market_stream_clients_dropped_total{reason="queue_full"}'] == 0
-        wait_until(lambda: scrape(service.http + "/metrics/")['messages_received_total{type="trade"}'] == sent,
-                   30, message=f"all {sent} trades counted")
-        assert service.popen.poll() is None
-        assert "dropped a stream client: a write took longer than 0.5s" in service.log()
+            wait_until(flood_until_dropped, 60, message="the stalled client dropped as slow")
+            metrics = scrape(service.http + "/metrics/")
+            assert metrics["market_stream_clients"] == 0
+            assert metrics['market_stream_clients_dropped_total{reason="queue_full"}'] == 0
+            wait_until(lambda: scrape(service.http + "/metrics/")['messages_received_total{type="trade"}'] == sent,
+                       30, message=f"all {sent} trades counted")
+            assert service.popen.poll() is None
+            assert "dropped a stream client: a write took longer than 0.5s" in service.log()
     finally:
-        stalled.close()
-        push.close()
-        ctx.term()
         service.kill()
 
 

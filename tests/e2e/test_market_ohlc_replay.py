@@ -26,7 +26,8 @@ import pandas as pd
 import pytest
 import zmq
 
-from support.procs import BIN, REPO, Service, start_ready, start_sidecar, wait_until
+from support.procs import BIN, REPO, Service, running_sidecar, start_ready, wait_until
+from support.sockets import push_socket
 
 SAMPLE = REPO / "testdata" / "csv" / "aapl.us.csv"
 TIMEFRAMES = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
@@ -40,20 +41,14 @@ ENV = {
 
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    service = start_sidecar(tmp_path_factory.mktemp("ohlc-replay"), ENV)
-    yield service
-    service.kill()
+    with running_sidecar(tmp_path_factory.mktemp("ohlc-replay"), ENV) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
 def push(sidecar: Service) -> Iterator[zmq.Socket]:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(sidecar.zmq)
-    yield sock
-    sock.close()
-    ctx.term()
+    with push_socket(sidecar.zmq) as sock:
+        yield sock
 
 
 def get(sidecar: Service, path: str, **params: Any) -> Any:

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-import zmq
 
 from support.procs import Service, start_sidecar, wait_until
+from support.sockets import push_socket
 
 
 @pytest.fixture(scope="module")
@@ -117,17 +117,10 @@ def test_docs_page_serves_the_document(sidecar: Service) -> None:
 
 
 def test_the_documented_errors_are_what_requests_get(sidecar: Service) -> None:
-    ctx = zmq.Context()
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 0)
-    push.connect(sidecar.zmq)
-    try:
+    with push_socket(sidecar.zmq) as push:
         push.send(json.dumps({"type": "tick", "symbol": "ERR", "price": 1.5, "ts": time.time()}).encode())
         wait_until(lambda: httpx.get(sidecar.http + "/symbols/ERR", timeout=10).status_code == 200, 10,
                    message="ERR applied")
-    finally:
-        push.close()
-        ctx.term()
     for path in ("/symbols/NOPE", "/symbols/NOPE/history", "/symbols/NOPE/ohlc"):
         r = httpx.get(sidecar.http + path, timeout=10)
         assert r.status_code == 404 and r.json() == {

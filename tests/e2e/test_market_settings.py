@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import zmq
 
 from support.procs import Service, start_sidecar, wait_until
 from support.prom import scrape
+from support.sockets import push_socket
 
 ENV = {
     "SIDECAR_ANALYTICS_SHORT_WINDOW_SECONDS": "2",
@@ -42,11 +42,7 @@ def get(sidecar: Service, path: str) -> Any:
 
 
 def test_windows_sma_and_half_life_follow_the_settings(sidecar: Service) -> None:
-    ctx = zmq.Context()
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 0)
-    push.connect(sidecar.zmq)
-    try:
+    with push_socket(sidecar.zmq) as push:
         sent = time.time()
         for i, price in enumerate(PRICES):
             push.send(json.dumps({"type": "tick", "symbol": "SET", "price": price, "volume": 1.0 + i,
@@ -56,9 +52,6 @@ def test_windows_sma_and_half_life_follow_the_settings(sidecar: Service) -> None
         wait_until(lambda: sum(s["windows"]["2m"]["trades"] for s in get(sidecar, "/analytics/sides")["sides"]) == 4,
                    10, message="4 trades in the long window")
         seen = time.time()
-    finally:
-        push.close()
-        ctx.term()
 
     view = get(sidecar, "/symbols/SET")
     a = view["analytics"]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import zmq
 
 from support.procs import Service, require_binary, start_api, start_sidecar, wait_until
+from support.sockets import push_socket
 
 pytestmark = pytest.mark.prometheus
 
@@ -38,10 +38,6 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 def test_sidecar_exposition_has_no_problems(sidecar: Service) -> None:
     require_binary("promtool")
-    ctx = zmq.Context()
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 0)
-    push.connect(sidecar.zmq)
     now = time.time()
     frames = [
         {"type": "trade", "side": "buy", "qty": 1.5, "ts": now},  # seed message
@@ -52,16 +48,13 @@ def test_sidecar_exposition_has_no_problems(sidecar: Service) -> None:
          "event_id": "t2"},
         {"type": "heartbeat", "ts": now, "producer": "lint", "instance": "i1", "seq": 1, "sent_ts": now},
     ]
-    try:
+    with push_socket(sidecar.zmq) as push:
         for frame in frames:
             push.send(json.dumps(frame).encode())
         push.send(b"not json")
         text = wait_until(lambda: text_once(sidecar.http + "/metrics/", 'messages_invalid_total{reason="bad_json"} 1.0',
                                             'tick_spikes_total{symbol="BTCUSDT"} 1.0'),
                           10, message="sidecar applied the frames")
-    finally:
-        push.close()
-        ctx.term()
     for family in ("trades_total", "hop_latency_seconds_bucket", "hop_latency_recent_seconds",
                    "messages_lost_total", "producer_up", "tick_last_ts_seconds", "process_cpu_seconds_total"):
         assert family in text, family

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,6 +116,16 @@ def start_ready(name: str, cmd: list[str], env: dict[str, str], log_dir: Path,
 def start_sidecar(log_dir: Path, env: dict[str, str] | None = None) -> Service:
     base = {"SIDECAR_PORT": "0", "SIDECAR_ZMQ_BIND": "tcp://127.0.0.1:0", "SIDECAR_HOST": "127.0.0.1"}
     return start_ready("metrics-sidecar", [str(BIN / "metrics-sidecar")], {**base, **(env or {})}, log_dir)
+
+
+@contextmanager
+def running_sidecar(log_dir: Path, env: dict[str, str] | None = None) -> Iterator[Service]:
+    """``start_sidecar`` for a ``with`` block or a fixture: killed on the way out."""
+    service = start_sidecar(log_dir, env)
+    try:
+        yield service
+    finally:
+        service.kill()
 
 
 def start_api(log_dir: Path, zmq_addr: str, env: dict[str, str] | None = None) -> Service:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import zmq
@@ -15,3 +17,20 @@ def recv_json(sock: zmq.Socket, n: int, timeout_ms: int = 5000) -> list[dict[str
         assert sock.poll(timeout_ms), f"only {len(out)} of {n} messages arrived"
         out.append(json.loads(sock.recv()))
     return out
+
+
+@contextmanager
+def push_socket(endpoint: str, *, unbounded: bool = False) -> Iterator[zmq.Socket]:
+    """A plain pyzmq PUSH socket (not our publisher) connected to ``endpoint``, LINGER 0.
+    ``unbounded``: SNDHWM 0, so a test's flood neither blocks nor drops at the sender."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 0)
+    if unbounded:
+        sock.setsockopt(zmq.SNDHWM, 0)
+    sock.connect(endpoint)
+    try:
+        yield sock
+    finally:
+        sock.close()
+        ctx.term()
