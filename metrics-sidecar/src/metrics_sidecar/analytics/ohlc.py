@@ -1,7 +1,9 @@
 """OHLC bars on six timeframes, aligned to UTC boundaries (epoch multiples of the
 timeframe: POSIX time has no leap seconds, so these are UTC minutes, hours, days).
 
-A tick updates only the active one-minute bar. When a minute ends, its bar is
+The owning series folds each finished second into the active one-minute bar
+(``add_bar``; ``add`` is the same for one tick), and readers pass the second in
+progress as ``tail``, so the book costs nothing per tick. When a minute ends, its bar is
 folded into the five-minute bar being built, and so on up the ladder (each
 timeframe divides the next), so a tick costs one bar update whatever the number of
 timeframes. A bar is "closed" once wall time passes its end: readers decide that
@@ -55,21 +57,26 @@ class OhlcBook:
 
     def add(self, ts: float, price: float, volume: float) -> None:
         """One in-order tick (``ts`` never below the previous one)."""
+        self.add_bar(ts, price, price, price, price, volume, 1.0, price * volume)
+
+    def add_bar(self, ts: float, open_: float, high: float, low: float, close: float, volume: float,
+                ticks: float, turnover: float) -> None:
+        """In-order ticks (one, or one second's) starting at ``ts``, all inside one minute."""
         bar = self.m1
         if ts < self.m1_end:
-            if price > bar[2]:
-                bar[2] = price
-            elif price < bar[3]:
-                bar[3] = price
-            bar[4] = price
+            if high > bar[2]:
+                bar[2] = high
+            if low < bar[3]:
+                bar[3] = low
+            bar[4] = close
             bar[5] += volume
-            bar[6] += 1.0
-            bar[7] += price * volume
+            bar[6] += ticks
+            bar[7] += turnover
             return
         if bar:
             self._close(0, bar)
         start = ts - ts % 60.0  # exact: fmod is exact and the multiple of 60 is representable
-        self.m1 = [start, price, price, price, price, volume, 1.0, price * volume]
+        self.m1 = [start, open_, high, low, close, volume, ticks, turnover]
         self.m1_end = start + 60.0
 
     def _close(self, level: int, bar: Bar) -> None:
@@ -87,14 +94,21 @@ class OhlcBook:
         else:
             _merge(building, bar)
 
-    def _pending(self, level: int) -> list[Bar]:
-        """Bars of this timeframe not in ``closed`` yet, oldest first (at most a few)."""
+    def _pending(self, level: int, tail: Bar | None) -> list[Bar]:
+        """Bars of this timeframe not in ``closed`` yet, oldest first (at most a few).
+        ``tail``: ticks not folded into the book yet (the series' second in progress)."""
         if level == 0:
-            return [list(self.m1)] if self.m1 else []
+            out = [list(self.m1)] if self.m1 else []
+            if tail is not None:
+                if out and tail[0] < self.m1_end:
+                    _merge(out[-1], tail)
+                else:
+                    out.append([tail[0] - tail[0] % 60.0, *tail[1:]])
+            return out
         building = self.partial[level]
-        out: list[Bar] = [list(building)] if building is not None else []
+        out = [list(building)] if building is not None else []
         span = SPANS[level]
-        for bar in self._pending(level - 1):
+        for bar in self._pending(level - 1, tail):
             start = bar[0] - bar[0] % span
             if out and out[-1][0] == start:
                 _merge(out[-1], bar)
@@ -102,15 +116,18 @@ class OhlcBook:
                 out.append([start, *bar[1:]])
         return out
 
-    def current(self, span: int) -> Bar | None:
+    def current(self, span: int, tail: Bar | None = None) -> Bar | None:
         """The newest bar of a timeframe (a copy), closed or not; None before any tick."""
-        pending = self._pending(SPANS.index(span))
+        pending = self._pending(SPANS.index(span), tail)
         return pending[-1] if pending else None
 
-    def bars(self, span: int, count: int) -> list[Bar]:
+    def bars(self, span: int, count: int, tail: Bar | None = None) -> list[Bar]:
         """The newest ``count`` bars of the timeframe ``span`` seconds, oldest first."""
         level = SPANS.index(span)
-        pending = self._pending(level)
+        pending = self._pending(level, tail)
         older = max(0, count - len(pending))
         rows: list[Bar] = self.closed[level].last(older).tolist() if older else []
-        return (rows + pending)[-count:] if count > 0 else []
+        # A finished bar still in ``pending`` would already have pushed the oldest out of a
+        # full ring: at most ``capacity`` closed bars plus the one being built.
+        keep = min(count, self.closed[level].capacity + 1)
+        return (rows + pending)[-keep:] if keep > 0 else []

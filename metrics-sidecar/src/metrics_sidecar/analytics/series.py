@@ -1,7 +1,14 @@
 """One symbol's market data, updated once per in-order tick in O(1): last price,
 a bounded history ring (which also serves the SMA and tick volatility over the
-last N ticks), per-second window buckets and the OHLC bars (whose daily bar
-carries the session VWAP)."""
+last N ticks) and the current second's window row. Everything coarser than a
+second (the window rows of finished seconds, the OHLC bars, the session sums)
+moves once per second the symbol ticks in, not once per tick, so a busy symbol
+pays per tick only the history write and a handful of float updates.
+
+Memory follows use: a window row exists only for a second that had ticks (rows
+are appended in time order, since ticks are in order per symbol) and rows older
+than the longest window are dropped, so a symbol that ticked in three seconds
+holds three rows, and one ticking every second at most ``span + 1``."""
 
 from __future__ import annotations
 
@@ -13,25 +20,30 @@ import numpy as np
 
 from .ohlc import Bar, OhlcBook
 from .rings import FloatArray, FloatRing
-from .windows import EMPTY, TICK_WIDTH
+from .windows import TICK_WIDTH
 
 SESSION_SECONDS = 86400  # the session is the UTC day (the D1 bar)
+_COMPACT_FROM = 64 * TICK_WIDTH  # dropped values kept before the array is compacted (amortized O(1))
 
 
 class TickSeries:
-    __slots__ = ("book", "current", "current_end", "first_ts", "history", "last_price", "last_ts", "slots",
-                 "span")
+    __slots__ = ("book", "current", "current_end", "first_ts", "history", "last_price", "last_ts", "rows",
+                 "session", "span", "start")
 
     def __init__(self, span: int, history: int, bars: int) -> None:
         self.span = span
-        # The window ring (one row per second), and the current second's row as a list:
-        # list items are cheaper to update than array items (no float boxing), so a tick
-        # writes the list, and the row goes into the ring when its second is over.
-        self.slots = array("d", [EMPTY, *[0.0] * (TICK_WIDTH - 1)] * span)
+        # Finished seconds' window rows (TICK_WIDTH floats each, oldest first from ``start``),
+        # and the current second's row as a list: list items are cheaper to update than
+        # array items (no float boxing), so a tick writes the list, and the row is appended
+        # to ``rows`` when its second is over.
+        self.rows = array("d")
+        self.start = 0  # values before it left every window
         self.current: list[float] = []
         self.current_end = -math.inf
         self.history = FloatRing(3, history)  # (ts, price, volume)
         self.book = OhlcBook(bars)
+        # Session (UTC day) start, volume and turnover of the finished seconds.
+        self.session = [-1.0, 0.0, 0.0]
         self.last_price = 0.0
         self.last_ts = -math.inf
         self.first_ts = -math.inf  # the first tick has no log return
@@ -41,11 +53,26 @@ class TickSeries:
         prev = self.last_price
         self.last_price = price
         self.last_ts = ts
-        self.history.append3(ts, price, volume)
-        self.book.add(ts, price, volume)
+        # FloatRing.append3, inlined (the per-tick hot path): growing, ``head`` is the
+        # array's end; once full (or preallocated) it is the oldest row, overwritten.
+        history = self.history
+        data = history.data
+        head = history.head
+        if head < len(data):
+            data[head] = ts
+            data[head + 1] = price
+            data[head + 2] = volume
+        else:
+            data.append(ts)
+            data.append(price)
+            data.append(volume)
+        head += 3
+        history.head = 0 if head == history.limit else head
+        if history.size < history.capacity:
+            history.size += 1
         row = self.current
         if ts >= self.current_end:
-            row = self._next_second(ts, price)
+            row = self._next_second(ts, price, prev)
         row[1] += 1.0
         row[2] += volume
         row[3] += price * volume
@@ -65,31 +92,79 @@ class TickSeries:
         else:
             self.first_ts = ts
 
-    def _next_second(self, ts: float, price: float) -> list[float]:
-        self._store()
+    def _next_second(self, ts: float, price: float, close: float) -> list[float]:
+        """Finish the current second (``close``: its last price) and start the one of ``ts``."""
+        if self.current:
+            self._finish(self.current, close)
         second = int(ts)
-        self.current = row = [float(second), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, price, price, 0.0]
+        # Column 4 (unused by the windows) holds the second's open, for its bar.
+        self.current = row = [float(second), 0.0, 0.0, 0.0, price, 0.0, 0.0, price, price, 0.0]
         self.current_end = second + 1.0
+        self._evict(second)
         return row
 
-    def _store(self) -> None:
-        """Write the current second's row into its ring slot."""
+    def _finish(self, row: list[float], close: float) -> None:
+        """Append a finished second's row, fold it into the bars and the session."""
+        self.rows.extend(row)
+        second = row[0]
+        self.book.add_bar(second, row[4], row[7], row[8], close, row[2], row[1], row[3])
+        session = self.session
+        day = second - second % SESSION_SECONDS
+        if session[0] != day:
+            session[0], session[1], session[2] = day, row[2], row[3]
+        else:
+            session[1] += row[2]
+            session[2] += row[3]
+
+    def _evict(self, second: int) -> None:
+        """Drop rows no window read at ``second`` or later can hold (amortized O(1))."""
+        rows, start = self.rows, self.start
+        oldest = second - self.span
+        while start < len(rows) and rows[start] <= oldest:
+            start += TICK_WIDTH
+        if start >= _COMPACT_FROM and 2 * start >= len(rows):
+            del rows[:start]
+            start = 0
+        self.start = start
+
+    def tail_bar(self) -> Bar | None:
+        """The second in progress as a bar (the book has not seen it yet)."""
         row = self.current
-        if row:
-            i = (int(row[0]) % self.span) * TICK_WIDTH
-            self.slots[i:i + TICK_WIDTH] = array("d", row)
+        if not row:
+            return None
+        return [row[0], row[4], row[7], row[8], self.last_price, row[2], row[1], row[3]]
+
+    def session_totals(self) -> tuple[float, float, float]:
+        """(day start, volume, turnover) of the newest tick's UTC day, the current second
+        included; day -1 before any tick."""
+        row = self.current
+        if not row:
+            return -1.0, 0.0, 0.0
+        day = row[0] - row[0] % SESSION_SECONDS
+        session = self.session
+        if session[0] == day:
+            return day, session[1] + row[2], session[2] + row[3]
+        return day, row[2], row[3]
+
+    def window_rows(self) -> array[float]:
+        """A copy of the live window rows (flat), the second in progress last."""
+        out = self.rows[self.start:]
+        out.extend(self.current)
+        return out
+
+    def bars(self, span: int, limit: int) -> list[Bar]:
+        return self.book.bars(span, limit, self.tail_bar())
 
     def snapshot(self, recent: int) -> SeriesSnapshot:
         """Copies of what the readers need (call under ``state.lock``; cheap memcpy)."""
-        self._store()  # the copy includes the second in progress
         return SeriesSnapshot(
             last_price=self.last_price, last_ts=self.last_ts, first_ts=self.first_ts,
-            recent=self.history.last(recent)[:, 1], buckets=_as_rows(self.slots),
-            session=self.book.current(SESSION_SECONDS))
+            recent=self.history.last(recent)[:, 1], buckets=as_rows(self.window_rows()),
+            session=self.session_totals())
 
 
-def _as_rows(slots: array[float]) -> FloatArray:
-    return np.frombuffer(slots.tobytes(), dtype=np.float64).reshape(-1, TICK_WIDTH)
+def as_rows(flat: array[float]) -> FloatArray:
+    return np.frombuffer(flat, dtype=np.float64).reshape(-1, TICK_WIDTH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,5 +173,5 @@ class SeriesSnapshot:
     last_ts: float
     first_ts: float
     recent: FloatArray  # the last N prices, oldest first
-    buckets: FloatArray
-    session: Bar | None  # the newest daily bar
+    buckets: FloatArray  # window rows of the seconds with ticks, oldest first
+    session: tuple[float, float, float]  # (day start, volume, turnover) of the newest tick's day

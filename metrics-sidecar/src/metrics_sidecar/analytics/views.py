@@ -84,9 +84,9 @@ def symbol_analytics(snap: SymbolSnapshot, now: float, windows: tuple[int, ...])
     if len(prices) >= 3:
         volatility = float(np.std(np.diff(np.log(prices)), ddof=1))
     vwap_session = None
-    day = series.session
-    if day is not None and day[0] == math.floor(now) // SESSION_SECONDS * SESSION_SECONDS and day[5] > 0.0:
-        vwap_session = day[7] / day[5]
+    day, volume, turnover = series.session
+    if day == math.floor(now) // SESSION_SECONDS * SESSION_SECONDS and volume > 0.0:
+        vwap_session = turnover / volume
     return SymbolAnalytics(
         symbol=snap.symbol, last_price=series.last_price, last_tick_ts=series.last_ts,
         sma=float(prices.mean()), sma_ticks=len(prices), volatility_ticks=volatility, vwap_session=vwap_session,

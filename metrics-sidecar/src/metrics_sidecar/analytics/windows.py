@@ -22,9 +22,10 @@ SECONDS_PER_YEAR = 365 * 24 * 3600  # markets in this system trade around the cl
 
 # Trade buckets (per side): second, trades, qty, gaps, sum of gaps, sum of squared gaps.
 TRADE_WIDTH = 6
-# Tick buckets (per symbol): second, ticks, volume, sum(price*volume), (unused: the
-# return count is ticks minus the series' first tick), sum of log returns, sum of
-# squared returns, high, low, max drawdown inside the bucket.
+# Tick buckets (per symbol): second, ticks, volume, sum(price*volume), open (for the
+# bars; the windows do not read it: the return count is ticks minus the series'
+# first tick), sum of log returns, sum of squared returns, high, low, max drawdown
+# inside the bucket.
 TICK_WIDTH = 10
 EMPTY = -1.0  # bucket id of a slot never written
 
@@ -94,7 +95,8 @@ class TradeWindow:
         if newest > ew_t:
             self.ew = self.ew * math.exp((ew_t - newest) * self.ew_k)
             self.ew_t = ew_t = newest
-        self.ew += float(np.dot(qty, np.exp((t - ew_t) * self.ew_k)))
+        # Not np.dot: a BLAS call wakes OpenBLAS threads that then spin on the ingest's cores.
+        self.ew += float((qty * np.exp((t - ew_t) * self.ew_k)).sum())
         # A gap runs from the latest earlier trade (running max, as in ``add``) to this one.
         before = np.maximum.accumulate(np.concatenate(([self.last_t], t)))[:-1]
         gap = t - before
