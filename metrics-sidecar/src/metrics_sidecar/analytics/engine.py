@@ -16,6 +16,7 @@ import numpy as np
 
 from ..decode import Tick, Trade
 from ..settings import Settings
+from .fold import fold
 from .ohlc import Bar
 from .positions import _FLAT, Position
 from .rings import FloatArray
@@ -27,6 +28,9 @@ from .windows import TradeWindow
 SIDES = ("buy", "sell")
 FLUSH_TRADES = 8192  # trades batched before the side windows are updated (or sooner, on read)
 VECTORIZE_FROM = 32  # smaller batches are cheaper in plain Python than through numpy
+FOLD_TICKS = 4096  # pending ticks folded at once (or sooner, on read) ...
+FOLD_TICKS_PER_SERIES = 16  # ... or more with many symbols, so a fold gives each several
+MAX_FOLD_TICKS = 65536  # ~6 MB of pending floats at most
 _RECV_TS, _QTY, _SIDE = attrgetter("recv_ts"), attrgetter("qty"), attrgetter("side")
 
 
@@ -54,6 +58,11 @@ class AnalyticsEngine:
         self.bar_capacity = settings.analytics_ohlc_bars
         self.sides = {side: TradeWindow(self.span, self.half_life) for side in SIDES}
         self.series: dict[str, TickSeries] = {}
+        self._by_index: list[TickSeries] = []  # series by TickSeries.index
+        # Pending ticks: series index, and (ts, price, volume) flat; see fold.py.
+        self._tick_ids: list[int] = []
+        self._tick_values: list[float] = []
+        self._fold_at = 3 * FOLD_TICKS
         self.positions: dict[str, Position] = {}
         # The trades not yet in the side windows: the decoded events themselves (one
         # append per trade and no new object; flush_trades reads their fields in bulk).
@@ -145,24 +154,50 @@ class AnalyticsEngine:
         trades.clear()
 
     def on_tick(self, tick: Tick) -> None:
-        symbol = tick.symbol
-        series = self.series.get(symbol)
+        # Per tick: the order check and four appends; the rest waits for fold_ticks.
+        series = self.series.get(tick.symbol)
         if series is None:
-            if symbol not in self._table.symbols:
+            series = self._new_series(tick.symbol)
+            if series is None:
                 return
-            series = self.series[symbol] = TickSeries(self.span, self.history_size, self.bar_capacity)
         ts = tick.ts_s
         if ts < series.last_ts:
             return  # out of order: counted by the state, never rewinds the analytics
-        series.add(ts, tick.price, tick.volume)
+        series.last_ts = ts
+        series.last_price = price = tick.price
+        self._tick_ids.append(series.index)
+        values = self._tick_values
+        values.append(ts)
+        values.append(price)
+        values.append(tick.volume)
+        if len(values) >= self._fold_at:
+            self.fold_ticks()
         if self.clients:
             self.stream.publish_tick(tick)
+
+    def _new_series(self, symbol: str) -> TickSeries | None:
+        if symbol not in self._table.symbols:
+            return None  # over SIDECAR_MAX_SYMBOLS (counted under __overflow__): no analytics
+        series = self.series[symbol] = TickSeries(self.span, self.history_size, self.bar_capacity,
+                                                  len(self._by_index))
+        self._by_index.append(series)
+        # Batches grow with the symbols so each series gets several ticks per fold.
+        self._fold_at = 3 * min(MAX_FOLD_TICKS, max(FOLD_TICKS, FOLD_TICKS_PER_SERIES * len(self._by_index)))
+        return series
+
+    def fold_ticks(self) -> None:
+        """Apply the pending ticks to their series (readers call this first)."""
+        if self._tick_ids:
+            fold(self._by_index, self._tick_ids, self._tick_values)
+            self._tick_ids.clear()
+            self._tick_values.clear()
 
     # -- read side: copies, under state.lock ---------------------------------------
     def symbols(self) -> list[str]:
         return sorted(self.series.keys() | self.positions.keys())
 
     def symbol_snapshot(self, symbol: str) -> SymbolSnapshot | None:
+        self.fold_ticks()
         series = self.series.get(symbol)
         position = self.positions.get(symbol)
         if series is None and position is None:
@@ -189,9 +224,11 @@ class AnalyticsEngine:
 
     def history(self, symbol: str, limit: int) -> FloatArray | None:
         """The newest ``limit`` ticks (ts, price, volume), oldest first; None: no ticks."""
+        self.fold_ticks()
         series = self.series.get(symbol)
         return None if series is None else series.history.last(limit)
 
     def bars(self, symbol: str, span: int, limit: int) -> list[Bar] | None:
+        self.fold_ticks()
         series = self.series.get(symbol)
         return None if series is None else series.bars(span, limit)

@@ -65,6 +65,24 @@ class FloatRing:
         if self.size < self.capacity:
             self.size += 1
 
+    def extend(self, rows: FloatArray) -> None:
+        """Append rows (shape (n, width), oldest first) with memcpy-speed slice writes."""
+        limit = self.limit
+        flat = rows[-self.capacity:].reshape(-1)
+        data = self.data
+        while len(flat):
+            head = self.head
+            if head < len(data):  # full (or preallocated): overwrite up to the ring's end
+                take = min(len(flat), limit - head)
+                data[head:head + take] = array("d", flat[:take].tobytes())
+            else:  # growing: append up to the capacity
+                take = min(len(flat), limit - len(data))
+                data.frombytes(flat[:take].tobytes())
+            head += take
+            self.head = 0 if head == limit else head
+            flat = flat[take:]
+        self.size = min(self.capacity, self.size + len(rows))
+
     def last(self, count: int) -> FloatArray:
         """A copy of the newest ``count`` rows, oldest first, shape (rows, width)."""
         width = self.width

@@ -27,11 +27,12 @@ _COMPACT_FROM = 64 * TICK_WIDTH  # dropped values kept before the array is compa
 
 
 class TickSeries:
-    __slots__ = ("book", "current", "current_end", "first_ts", "history", "last_price", "last_ts", "rows",
-                 "session", "span", "start")
+    __slots__ = ("book", "current", "current_end", "first_ts", "folded_price", "history", "index", "last_price",
+                 "last_ts", "rows", "session", "span", "start")
 
-    def __init__(self, span: int, history: int, bars: int) -> None:
+    def __init__(self, span: int, history: int, bars: int, index: int = 0) -> None:
         self.span = span
+        self.index = index  # the engine's id for this series in its pending-tick batch
         # Finished seconds' window rows (TICK_WIDTH floats each, oldest first from ``start``),
         # and the current second's row as a list: list items are cheaper to update than
         # array items (no float boxing), so a tick writes the list, and the row is appended
@@ -44,14 +45,19 @@ class TickSeries:
         self.book = OhlcBook(bars)
         # Session (UTC day) start, volume and turnover of the finished seconds.
         self.session = [-1.0, 0.0, 0.0]
+        # The newest tick's price and time, pending ones included (the engine sets them per
+        # tick: order checks and trades without a price read them), and the last price the
+        # rows and history hold (the base of the next log return).
         self.last_price = 0.0
         self.last_ts = -math.inf
+        self.folded_price = 0.0
         self.first_ts = -math.inf  # the first tick has no log return
 
     def add(self, ts: float, price: float, volume: float) -> None:
-        """One tick no older than the previous one (the caller drops out-of-order ticks)."""
-        prev = self.last_price
-        self.last_price = price
+        """One tick no older than the previous one (the caller drops out-of-order ticks),
+        applied at once (``fold`` does the same for a batch)."""
+        prev = self.folded_price
+        self.folded_price = self.last_price = price
         self.last_ts = ts
         # FloatRing.append3, inlined (the per-tick hot path): growing, ``head`` is the
         # array's end; once full (or preallocated) it is the oldest row, overwritten.
@@ -95,17 +101,27 @@ class TickSeries:
     def _next_second(self, ts: float, price: float, close: float) -> list[float]:
         """Finish the current second (``close``: its last price) and start the one of ``ts``."""
         if self.current:
-            self._finish(self.current, close)
+            self.finish(self.current, close)
         second = int(ts)
         # Column 4 (unused by the windows) holds the second's open, for its bar.
         self.current = row = [float(second), 0.0, 0.0, 0.0, price, 0.0, 0.0, price, price, 0.0]
         self.current_end = second + 1.0
-        self._evict(second)
+        self.evict(second)
         return row
 
-    def _finish(self, row: list[float], close: float) -> None:
+    def finish_rows(self, rows: FloatArray, closes: FloatArray) -> None:
+        """``finish`` for consecutive finished seconds (rows in time order)."""
+        self.rows.frombytes(rows.tobytes())
+        for row, close in zip(rows.tolist(), closes.tolist(), strict=True):
+            self._fold_up(row, close)
+
+    def finish(self, row: list[float], close: float) -> None:
         """Append a finished second's row, fold it into the bars and the session."""
         self.rows.extend(row)
+        self._fold_up(row, close)
+
+    def _fold_up(self, row: list[float], close: float) -> None:
+        """A finished second into the bars and the session sums."""
         second = row[0]
         self.book.add_bar(second, row[4], row[7], row[8], close, row[2], row[1], row[3])
         session = self.session
@@ -116,7 +132,7 @@ class TickSeries:
             session[1] += row[2]
             session[2] += row[3]
 
-    def _evict(self, second: int) -> None:
+    def evict(self, second: int) -> None:
         """Drop rows no window read at ``second`` or later can hold (amortized O(1))."""
         rows, start = self.rows, self.start
         oldest = second - self.span
