@@ -17,6 +17,7 @@ from .curve import CurveServer
 from .decode import decode, decode_batch
 from .ratelimit import RateLimitedLogger
 from .settings import Settings
+from .sockets import open_bound_socket
 from .state import TelemetryState
 
 log = logging.getLogger("metrics_sidecar.ingest")
@@ -54,22 +55,14 @@ class IngestLoop:
             self._thread.join(timeout)
 
     def _open_socket(self) -> zmq.Socket:
-        sock = self.context.socket(zmq.PULL)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, self.settings.rcvhwm)
-        # Above MAXMSGSIZE libzmq drops the frame *and the connection* before we
-        # see it (messages queued behind it are lost). Frames up to twice the limit
-        # therefore reach us and are counted as too_large; only grossly oversized
-        # ones (a memory attack, not a bug) cost the peer its connection.
-        sock.setsockopt(zmq.MAXMSGSIZE, 2 * self.settings.max_message_bytes)
         if self.curve is not None:
             self.curve.start(self.context)  # the ZAP handler must exist before the first client
-            self.curve.secure(sock)
         # The loop waits in a blocking receive (GIL released) that gives up after
         # _WAKE_MS: see _run.
-        sock.setsockopt(zmq.RCVTIMEO, _WAKE_MS)
-        sock.bind(self.settings.zmq_bind)
-        self.last_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        sock, self.last_endpoint = open_bound_socket(
+            self.context, zmq.PULL, self.settings.zmq_bind, rcvhwm=self.settings.rcvhwm,
+            max_message_bytes=self.settings.max_message_bytes, curve=self.curve,
+            options=[(zmq.RCVTIMEO, _WAKE_MS)])
         return sock
 
     def _run(self) -> None:

@@ -45,6 +45,7 @@ from .decode import decode
 from .persistence import DurableState
 from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN
 from .settings import Settings
+from .sockets import open_bound_socket
 from .state import TelemetryState
 
 log = logging.getLogger("metrics_sidecar.reliable")
@@ -105,17 +106,10 @@ class ReliableLoop:
             self._thread.join(timeout)
 
     def _open_socket(self) -> zmq.Socket:
-        sock = self.context.socket(zmq.ROUTER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, 1000)  # batches, not messages; the publisher resends what overflows
-        sock.setsockopt(zmq.MAXMSGSIZE, 2 * self.settings.max_message_bytes)
-        if self._curve is not None:
-            self._curve.secure(sock)
-        bind = self.settings.reliable_bind
-        if bind.startswith("tcp://") and bind.endswith(":0"):
-            bind = bind[:-2] + ":*"
-        sock.bind(bind)
-        self.last_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        sock, self.last_endpoint = open_bound_socket(
+            self.context, zmq.ROUTER, self.settings.reliable_bind,
+            rcvhwm=1000,  # batches, not messages; the publisher resends what overflows
+            max_message_bytes=self.settings.max_message_bytes, curve=self._curve)
         return sock
 
     def _run(self) -> None:
