@@ -18,6 +18,8 @@ import ctypes
 import json
 import time
 
+import zmq
+
 from trading_app.publisher import Publisher
 
 _EARLY = 100e-6  # how far ahead of its slot a call may go
@@ -36,13 +38,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True, help="trades per second")
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--symbols", type=int, default=10)
+    parser.add_argument("--io-thread", choices=("batch", "normal"), default="batch",
+                        help="the publisher's ZeroMQ I/O thread: its default SCHED_BATCH context, or a plain "
+                             "zmq.Context() (the B3/B4 trade-off, docs/benchmarks.md)")
     args = parser.parse_args()
 
     _fine_timer_slack()
     symbols = [f"SYM{i:05d}" for i in range(args.symbols)]
     n = int(args.rate * args.seconds)
     queued = 0
-    with Publisher(args.endpoint, producer="bench-b4", heartbeat_interval=0) as pub:
+    context = zmq.Context() if args.io_thread == "normal" else None
+    with Publisher(args.endpoint, producer="bench-b4", heartbeat_interval=0, context=context) as pub:
         if not pub.wait_connected(10):
             raise SystemExit("sidecar not reachable")
         gap = 1.0 / args.rate
@@ -54,6 +60,8 @@ def main() -> None:
             queued += pub.trade("buy" if i % 2 else "sell", 1.0, symbol=symbols[i % len(symbols)]).queued
         elapsed = time.perf_counter() - started
         pub.close(linger=10.0)
+    if context is not None:
+        context.term()
     print(json.dumps({"event": "result", "published": n, "queued": queued, "achieved_rate": n / elapsed}),
           flush=True)
 
