@@ -83,16 +83,19 @@ class FloatRing:
             flat = flat[take:]
         self.size = min(self.capacity, self.size + len(rows))
 
-    def last(self, count: int) -> FloatArray:
-        """A copy of the newest ``count`` rows, oldest first, shape (rows, width)."""
+    def last_flat(self, count: int) -> array[float]:
+        """A copy of the newest ``count`` rows, oldest first, as one flat array('d')."""
         width = self.width
         count = max(0, min(count, self.size))
-        end = self.head // width  # one past the newest row, in ring order
+        end = (self.head or len(self.data)) // width  # one past the newest row, in ring order
         first = end - count
         # Slicing an array('d') copies just those values; a numpy view of ``data``
         # would forbid the ingest thread to grow it (BufferError) while it lived.
         if first >= 0:
-            flat = self.data[first * width:end * width]
-        else:
-            flat = self.data[(self.capacity + first) * width:self.capacity * width] + self.data[:end * width]
-        return np.frombuffer(flat.tobytes(), dtype=np.float64).reshape(count, width)
+            return self.data[first * width:end * width]
+        return self.data[(self.capacity + first) * width:self.capacity * width] + self.data[:end * width]
+
+    def last(self, count: int) -> FloatArray:
+        """A copy of the newest ``count`` rows, oldest first, shape (rows, width)."""
+        flat = self.last_flat(count)
+        return np.frombuffer(flat, dtype=np.float64).reshape(-1, self.width)

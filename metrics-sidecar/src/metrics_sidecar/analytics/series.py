@@ -168,6 +168,13 @@ class TickSeries:
         out.extend(self.current)
         return out
 
+    def table_copy(self, recent: int) -> tuple[tuple[float, ...], array[float], array[float]]:
+        """What ``table`` reads, copied under ``state.lock`` in one call: (last price, last
+        tick time, first tick time, session day, volume, turnover), the window rows (flat)
+        and the newest ``recent`` history rows (flat)."""
+        return ((self.last_price, self.last_ts, self.first_ts, *self.session_totals()), self.window_rows(),
+                self.history.last_flat(recent))
+
     def bars(self, span: int, limit: int) -> list[Bar]:
         return self.book.bars(span, limit, self.tail_bar())
 
