@@ -77,3 +77,25 @@ def test_fold_equals_tick_by_tick(seed: int) -> None:
                     want.first_ts, want.last_ts, want.last_price)
                 for span in SPANS:
                     close(series.bars(span, 100), want.bars(span, 100))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_inlined_position_update_equals_position_apply(seed: int) -> None:
+    """``on_trade`` inlines ``Position.add``/``reduce``: the same numbers, bit for bit."""
+    from metrics_sidecar.analytics.positions import Position
+    from metrics_sidecar.decode import Trade
+
+    rng = random.Random(seed)
+    engine = AnalyticsEngine(Settings(), Symbols())
+    reference = Position()
+    for i in range(3000):
+        side = rng.choice(["buy", "sell"])
+        qty = rng.choice([0.1, 0.2, 0.3, 1.0, 2.0, 2.5, 0.0])
+        price = rng.choice([99.0, 100.0, 101.5, 1e-3])
+        trade = Trade(side=side, qty=qty, ts=T0 + i, symbol="S1", price=price)  # type: ignore[arg-type]
+        trade.ts_s = trade.recv_ts = T0 + i
+        engine.on_trade(trade)
+        if qty:
+            reference.apply(qty if side == "buy" else -qty, price)
+        got = engine.positions["S1"]
+        assert (got.qty, got.avg_cost, got.realized) == (reference.qty, reference.avg_cost, reference.realized)

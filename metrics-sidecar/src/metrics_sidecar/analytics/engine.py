@@ -105,11 +105,10 @@ class AnalyticsEngine:
                         position.avg_cost = (held * position.avg_cost + signed * price) / new
                         position.qty = new
                     else:  # reducing, closing or flipping
-                        if held * held < signed * signed:  # |held| < |signed|: all closed
+                        if held * held < signed * signed:  # |held| < |signed|: closed and flipped
                             position.realized += held * (price - position.avg_cost)
                             tolerance = _FLAT * qty
-                            if (new > 0.0) != (held > 0.0) and not -tolerance <= new <= tolerance:
-                                position.avg_cost = price  # flipped: the rest opened at this price
+                            position.avg_cost = price  # the rest opened at this price (0 below if flat)
                         else:
                             position.realized -= signed * (price - position.avg_cost)
                             tolerance = _FLAT * (held if held > 0.0 else -held)
