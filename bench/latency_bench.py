@@ -8,10 +8,18 @@ conservative). Quantiles are the exact ``hop_latency_recent_seconds`` gauges,
 with ``SIDECAR_LATENCY_SAMPLES`` raised so the ring holds every sample of the run;
 the CDF comes from ``hop_latency_seconds`` buckets made fine for this run
 (``SIDECAR_LATENCY_BUCKETS``: 10 us steps up to 300 us).
+
+The tail is the machine's more than the sidecar's: p99 at 10k/s lives in
+``send_to_receive``, i.e. in the run-queue waits of the three threads a message
+needs (the publisher's ZeroMQ I/O thread, the sidecar's, the ingest thread) when
+other processes hold both cores (``perf sched timehist`` during a run shows
+waits of 1-8 ms). So each run records the 1-minute load average before and
+after it (``load``), to read a p99 against.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,7 @@ def _bucket_env() -> str:
 
 def one_rate(log_dir: Path, rate: float, seconds: float) -> dict[str, Any]:
     n = int(rate * seconds)
+    load_before = os.getloadavg()[0]
     sidecar = start_sidecar(log_dir, {"SIDECAR_LATENCY_SAMPLES": str(min(max(n, 16), 1_000_000)),
                                       "SIDECAR_LATENCY_BUCKETS": _bucket_env()})
     try:
@@ -52,7 +61,8 @@ def one_rate(log_dir: Path, rate: float, seconds: float) -> dict[str, Any]:
         cumulative = metrics[f'hop_latency_seconds_bucket{{hop="event_to_apply",le="{le}",type="trade"}}']
         cdf.append((bound, cumulative / count))
     return {"rate": rate, "achieved_rate": sent["achieved_rate"], "published": sent["published"],
-            "queued": sent["queued"], "applied": count, "quantiles_s": quantiles, "cdf": cdf}
+            "queued": sent["queued"], "applied": count, "quantiles_s": quantiles, "cdf": cdf,
+            "load": [load_before, os.getloadavg()[0]]}
 
 
 def run(log_dir: Path, rates: list[float], seconds: float, repeats: int) -> list[dict[str, Any]]:
@@ -64,5 +74,6 @@ def run(log_dir: Path, rates: list[float], seconds: float, repeats: int) -> list
         median = runs[len(runs) // 2]
         median["p99_runs_s"] = [r["quantiles_s"]["event_to_apply"]["0.99"] for r in runs]
         median["p50_runs_s"] = [r["quantiles_s"]["event_to_apply"]["0.5"] for r in runs]
+        median["load_runs"] = [r["load"] for r in runs]
         out.append(median)
     return out
