@@ -64,7 +64,7 @@ def test_fold_equals_tick_by_tick(seed: int) -> None:
         if ts >= ref.last_ts:
             ref.add(ts, price, volume)
         if rng.random() < 0.004 or i == len(events) - 1:  # fold at random points, small and large
-            pending = len(engine._tick_ids)
+            pending = engine.pending_ticks()
             engine.fold_ticks()
             if pending < VECTORIZE_FROM:
                 continue

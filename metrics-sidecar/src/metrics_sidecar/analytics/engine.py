@@ -59,10 +59,9 @@ class AnalyticsEngine:
         self.sides = {side: TradeWindow(self.span, self.half_life) for side in SIDES}
         self.series: dict[str, TickSeries] = {}
         self._by_index: list[TickSeries] = []  # series by TickSeries.index
-        # Pending ticks: series index, and (ts, price, volume) flat; see fold.py.
-        self._tick_ids: list[int] = []
-        self._tick_values: list[float] = []
-        self._fold_at = 3 * FOLD_TICKS
+        # Pending ticks, flat: (series index, ts, price, volume) each; see fold.py.
+        self._ticks: list[float] = []
+        self._fold_at = 4 * FOLD_TICKS
         self.positions: dict[str, Position] = {}
         # The trades not yet in the side windows: the decoded events themselves (one
         # append per trade and no new object; flush_trades reads their fields in bulk).
@@ -124,6 +123,7 @@ class AnalyticsEngine:
         if series is None:
             position.unpriced += 1
             return 0.0
+        self.fold_ticks()  # the last price moves at the fold (rare path: trades carry a price)
         return series.last_price
 
     def _new_position(self, symbol: str) -> Position | None:
@@ -163,13 +163,12 @@ class AnalyticsEngine:
         if ts < series.last_ts:
             return  # out of order: counted by the state, never rewinds the analytics
         series.last_ts = ts
-        series.last_price = price = tick.price
-        self._tick_ids.append(series.index)
-        values = self._tick_values
-        values.append(ts)
-        values.append(price)
-        values.append(tick.volume)
-        if len(values) >= self._fold_at:
+        pending = self._ticks
+        pending.append(series.index)
+        pending.append(ts)
+        pending.append(tick.price)
+        pending.append(tick.volume)
+        if len(pending) >= self._fold_at:
             self.fold_ticks()
         if self.clients:
             self.stream.publish_tick(tick)
@@ -181,15 +180,17 @@ class AnalyticsEngine:
                                                   len(self._by_index))
         self._by_index.append(series)
         # Batches grow with the symbols so each series gets several ticks per fold.
-        self._fold_at = 3 * min(MAX_FOLD_TICKS, max(FOLD_TICKS, FOLD_TICKS_PER_SERIES * len(self._by_index)))
+        self._fold_at = 4 * min(MAX_FOLD_TICKS, max(FOLD_TICKS, FOLD_TICKS_PER_SERIES * len(self._by_index)))
         return series
 
     def fold_ticks(self) -> None:
         """Apply the pending ticks to their series (readers call this first)."""
-        if self._tick_ids:
-            fold(self._by_index, self._tick_ids, self._tick_values)
-            self._tick_ids.clear()
-            self._tick_values.clear()
+        if self._ticks:
+            fold(self._by_index, self._ticks)
+            self._ticks.clear()
+
+    def pending_ticks(self) -> int:
+        return len(self._ticks) // 4
 
     # -- read side: copies, under state.lock ---------------------------------------
     def symbols(self) -> list[str]:

@@ -15,6 +15,8 @@ compare both) up to the order of float additions inside a second's sums.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import numpy.typing as npt
 
@@ -41,18 +43,21 @@ def _segmented_cummax(x: FloatArray, starts: npt.NDArray[np.intp]) -> FloatArray
     return out
 
 
-def fold(by_index: list[TickSeries], ids: list[int], values: list[float]) -> None:
-    """Apply the pending ticks (``ids[i]``: series index; ``values[3i:3i+3]``: ts, price,
-    volume; in arrival order, already checked to be in order per series)."""
-    n = len(ids)
+def fold(by_index: list[TickSeries], pending: list[float]) -> None:
+    """Apply the pending ticks (``pending[4i:4i+4]``: series index, ts, price, volume; in
+    arrival order, already checked to be in order per series)."""
+    n = len(pending) // 4
     if n < VECTORIZE_FROM:
-        for i, index in enumerate(ids):
-            by_index[index].add(values[3 * i], values[3 * i + 1], values[3 * i + 2])
+        for i in range(0, 4 * n, 4):
+            by_index[int(pending[i])].add(pending[i + 1], pending[i + 2], pending[i + 3])
         return
-    sid = np.fromiter(ids, dtype=np.int64, count=n)
-    order = np.argsort(sid, kind="stable")  # each series' ticks together, still in order
+    # struct.pack reads a float in a few instructions; np.fromiter/np.array take ~200 each.
+    flat = np.frombuffer(struct.pack(f"{4 * n}d", *pending), dtype=np.float64).reshape(n, 4)
+    # A stable sort puts each series' ticks together, still in order (radix sort on uint16).
+    sid = flat[:, 0].astype(np.uint16 if len(by_index) <= 65536 else np.int64)
+    order = np.argsort(sid, kind="stable")
     sid = sid[order]
-    tick = np.fromiter(values, dtype=np.float64, count=3 * n).reshape(n, 3)[order]
+    tick = flat[order, 1:]  # (ts, price, volume) rows, contiguous
     t, p, v = tick[:, 0], tick[:, 1], tick[:, 2]
     new_series = np.empty(n, dtype=bool)
     new_series[0] = True
@@ -106,21 +111,28 @@ def fold(by_index: list[TickSeries], ids: list[int], values: list[float]) -> Non
     rows[m, 8] = np.minimum(rows[m, 8], cur[:, 8])
     rows[m, 9] = np.maximum(rows[m, 9], cur[:, 9])
 
-    # Write back, per series: O(1) Python each (plus one call per finished second for the bars).
+    # Write back, per series: O(1) Python each (plus one call per finished second for the
+    # bars). Everything indexed per series is a plain list or bytes, not numpy scalars.
     s_end = np.append(s_start[1:], n)
-    last_group = np.append(first_group[1:], len(g_start)) - 1
-    starts_t = t[s_start].tolist()
-    for k, s in enumerate(series):
-        a, b = int(s_start[k]), int(s_end[k])
-        g0, g1 = int(first_group[k]), int(last_group[k])
+    last_group = (np.append(first_group[1:], len(g_start)) - 1).tolist()
+    row_list = rows.tolist()
+    row_bytes = rows.tobytes()
+    tick_bytes = tick.tobytes()
+    closes = close.tolist()
+    width = TICK_WIDTH * 8
+    for s, a, b, g0, g1, merged, first_t, last_p in zip(
+            series, s_start.tolist(), s_end.tolist(), first_group.tolist(), last_group, merge.tolist(),
+            t[s_start].tolist(), p[s_end - 1].tolist(), strict=True):
         if s.folded_price <= 0.0:
-            s.first_ts = starts_t[k]  # the series' first tick: no log return
-        if s.current and not merge[k]:
+            s.first_ts = first_t  # the series' first tick: no log return
+        if not merged and s.current:
             s.finish(s.current, s.folded_price)
         if g1 > g0:
-            s.finish_rows(rows[g0:g1], close[g0:g1])
-        s.current = rows[g1].tolist()
-        s.current_end = s.current[0] + 1.0
-        s.evict(int(s.current[0]))
-        s.folded_price = float(p[b - 1])
-        s.history.extend(tick[a:b])
+            s.finish_rows(row_bytes[g0 * width:g1 * width], row_list[g0:g1], closes[g0:g1])
+        s.current = row_list[g1]
+        if g1 > g0 or not merged:  # a new second: rows may have left the longest window
+            second = s.current[0]
+            s.current_end = second + 1.0
+            s.evict(int(second))
+        s.folded_price = s.last_price = last_p
+        s.history.extend_bytes(tick_bytes[a * 24:b * 24], b - a)

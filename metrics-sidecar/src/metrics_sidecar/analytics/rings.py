@@ -65,23 +65,27 @@ class FloatRing:
         if self.size < self.capacity:
             self.size += 1
 
-    def extend(self, rows: FloatArray) -> None:
-        """Append rows (shape (n, width), oldest first) with memcpy-speed slice writes."""
+    def extend_bytes(self, packed: bytes, rows: int) -> None:
+        """Append ``rows`` rows given as float64 bytes (oldest first): memcpy-speed writes."""
         limit = self.limit
-        flat = rows[-self.capacity:].reshape(-1)
         data = self.data
-        while len(flat):
+        values = rows * self.width
+        if values > limit:  # only the newest ``capacity`` rows can stay
+            packed = packed[(values - limit) * 8:]
+            values = limit
+        done = 0
+        while done < values:
             head = self.head
             if head < len(data):  # full (or preallocated): overwrite up to the ring's end
-                take = min(len(flat), limit - head)
-                data[head:head + take] = array("d", flat[:take].tobytes())
+                take = min(values - done, limit - head)
+                data[head:head + take] = array("d", packed[done * 8:(done + take) * 8])
             else:  # growing: append up to the capacity
-                take = min(len(flat), limit - len(data))
-                data.frombytes(flat[:take].tobytes())
+                take = min(values - done, limit - len(data))
+                data.frombytes(packed[done * 8:(done + take) * 8])
             head += take
             self.head = 0 if head == limit else head
-            flat = flat[take:]
-        self.size = min(self.capacity, self.size + len(rows))
+            done += take
+        self.size = min(self.capacity, self.size + rows)
 
     def last_flat(self, count: int) -> array[float]:
         """A copy of the newest ``count`` rows, oldest first, as one flat array('d')."""

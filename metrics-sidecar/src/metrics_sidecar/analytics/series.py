@@ -45,9 +45,9 @@ class TickSeries:
         self.book = OhlcBook(bars)
         # Session (UTC day) start, volume and turnover of the finished seconds.
         self.session = [-1.0, 0.0, 0.0]
-        # The newest tick's price and time, pending ones included (the engine sets them per
-        # tick: order checks and trades without a price read them), and the last price the
-        # rows and history hold (the base of the next log return).
+        # The newest tick's time, pending ones included (the engine's order check reads it),
+        # its price once folded, and the last price the rows and history hold (the base of
+        # the next log return; equal to last_price but set only by add/fold).
         self.last_price = 0.0
         self.last_ts = -math.inf
         self.folded_price = 0.0
@@ -109,10 +109,11 @@ class TickSeries:
         self.evict(second)
         return row
 
-    def finish_rows(self, rows: FloatArray, closes: FloatArray) -> None:
-        """``finish`` for consecutive finished seconds (rows in time order)."""
-        self.rows.frombytes(rows.tobytes())
-        for row, close in zip(rows.tolist(), closes.tolist(), strict=True):
+    def finish_rows(self, packed: bytes, rows: list[list[float]], closes: list[float]) -> None:
+        """``finish`` for consecutive finished seconds (rows in time order; ``packed``: the
+        same rows as float64 bytes)."""
+        self.rows.frombytes(packed)
+        for row, close in zip(rows, closes, strict=True):
             self._fold_up(row, close)
 
     def finish(self, row: list[float], close: float) -> None:
