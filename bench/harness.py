@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import signal
 import statistics
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +21,7 @@ BIN = Path(PYTHON).parent
 T = TypeVar("T")
 sys.path.insert(0, str(REPO / "scripts"))
 from polling import free_port, scrape, wait_until  # noqa: E402, F401 - re-exported for the benchmarks
+from readyproc import ReadyProcess, spawn  # noqa: E402
 
 _started: list[subprocess.Popen[Any]] = []
 
@@ -45,22 +42,7 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[str]
-    info: dict[str, Any]
-    lines: list[str] = field(default_factory=list)
-    log_path: Path | None = None
-
-    @property
-    def http(self) -> str:
-        return str(self.info["http"])
-
-    @property
-    def zmq(self) -> str:
-        return str(self.info["zmq"])
-
+class Proc(ReadyProcess):
     def result(self, timeout: float) -> dict[str, Any]:
         """The last JSON line a short-lived helper prints before it exits."""
         self.popen.wait(timeout)
@@ -69,7 +51,7 @@ class Proc:
                 data: dict[str, Any] = json.loads(line)
                 if data.get("event") == "result":
                     return data
-        raise RuntimeError(f"{self.name} printed no result (rc={self.popen.returncode}): {self.log()}")
+        raise RuntimeError(f"{self.name} printed no result (rc={self.popen.returncode}): {self.log()[-3000:]}")
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.popen.poll() is None:
@@ -80,44 +62,12 @@ class Proc:
                 self.popen.kill()
                 self.popen.wait()
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path and self.log_path.exists() else ""
-
 
 def start(name: str, cmd: list[str], env: dict[str, str], log_dir: Path, timeout: float = 30.0,
           ready: bool = True) -> Proc:
-    """Start a program; when ``ready``, wait for its JSON ``{"event": "ready"}`` line."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the process
-    popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True, cwd=log_dir,
-                             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"})
-    _started.append(popen)
-    info: dict[str, Any] = {}
-    got = threading.Event()
-    proc = Proc(name, popen, info, log_path=log_path)
-
-    def pump() -> None:
-        assert popen.stdout is not None
-        for line in popen.stdout:
-            proc.lines.append(line)
-            if not got.is_set() and line.startswith("{"):
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    continue
-                if data.get("event") == "ready":
-                    info.update(data)
-                    got.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if ready:
-        deadline = time.monotonic() + timeout
-        while not got.wait(0.02):
-            if popen.poll() is not None or time.monotonic() > deadline:
-                popen.kill()
-                raise RuntimeError(f"{name} did not become ready (rc={popen.poll()}): {proc.log()}")
-    return proc
+    """Start a program; when ``ready``, wait for its JSON ``{"event": "ready"}`` line.
+    Registered, so it is killed when the benchmark exits, however it exits."""
+    return spawn(Proc, name, cmd, env, log_dir, timeout=timeout, wait=ready, on_start=_started.append)
 
 
 def start_sidecar(log_dir: Path, env: dict[str, str] | None = None) -> Proc:

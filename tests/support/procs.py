@@ -3,22 +3,19 @@ line with its OS-chosen ports; we wait for it with a deadline, never a sleep."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from polling import free_port, wait_until  # noqa: F401 - re-exported for tests
+from readyproc import ReadyProcess, spawn
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -41,22 +38,7 @@ def require_binary(name: str, fallbacks: tuple[str, ...] = ()) -> str:
     pytest.skip(message)
 
 
-@dataclass
-class Service:
-    name: str
-    popen: subprocess.Popen[str]
-    info: dict[str, Any]
-    log_path: Path
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def http(self) -> str:
-        return str(self.info["http"])
-
-    @property
-    def zmq(self) -> str:
-        return str(self.info["zmq"])
-
+class Service(ReadyProcess):
     def stop(self, timeout: float = 5.0) -> int:
         """SIGTERM, then wait; returns the exit code (kills and fails on a hang)."""
         if self.popen.poll() is None:
@@ -74,43 +56,14 @@ class Service:
             self.popen.kill()
             self.popen.wait()
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
 
 def start_ready(name: str, cmd: list[str], env: dict[str, str], log_dir: Path,
                 timeout: float = 30.0) -> Service:
     """Start a program that prints a JSON ready line on stdout; wait for it."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the process
-    popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True, env=full_env,
-                             cwd=log_dir)
-    ready: dict[str, Any] = {}
-    got = threading.Event()
-    service = Service(name, popen, ready, log_path)
-
-    def pump() -> None:
-        assert popen.stdout is not None
-        for line in popen.stdout:
-            service.lines.append(line)
-            if not got.is_set() and line.startswith("{"):
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    continue
-                if data.get("event") == "ready":
-                    ready.update(data)
-                    got.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not got.wait(0.05):
-        if popen.poll() is not None or time.monotonic() > deadline:
-            popen.kill()
-            raise AssertionError(f"{name} did not become ready: rc={popen.poll()}\n{service.log()}")
-    return service
+    try:
+        return spawn(Service, name, cmd, env, log_dir, timeout=timeout)
+    except RuntimeError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def start_sidecar(log_dir: Path, env: dict[str, str] | None = None) -> Service:
