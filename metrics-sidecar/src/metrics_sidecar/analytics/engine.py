@@ -1,10 +1,12 @@
 """The write side of the analytics: ``TelemetryState.apply`` calls ``on_trade`` /
 ``on_tick`` once per applied event, with ``state.lock`` held. Each call is a few
-dict lookups and float updates in plain Python (O(1); no numpy per event). The
-per-side trade windows take their inputs in batches (two list appends per trade,
-one vectorized numpy step per ``FLUSH_TRADES`` trades or per read: amortized
-O(1)). The ``*_snapshot``/``history``/``bars`` readers copy under the same lock and
-``views`` computes outside it."""
+list appends and float updates in plain Python (O(1); no numpy per event): a tick
+is appended to the pending ticks (``fold.py`` folds them into their series, across
+symbols, in one numpy step per ``FOLD_TICKS`` or per read), a trade's time and
+signed qty to the side windows' batch (one numpy step per ``FLUSH_TRADES`` or per
+read), and its position moves at once. Readers (``*_snapshot``/``history``/
+``bars``, ``table``) fold and flush first, copy under the same lock, and compute
+outside it: amortized O(1) per event, and every applied event is seen."""
 
 from __future__ import annotations
 
@@ -160,7 +162,7 @@ class AnalyticsEngine:
         signed.clear()
 
     def on_tick(self, tick: Tick) -> None:
-        # Per tick: the order check and four appends; the rest waits for fold_ticks.
+        # Per tick: the order check and four list appends; the rest waits for fold_ticks.
         series = self.series.get(tick.symbol)
         if series is None:
             series = self._new_series(tick.symbol)
