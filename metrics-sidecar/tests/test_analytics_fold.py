@@ -99,3 +99,19 @@ def test_inlined_position_update_equals_position_apply(seed: int) -> None:
             reference.apply(qty if side == "buy" else -qty, price)
         got = engine.positions["S1"]
         assert (got.qty, got.avg_cost, got.realized) == (reference.qty, reference.avg_cost, reference.realized)
+
+
+@pytest.mark.parametrize("preallocate", [False, True])
+def test_ring_extend_bytes_equals_appends(preallocate: bool) -> None:
+    from metrics_sidecar.analytics.rings import FloatRing
+
+    rng = random.Random(3)
+    bulk, one = FloatRing(3, 7, preallocate=preallocate), FloatRing(3, 7, preallocate=preallocate)
+    value = 0.0
+    for _ in range(60):
+        rows = [(value + i, 2 * (value + i), 3 * (value + i)) for i in range(rng.choice([0, 1, 2, 6, 7, 8, 20]))]
+        value += len(rows)
+        bulk.extend_bytes(np.array(rows, dtype=np.float64).tobytes(), len(rows))
+        for row in rows:
+            one.append3(*row)
+        assert bulk.last(10).tolist() == one.last(10).tolist() and len(bulk) == len(one)
