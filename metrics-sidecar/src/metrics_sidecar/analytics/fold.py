@@ -15,7 +15,7 @@ compare both) up to the order of float additions inside a second's sums.
 
 from __future__ import annotations
 
-import struct
+from array import array
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +43,7 @@ def _segmented_cummax(x: FloatArray, starts: npt.NDArray[np.intp]) -> FloatArray
     return out
 
 
-def fold(by_index: list[TickSeries], pending: list[float]) -> None:
+def fold(by_index: list[TickSeries], pending: array[float]) -> None:
     """Apply the pending ticks (``pending[4i:4i+4]``: series index, ts, price, volume; in
     arrival order, already checked to be in order per series)."""
     n = len(pending) // 4
@@ -51,8 +51,7 @@ def fold(by_index: list[TickSeries], pending: list[float]) -> None:
         for i in range(0, 4 * n, 4):
             by_index[int(pending[i])].add(pending[i + 1], pending[i + 2], pending[i + 3])
         return
-    # struct.pack reads a float in a few instructions; np.fromiter/np.array take ~200 each.
-    flat = np.frombuffer(struct.pack(f"{4 * n}d", *pending), dtype=np.float64).reshape(n, 4)
+    flat = np.array(pending, dtype=np.float64).reshape(n, 4)  # a memcpy through the buffer protocol
     # A stable sort puts each series' ticks together, still in order (radix sort on uint16).
     sid = flat[:, 0].astype(np.uint16 if len(by_index) <= 65536 else np.int64)
     order = np.argsort(sid, kind="stable")
