@@ -117,3 +117,20 @@ def scaling(log_dir: Path, events: int, repeats: int, symbol_counts: list[int],
                                              "us_per_event": 1e6 / rate["median"],
                                              "exact": all(r["exact"] for r in runs[name, symbols])})
     return out
+
+
+def analytics_cost(log_dir: Path, events: int, repeats: int, symbols: int = 10) -> dict[str, Any]:
+    """Issue 5's budget: B1's stream (publisher-format trades, one per frame) into a
+    sidecar with the analytics engine on and off, alternating, so both see the same
+    noise. ``loss`` is the throughput lost with analytics on (median against median)."""
+    on: list[float] = []
+    off: list[float] = []
+    exact = True
+    for _ in range(repeats):
+        for env, rates in (({"SIDECAR_ANALYTICS": "false"}, off), ({"SIDECAR_ANALYTICS": "true"}, on)):
+            run = sidecar_run(log_dir, events, 1, symbols, env)
+            rates.append(run["events_per_s"])
+            exact = exact and run["exact"]
+    a, b = summary(on), summary(off)
+    return {"events": events, "symbols": symbols, "on": a, "off": b, "loss": 1 - a["median"] / b["median"],
+            "exact": exact}

@@ -27,6 +27,12 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
                                 f"lost {b['counts']['lost']:.0f}"),
                      "baseline": f"bare recv() {_k(b['bare']['median'])}", "ratio": f"{b['ratio']:.2f}×",
                      "target": "≥ 0.5×, 0 lost", "met": b["ratio"] >= 0.5 and b["exact"]})
+    if "analytics" in r:
+        b = r["analytics"]
+        rows.append({"id": "analytics", "measure": "B1 stream, analytics on vs off (issue 5)",
+                     "result": f"on {_k(b['on']['median'])}, loss {b['loss']:.1%}",
+                     "baseline": f"off {_k(b['off']['median'])}", "ratio": f"{1 - b['loss']:.2f}×",
+                     "target": "loss ≤ 10 %", "met": b["loss"] <= 0.10 and b["exact"]})
     if "B2" in r:
         b = r["B2"]
         rows.append({"id": "B2", "measure": f"ingest, {b['batch']} events/frame (publish_many)",

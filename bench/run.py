@@ -42,17 +42,17 @@ DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"repeats": 1, "b1_events": 20_000, "b2_events": 20_000, "batch": 100,
+    "quick": {"repeats": 1, "b1_events": 20_000, "analytics_repeats": 1, "b2_events": 20_000, "batch": 100,
               "scaling_events": 4_000, "scaling_symbols": [1000], "b3_calls": 2_000, "b3_rate": 20_000,
               "b4_rates": [10_000], "b4_seconds": 0.5, "b5_symbols": [100], "b5_scrapes": 5,
               "b6_events": 20_000, "b7_events": 50, "b8_trials": 2, "breakdown_events": 5_000, "breakdown_repeats": 1},
-    "full": {"repeats": 3, "b1_events": 500_000, "b2_events": 1_000_000, "batch": 100,
+    "full": {"repeats": 3, "b1_events": 500_000, "analytics_repeats": 7, "b2_events": 1_000_000, "batch": 100,
              "scaling_events": 200_000, "scaling_symbols": [10, 100, 1000, 10_000], "b3_calls": 50_000,
              "b3_rate": 20_000, "b4_rates": [1_000, 10_000, 50_000], "b4_seconds": 5.0,
              "b5_symbols": [10, 100, 1000], "b5_scrapes": 20, "b6_events": 200_000, "b7_events": 2_000,
              "b8_trials": 20, "breakdown_events": 100_000, "breakdown_repeats": 5},
 }
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "scaling", "breakdown", "B5_off", "B6_off")
+ALL = ("B1", "analytics", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "scaling", "breakdown", "B5_off", "B6_off")
 ANALYTICS_OFF = {"SIDECAR_ANALYTICS": "false"}
 
 
@@ -87,6 +87,7 @@ def benchmarks(p: dict[str, Any], logs: Path) -> dict[str, Callable[[], Any]]:
 
     return {
         "B1": lambda: ingest_bench.compare(logs, p["b1_events"], n),
+        "analytics": lambda: ingest_bench.analytics_cost(logs, p["b1_events"], max(n, p["analytics_repeats"])),
         "breakdown": lambda: breakdown_bench.run(p["breakdown_events"], p["breakdown_repeats"]),
         "B2": lambda: ingest_bench.compare(logs, p["b2_events"], n, batch=p["batch"]),
         "scaling": scaling,
@@ -104,7 +105,7 @@ def benchmarks(p: dict[str, Any], logs: Path) -> dict[str, Callable[[], Any]]:
 
 def counts_exact(results: dict[str, Any]) -> list[str]:
     """Names of the benchmarks whose count checks failed."""
-    bad: list[str] = [k for k in ("B1", "B2", "B6", "B8") if k in results and not results[k]["exact"]]
+    bad: list[str] = [k for k in ("B1", "analytics", "B2", "B6", "B8") if k in results and not results[k]["exact"]]
     bad += [k for k in ("B6_off",) if k in results and not results[k]["exact"]]
     bad += [f"{k} {row['symbols']}" for k in ("B5", "B5_off") for row in results.get(k, []) if not row["exact"]]
     bad += [f"B7 {k}" for k in ("push_to_gateway", "keep_alive") if "B7" in results and not results["B7"][k]["exact"]]

@@ -16,7 +16,7 @@ from support.procs import REPO, require_binary
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
-BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "scaling", "breakdown")
+BENCHMARKS = ("B1", "analytics", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "scaling", "breakdown")
 
 
 def test_quick_suite_runs_and_reports_every_benchmark(tmp_path: Path) -> None:
@@ -37,6 +37,10 @@ def test_quick_suite_runs_and_reports_every_benchmark(tmp_path: Path) -> None:
                                "duplicate": 0, "frames": frames, "batches": b["counts"]["batches"]}
         assert b["bare"]["median"] > 0 and b["sidecar"]["median"] > 0
         assert b["ratio"] == pytest.approx(b["sidecar"]["median"] / b["bare"]["median"])
+
+    a = r["analytics"]
+    assert a["exact"] is True and a["on"]["median"] > 0 and a["off"]["median"] > 0
+    assert a["loss"] == pytest.approx(1 - a["on"]["median"] / a["off"]["median"])
 
     b3 = r["B3"]
     for case in ("up", "down"):
