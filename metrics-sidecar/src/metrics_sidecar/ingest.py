@@ -15,6 +15,7 @@ import zmq
 from . import reasons
 from .curve import CurveServer
 from .decode import decode, decode_batch
+from .heaptrim import HeapTrimmer
 from .ratelimit import RateLimitedLogger
 from .settings import Settings
 from .sockets import open_bound_socket
@@ -38,6 +39,7 @@ class IngestLoop:
         self.last_endpoint = ""
         self._in_multipart = False
         self._badlog = RateLimitedLogger(log, settings.invalid_log_per_second)
+        self.trimmer = HeapTrimmer()  # returns a burst's freed queue memory to the OS when idle
         # Optional CURVE (curve.py): encryption and a client allow-list on the PULL socket.
         self.curve = (CurveServer.from_files(settings.curve_secret_key_file, settings.curve_allowed_keys_dir)
                       if settings.curve_secret_key_file else None)
@@ -88,7 +90,9 @@ class IngestLoop:
                     try:
                         first = recv(copy=False)
                     except zmq.Again:  # RCVTIMEO: idle for _WAKE_MS, look at _stop
+                        self.trimmer.idle()
                         continue
+                    self.trimmer.busy = True
                     self._drain(sock, first)
                 except zmq.ZMQError:
                     raise  # the socket or context is gone: nothing left to serve
