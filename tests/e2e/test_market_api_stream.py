@@ -6,9 +6,7 @@ and SIGTERM ends open streams."""
 from __future__ import annotations
 
 import json
-import queue
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -23,68 +21,11 @@ import zmq
 from support.procs import Service, running_sidecar, start_sidecar, wait_until
 from support.prom import scrape
 from support.sockets import push_socket
+from support.sse import SseReader
 
 ENV = {"SIDECAR_SSE_HEARTBEAT_SECONDS": "0.3", "SIDECAR_SSE_MAX_RATE": "50",
        # The stalled client may only go by write timeout, and not within this test's checks.
        "SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "60", "SIDECAR_SSE_QUEUE_SIZE": "100000"}
-
-
-class SseReader:
-    """A streaming client on its own thread; lines arrive with their receive time."""
-
-    def __init__(self, base: str, params: dict[str, Any] | None = None) -> None:
-        self.lines: queue.Queue[tuple[float, str | None]] = queue.Queue()
-        self.status: int | None = None
-        self._client = httpx.Client(timeout=httpx.Timeout(10, read=None))
-        self._response: httpx.Response | None = None
-        self._thread = threading.Thread(target=self._run, args=(base + "/stream", params or {}), daemon=True)
-        self._thread.start()
-
-    def _run(self, url: str, params: dict[str, Any]) -> None:
-        try:
-            with self._client.stream("GET", url, params=params) as response:
-                self._response = response
-                self.status = response.status_code
-                for line in response.iter_lines():
-                    self.lines.put((time.monotonic(), line))
-        except (httpx.HTTPError, RuntimeError):
-            pass
-        finally:
-            self.lines.put((time.monotonic(), None))  # end of stream
-
-    def events(self, timeout: float) -> Iterator[tuple[float, str, str]]:
-        """(receive time, event name or ':' for a comment, data) until the timeout or the end."""
-        deadline = time.monotonic() + timeout
-        name, data = "message", ""
-        while True:
-            try:
-                at, line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return
-            if line is None:
-                yield at, "<end>", ""
-                return
-            if line.startswith(":"):
-                yield at, ":", line[1:].strip()
-            elif line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data = line[5:].strip()
-            elif line == "" and data:
-                yield at, name, data
-                name, data = "message", ""
-
-    def wait_for(self, name: str, timeout: float, where: Any = lambda data: True) -> tuple[float, Any]:
-        for at, event, data in self.events(timeout):
-            if event == name and where(json.loads(data) if event not in (":", "<end>") else data):
-                return at, json.loads(data) if event not in (":", "<end>") else data
-        raise AssertionError(f"no {name!r} event within {timeout}s")
-
-    def close(self) -> None:
-        if self._response is not None:
-            self._response.close()
-        self._client.close()
-        self._thread.join(5)
 
 
 @pytest.fixture(scope="module")

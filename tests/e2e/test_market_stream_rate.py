@@ -8,75 +8,24 @@ from __future__ import annotations
 
 import itertools
 import json
-import queue
 import socket
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
 import pytest
 import zmq
 
 from support.procs import Service, start_sidecar, wait_until
 from support.prom import scrape
+from support.sse import SseReader
 
 
-class Reader:
-    """A streaming client on its own thread: (receive time, event, data) tuples."""
-
-    def __init__(self, base: str, **params: Any) -> None:
-        self.events: queue.Queue[tuple[float, str, Any]] = queue.Queue()
-        self._client = httpx.Client(timeout=httpx.Timeout(10, read=None))
-        self._response: httpx.Response | None = None
-        self._thread = threading.Thread(target=self._run, args=(base + "/stream", params), daemon=True)
-        self._thread.start()
-
-    def _run(self, url: str, params: dict[str, Any]) -> None:
-        name = "message"
-        try:
-            with self._client.stream("GET", url, params=params) as response:
-                self._response = response
-                for line in response.iter_lines():
-                    if line.startswith(":"):
-                        self.events.put((time.monotonic(), ":", line[1:].strip()))
-                    elif line.startswith("event:"):
-                        name = line[6:].strip()
-                    elif line.startswith("data:"):
-                        self.events.put((time.monotonic(), name, json.loads(line[5:])))
-                        name = "message"
-        except (httpx.HTTPError, RuntimeError):
-            pass
-        self.events.put((time.monotonic(), "<end>", None))
-
-    def until(self, name: str, timeout: float, where: Any = lambda data: True) -> list[tuple[float, str, Any]]:
-        """Every event up to and including the first ``name`` event matching ``where``."""
-        deadline = time.monotonic() + timeout
-        seen: list[tuple[float, str, Any]] = []
-        while True:
-            try:
-                item = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {name!r} event within {timeout}s; saw {len(seen)} events") from None
-            seen.append(item)
-            if item[1] == name and where(item[2]):
-                return seen
-            if item[1] == "<end>":
-                raise AssertionError(f"stream ended before a {name!r} event")
-
-    def close(self) -> None:
-        if self._response is not None:
-            self._response.close()
-        self._client.close()
-        self._thread.join(5)
-
-
-def connect(sidecar: Service, readers: list[Reader], **params: Any) -> Reader:
-    reader = Reader(sidecar.http, **params)
+def connect(sidecar: Service, readers: list[SseReader], **params: Any) -> SseReader:
+    reader = SseReader(sidecar.http, params)
     readers.append(reader)
     reader.until(":", 10, lambda text: text == "connected")
     return reader
@@ -101,14 +50,14 @@ def pusher() -> tuple[zmq.Context, zmq.Socket]:
 
 
 @pytest.fixture
-def readers() -> Iterator[list[Reader]]:
-    out: list[Reader] = []
+def readers() -> Iterator[list[SseReader]]:
+    out: list[SseReader] = []
     yield out
     for r in out:
         r.close()
 
 
-def test_each_client_gets_at_most_its_rate_of_writes(tmp_path: Path, readers: list[Reader]) -> None:
+def test_each_client_gets_at_most_its_rate_of_writes(tmp_path: Path, readers: list[SseReader]) -> None:
     service = start_sidecar(tmp_path / "rate", {"SIDECAR_SSE_MAX_RATE": "20", "SIDECAR_SSE_HEARTBEAT_SECONDS": "60",
                                                 "SIDECAR_SSE_ANALYTICS_INTERVAL_SECONDS": "1000"})
     ctx, push = pusher()
@@ -165,7 +114,7 @@ def read_until(sock: socket.socket, marker: bytes, timeout: float) -> bytes:
     return data
 
 
-def test_a_client_whose_queue_fills_is_dropped_and_ingest_goes_on(tmp_path: Path, readers: list[Reader]) -> None:
+def test_a_client_whose_queue_fills_is_dropped_and_ingest_goes_on(tmp_path: Path, readers: list[SseReader]) -> None:
     # One write every 2 s: the 500 trades below all arrive between two writes.
     service = start_sidecar(tmp_path / "full", {"SIDECAR_SSE_QUEUE_SIZE": "50", "SIDECAR_SSE_MAX_RATE": "0.5",
                                                 "SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "60"})
