@@ -6,13 +6,11 @@ and SIGTERM ends open streams."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -21,7 +19,7 @@ import zmq
 from support.procs import Service, running_sidecar, start_sidecar, wait_until
 from support.prom import scrape
 from support.sockets import push_socket
-from support.sse import SseReader
+from support.sse import SseReader, stalled_client
 
 ENV = {"SIDECAR_SSE_HEARTBEAT_SECONDS": "0.3", "SIDECAR_SSE_MAX_RATE": "50",
        # The stalled client may only go by write timeout, and not within this test's checks.
@@ -53,16 +51,6 @@ def open_reader(sidecar: Service, readers: list[SseReader], **params: Any) -> Ss
     readers.append(r)
     r.wait_for(":", 10, lambda text: text == "connected")
     return r
-
-
-def stalled_client(sidecar: Service) -> socket.socket:
-    """Sends GET /stream and never reads: its tiny receive window fills at once."""
-    url = urlparse(sidecar.http)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((url.hostname, url.port))
-    sock.sendall(f"GET /stream HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
-    return sock
 
 
 def clients(sidecar: Service) -> float:
@@ -107,7 +95,7 @@ def test_a_stalled_client_does_not_slow_ingest(sidecar: Service, push: zmq.Socke
                                                reader: list[SseReader]) -> None:
     healthy = open_reader(sidecar, reader)
     before = scrape(sidecar.http + "/metrics/")
-    stalled = stalled_client(sidecar)
+    stalled = stalled_client(sidecar.http)
     try:
         wait_until(lambda: clients(sidecar) == before["market_stream_clients"] + 1, 10, message="stalled client in")
         n = 30_000
@@ -136,7 +124,7 @@ def test_a_slow_client_is_dropped(tmp_path: Path) -> None:
                                                 "SIDECAR_SSE_HEARTBEAT_SECONDS": "0.2",
                                                 "SIDECAR_SSE_QUEUE_SIZE": "1000000"})
     try:
-        with push_socket(service.zmq, unbounded=True) as push, closing(stalled_client(service)):
+        with push_socket(service.zmq, unbounded=True) as push, closing(stalled_client(service.http)):
             wait_until(lambda: clients(service) == 1, 10, message="stalled client in")
             sent = 0
 

@@ -12,16 +12,16 @@ import socket
 import statistics
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
-import zmq
 
-from support.procs import Service, start_sidecar, wait_until
+from support.procs import Service, running_sidecar, wait_until
 from support.prom import scrape
-from support.sse import SseReader
+from support.sockets import push_socket
+from support.sse import SseReader, stalled_client
 
 
 def connect(sidecar: Service, readers: list[SseReader], **params: Any) -> SseReader:
@@ -29,24 +29,6 @@ def connect(sidecar: Service, readers: list[SseReader], **params: Any) -> SseRea
     readers.append(reader)
     reader.until(":", 10, lambda text: text == "connected")
     return reader
-
-
-def stalled_client(sidecar: Service, path: str = "/stream") -> socket.socket:
-    """Sends the request and never reads: its tiny receive window fills at once."""
-    url = urlparse(sidecar.http)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((url.hostname, url.port))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
-    return sock
-
-
-def pusher() -> tuple[zmq.Context, zmq.Socket]:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    return ctx, sock
 
 
 @pytest.fixture
@@ -58,11 +40,9 @@ def readers() -> Iterator[list[SseReader]]:
 
 
 def test_each_client_gets_at_most_its_rate_of_writes(tmp_path: Path, readers: list[SseReader]) -> None:
-    service = start_sidecar(tmp_path / "rate", {"SIDECAR_SSE_MAX_RATE": "20", "SIDECAR_SSE_HEARTBEAT_SECONDS": "60",
-                                                "SIDECAR_SSE_ANALYTICS_INTERVAL_SECONDS": "1000"})
-    ctx, push = pusher()
-    try:
-        push.connect(service.zmq)
+    env = {"SIDECAR_SSE_MAX_RATE": "20", "SIDECAR_SSE_HEARTBEAT_SECONDS": "60",
+           "SIDECAR_SSE_ANALYTICS_INTERVAL_SECONDS": "1000"}
+    with running_sidecar(tmp_path / "rate", env) as service, push_socket(service.zmq, unbounded=True) as push:
         slow = connect(service, readers, symbols="RATE", max_rate=2)
         default = connect(service, readers, symbols="RATE")  # SIDECAR_SSE_MAX_RATE: 20
         greedy = connect(service, readers, symbols="RATE", max_rate=1000)  # capped at 20
@@ -93,10 +73,6 @@ def test_each_client_gets_at_most_its_rate_of_writes(tmp_path: Path, readers: li
         assert i > 500, "the sender must outpace every client"
         assert counts["slow"] >= duration * 2 / 2 - 1  # the rate is a cap, yet the slow client still updates
         assert counts["default"] >= 3 * counts["slow"] and counts["greedy"] >= 3 * counts["slow"], counts
-    finally:
-        push.close()
-        ctx.term()
-        service.kill()
 
 
 def read_until(sock: socket.socket, marker: bytes, timeout: float) -> bytes:
@@ -116,12 +92,9 @@ def read_until(sock: socket.socket, marker: bytes, timeout: float) -> bytes:
 
 def test_a_client_whose_queue_fills_is_dropped_and_ingest_goes_on(tmp_path: Path, readers: list[SseReader]) -> None:
     # One write every 2 s: the 500 trades below all arrive between two writes.
-    service = start_sidecar(tmp_path / "full", {"SIDECAR_SSE_QUEUE_SIZE": "50", "SIDECAR_SSE_MAX_RATE": "0.5",
-                                                "SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "60"})
-    ctx, push = pusher()
-    stalled = stalled_client(service)
-    try:
-        push.connect(service.zmq)
+    env = {"SIDECAR_SSE_QUEUE_SIZE": "50", "SIDECAR_SSE_MAX_RATE": "0.5", "SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "60"}
+    with running_sidecar(tmp_path / "full", env) as service, push_socket(service.zmq, unbounded=True) as push, \
+            closing(stalled_client(service.http)) as stalled:
         wait_until(lambda: scrape(service.http + "/metrics/")["market_stream_clients"] == 1, 10,
                    message="stalled client in")
         now = time.time()
@@ -144,59 +117,49 @@ def test_a_client_whose_queue_fills_is_dropped_and_ingest_goes_on(tmp_path: Path
         got = fresh.until("trade", 10)[-1][2]
         assert (got["side"], got["qty"], got["symbol"], got["price"]) == ("sell", 2.0, "Q0", None)
         assert scrape(service.http + "/metrics/")["market_stream_clients"] == 1
-    finally:
-        stalled.close()
-        push.close()
-        ctx.term()
-        service.kill()
 
 
 def test_stalled_clients_do_not_slow_ingest(tmp_path: Path) -> None:
     """The same flood, ingested with no stream client and with three that never read:
     no slower than twice the time (+1 s), every message counted, nobody dropped."""
-    service = start_sidecar(tmp_path / "speed", {"SIDECAR_SSE_QUEUE_SIZE": "1000000",
-                                                 "SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "600"})
-    ctx, push = pusher()
-    n = 40_000
-    stalled: list[socket.socket] = []
-    counted = 0
+    env = {"SIDECAR_SSE_QUEUE_SIZE": "1000000", "SIDECAR_SSE_WRITE_TIMEOUT_SECONDS": "600"}
+    with running_sidecar(tmp_path / "speed", env) as service, push_socket(service.zmq, unbounded=True) as push:
+        n = 40_000
+        stalled: list[socket.socket] = []
+        counted = 0
 
-    def flood() -> float:
-        nonlocal counted
-        now = time.time()
-        frames = [b'{"type":"trade","side":"buy","qty":1,"ts":%f,"symbol":"F%d","price":%d}' % (now, i % 5, 100 + i % 7)
-                  for i in range(n)]
-        t0 = time.monotonic()
-        for frame in frames:
-            push.send(frame)
-        counted += n
-        wait_until(lambda: scrape(service.http + "/metrics/")['messages_received_total{type="trade"}'] == counted,
-                   120, 0.02, f"{counted} trades counted")
-        return time.monotonic() - t0
+        def flood() -> float:
+            nonlocal counted
+            now = time.time()
+            template = b'{"type":"trade","side":"buy","qty":1,"ts":%f,"symbol":"F%d","price":%d}'
+            frames = [template % (now, i % 5, 100 + i % 7) for i in range(n)]
+            t0 = time.monotonic()
+            for frame in frames:
+                push.send(frame)
+            counted += n
+            wait_until(lambda: scrape(service.http + "/metrics/")['messages_received_total{type="trade"}'] == counted,
+                       120, 0.02, f"{counted} trades counted")
+            return time.monotonic() - t0
 
-    try:
-        push.connect(service.zmq)
-        flood()  # warm-up
-        base, with_stalled = [], []
-        for _ in range(2):
-            base.append(flood())
-            if not stalled:
-                stalled.extend(stalled_client(service) for _ in range(3))
-                wait_until(lambda: scrape(service.http + "/metrics/")["market_stream_clients"] == 3, 10,
-                           message="three stalled clients in")
-            with_stalled.append(flood())
+        try:
+            flood()  # warm-up
+            base, with_stalled = [], []
+            for _ in range(2):
+                base.append(flood())
+                if not stalled:
+                    stalled.extend(stalled_client(service.http) for _ in range(3))
+                    wait_until(lambda: scrape(service.http + "/metrics/")["market_stream_clients"] == 3, 10,
+                               message="three stalled clients in")
+                with_stalled.append(flood())
+                for sock in stalled:
+                    sock.close()
+                stalled.clear()
+                wait_until(lambda: scrape(service.http + "/metrics/")["market_stream_clients"] == 0, 30,
+                           message="stalled clients gone")
+            assert min(with_stalled) <= 2 * min(base) + 1.0, (base, with_stalled)
+            metrics = scrape(service.http + "/metrics/")
+            assert metrics['messages_received_total{type="trade"}'] == 5 * n
+            assert sum(v for k, v in metrics.items() if k.startswith("market_stream_clients_dropped_total")) == 0
+        finally:
             for sock in stalled:
                 sock.close()
-            stalled.clear()
-            wait_until(lambda: scrape(service.http + "/metrics/")["market_stream_clients"] == 0, 30,
-                       message="stalled clients gone")
-        assert min(with_stalled) <= 2 * min(base) + 1.0, (base, with_stalled)
-        metrics = scrape(service.http + "/metrics/")
-        assert metrics['messages_received_total{type="trade"}'] == 5 * n
-        assert sum(v for k, v in metrics.items() if k.startswith("market_stream_clients_dropped_total")) == 0
-    finally:
-        for sock in stalled:
-            sock.close()
-        push.close()
-        ctx.term()
-        service.kill()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
@@ -82,3 +84,13 @@ class SseReader:
             self._response.close()
         self._client.close()
         self._thread.join(5)
+
+
+def stalled_client(base: str, path: str = "/stream") -> socket.socket:
+    """Sends ``GET path`` and never reads: its tiny receive window fills at once."""
+    url = urlparse(base)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((url.hostname, url.port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+    return sock
