@@ -59,23 +59,23 @@ def write_analytics(state: TelemetryState, out: Writer, now: float) -> None:
     columns, positions = symbol_columns(engine, state.lock, now)
     names = [escape_label(s) for s in columns.symbols]
     plain = [f'{{symbol="{n}"}}' for n in names]
-
-    def windowed(label: str) -> list[str]:
-        return [f'{{symbol="{n}",window="{label}"}}' for n in names]
+    # Each label set once per scrape (several families share it).
+    by_window = {label: [f'{{symbol="{n}",window="{label}"}}' for n in names]
+                 for label in ("session", "ticks", *columns.windows)}
 
     out.family("symbol_sma_price", "gauge", "Simple moving average of the last N tick prices "
                "(N = SIDECAR_ANALYTICS_SMA_TICKS)")
     out.column("symbol_sma_price", plain, columns.sma.tolist())
     out.family("symbol_vwap_price", "gauge", "Volume-weighted average tick price over the window "
                "or the UTC-day session (NaN without volume)")
-    out.column("symbol_vwap_price", windowed("session"), columns.vwap_session.tolist())
+    out.column("symbol_vwap_price", by_window["session"], columns.vwap_session.tolist())
     for label, w in columns.windows.items():
-        out.column("symbol_vwap_price", windowed(label), w.vwap.tolist())
+        out.column("symbol_vwap_price", by_window[label], w.vwap.tolist())
     out.family("symbol_volatility", "gauge", "Standard deviation of log returns over the window or the "
                "last N ticks (window=\"ticks\"); NaN below 2 returns")
-    out.column("symbol_volatility", windowed("ticks"), columns.volatility_ticks.tolist())
+    out.column("symbol_volatility", by_window["ticks"], columns.volatility_ticks.tolist())
     for label, w in columns.windows.items():
-        out.column("symbol_volatility", windowed(label), w.volatility.tolist())
+        out.column("symbol_volatility", by_window[label], w.volatility.tolist())
     for name, doc, field in (
         ("symbol_volatility_annualised", "symbol_volatility * sqrt(returns per year at the window's return rate)",
          "volatility_annualised"),
@@ -85,7 +85,7 @@ def write_analytics(state: TelemetryState, out: Writer, now: float) -> None:
     ):
         out.family(name, "gauge", doc)
         for label, w in columns.windows.items():
-            out.column(name, windowed(label), getattr(w, field).tolist())
+            out.column(name, by_window[label], getattr(w, field).tolist())
 
     position_labels = [f'{{symbol="{escape_label(p.symbol)}"}}' for p in positions]
     for name, doc, field in (

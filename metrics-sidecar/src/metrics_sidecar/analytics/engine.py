@@ -1,6 +1,6 @@
 """The write side of the analytics: ``TelemetryState.apply`` calls ``on_trade`` /
 ``on_tick`` once per applied event, with ``state.lock`` held. Each call is a few
-list appends and float updates in plain Python (O(1); no numpy per event): a tick
+``array('d')`` appends and float updates in plain Python (O(1); no numpy per event): a tick
 is appended to the pending ticks (``fold.py`` folds them into their series, across
 symbols, in one numpy step per ``FOLD_TICKS`` or per read), a trade's time and
 signed qty to the side windows' batch (one numpy step per ``FLUSH_TRADES`` or per
@@ -33,7 +33,7 @@ FLUSH_TRADES = 8192  # trades batched before the side windows are updated (or so
 VECTORIZE_FROM = 32  # smaller batches are cheaper in plain Python than through numpy
 FOLD_TICKS = 4096  # pending ticks folded at once (or sooner, on read) ...
 FOLD_TICKS_PER_SERIES = 16  # ... or more with many symbols, so a fold gives each several
-MAX_FOLD_TICKS = 65536  # ~6 MB of pending floats at most
+MAX_FOLD_TICKS = 65536  # 2 MB of pending doubles at most
 
 
 class SymbolTable(Protocol):
@@ -165,7 +165,7 @@ class AnalyticsEngine:
         del signed[:]
 
     def on_tick(self, tick: Tick) -> None:
-        # Per tick: the order check and four list appends; the rest waits for fold_ticks.
+        # Per tick: the order check and four appends; the rest waits for fold_ticks.
         series = self.series.get(tick.symbol)
         if series is None:
             series = self._new_series(tick.symbol)

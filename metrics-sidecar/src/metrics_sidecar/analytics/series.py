@@ -172,21 +172,9 @@ class TickSeries:
     def table_copy(self, recent: int) -> tuple[tuple[float, ...], array[float], array[float]]:
         """What ``table`` reads, copied under ``state.lock`` in one call: (last price, last
         tick time, first tick time, session day, volume, turnover), the window rows (flat)
-        and the newest ``recent`` history rows (flat). ``window_rows`` and
-        ``session_totals``, inlined: this runs once per symbol per scrape."""
-        rows = self.rows[self.start:]
-        row = self.current
-        rows.fromlist(row)
-        if row:
-            day = row[0] - row[0] % SESSION_SECONDS
-            session = self.session
-            if session[0] == day:
-                head = (self.last_price, self.last_ts, self.first_ts, day, session[1] + row[2], session[2] + row[3])
-            else:
-                head = (self.last_price, self.last_ts, self.first_ts, day, row[2], row[3])
-        else:
-            head = (self.last_price, self.last_ts, self.first_ts, -1.0, 0.0, 0.0)
-        return head, rows, self.history.last_flat(recent)
+        and the newest ``recent`` history rows (flat)."""
+        return ((self.last_price, self.last_ts, self.first_ts, *self.session_totals()), self.window_rows(),
+                self.history.last_flat(recent))
 
     def bars(self, span: int, limit: int) -> list[Bar]:
         return self.book.bars(span, limit, self.tail_bar())

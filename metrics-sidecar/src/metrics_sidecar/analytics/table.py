@@ -1,6 +1,6 @@
 """Every symbol's analytics as columns, for the scrape: one array per statistic,
 aligned with ``symbols``, NaN where a statistic is undefined (the exposition
-writes NaN for those, as ``analytics_collector`` documents).
+writes NaN for those, as ``analytics_exposition`` documents).
 
 The exposition needs all symbols at once, so they are computed in bulk: each
 symbol's raw data (window rows, last N prices, a few scalars) is copied under the
