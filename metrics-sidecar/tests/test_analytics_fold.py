@@ -57,13 +57,14 @@ def test_fold_equals_tick_by_tick(seed: int) -> None:
     for i, (symbol, ts, price, volume) in enumerate(events):
         tick = Tick(symbol=symbol, price=price, ts=ts, volume=volume)
         tick.ts_s = tick.recv_ts = ts
-        engine.on_tick(tick)
+        engine.inbox.append(tick)  # what TelemetryState.apply does
         ref = reference.get(symbol)
         if ref is None:
             ref = reference[symbol] = TickSeries(engine.span, engine.history_size, engine.bar_capacity)
         if ts >= ref.last_ts:
             ref.add(ts, price, volume)
         if rng.random() < 0.004 or i == len(events) - 1:  # fold at random points, small and large
+            engine.absorb()  # what the ingest loop does after each batch
             pending = engine.pending_ticks()
             engine.fold_ticks()
             if pending < VECTORIZE_FROM:
@@ -81,7 +82,7 @@ def test_fold_equals_tick_by_tick(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_inlined_position_update_equals_position_apply(seed: int) -> None:
-    """``on_trade`` inlines ``Position.add``/``reduce``: the same numbers, bit for bit."""
+    """``absorb`` inlines ``Position.add``/``reduce``: the same numbers, bit for bit."""
     from metrics_sidecar.analytics.positions import Position
     from metrics_sidecar.decode import Trade
 
@@ -94,9 +95,12 @@ def test_inlined_position_update_equals_position_apply(seed: int) -> None:
         price = rng.choice([99.0, 100.0, 101.5, 1e-3])
         trade = Trade(side=side, qty=qty, ts=T0 + i, symbol="S1", price=price)  # type: ignore[arg-type]
         trade.ts_s = trade.recv_ts = T0 + i
-        engine.on_trade(trade)
+        engine.inbox.append(trade)
         if qty:
             reference.apply(qty if side == "buy" else -qty, price)
+        if rng.random() < 0.5 and i < 2999:
+            continue  # absorbed with the next ones: batches of random size
+        engine.absorb()
         got = engine.positions["S1"]
         assert (got.qty, got.avg_cost, got.realized) == (reference.qty, reference.avg_cost, reference.realized)
 

@@ -52,7 +52,7 @@ def replay(path: Path, bars: int) -> AnalyticsEngine:
         for row in csv.DictReader(f):
             tick = Tick(symbol="BTCUSDT", price=float(row["price"]), volume=float(row["volume"]), ts=float(row["ts"]))
             tick.ts_s = float(row["ts"])
-            engine.on_tick(tick)
+            engine.inbox.append(tick)  # what TelemetryState.apply does
     return engine
 
 

@@ -64,7 +64,11 @@ _Seq = Annotated[int, msgspec.Meta(ge=0)]
 # every frame gets exactly the verdict a patterned decoder would give.
 
 
-class _Envelope(msgspec.Struct, tag_field="type", kw_only=True):
+# gc=False: an event holds only strings and numbers, so it can never be part of a
+# reference cycle, and the cyclic collector need not track it. The sidecar keeps
+# thousands alive at a time (recent events, the analytics inbox, SSE queues); tracked,
+# every young-generation collection would walk them.
+class _Envelope(msgspec.Struct, tag_field="type", kw_only=True, gc=False):
     producer: str | None = None
     instance: str | None = None
     seq: _Seq | None = None

@@ -169,6 +169,7 @@ class IngestLoop:
                     self._badlog.warning("rejected message (%s)", reason)
             if budget < self.settings.batch_max:
                 state.batches += 1
+                state.end_batch()
         self._in_multipart = in_multipart
 
     def _apply_batch(self, frame: bytes, recv_ts: float) -> int:

@@ -149,6 +149,7 @@ class ReliableLoop:
             self.state.batches += 1
             for frames, recv_ts in messages:
                 self._handle(frames, recv_ts, acks)
+            self.state.end_batch()
         if not acks:
             return
         if not self.durable.clean:

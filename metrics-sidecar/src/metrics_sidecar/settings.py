@@ -29,8 +29,11 @@ class Settings(BaseModel):
     max_message_bytes: Annotated[int, Field(ge=64, le=16 * 1024 * 1024)] = Field(
         65536, description="Largest accepted frame; larger is rejected as too_large")
     rcvhwm: Annotated[int, Field(ge=1)] = Field(100_000, description="ZeroMQ receive high-water mark")
+    # 256, not more: the analytics take in each drain's events at its end, and with
+    # 2048 the first ones had left the CPU cache by then (measured: 0.37 vs 0.27 us a
+    # trade in absorb; the ingest itself is as fast at 256 as at 2048).
     batch_max: Annotated[int, Field(ge=1, le=100_000)] = Field(
-        2048, description="Messages applied per socket drain (a batch frame counts its elements)")
+        256, description="Messages applied per socket drain, under one lock (a batch frame counts its elements)")
     events_buffer: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1000, description="Recent events kept for GET /events")
     max_symbols: Annotated[int, Field(ge=1)] = Field(

@@ -32,7 +32,8 @@ PERSISTED = frozenset({
 NOT_PERSISTED = frozenset({
     "settings", "lock", "started_at", "_max_symbols", "_max_age", "_spike", "journal", "clock",
     "_hops_by_kind",  # a view of ``hops`` (restored in place)
-    "analytics",  # positions, bars, rolling windows: start empty after a restart (persistence.recover)
+    "_analytics",  # positions, bars, rolling windows: start empty after a restart (persistence.recover)
+    "_analytics_inbox",  # the engine's inbox, emptied at the end of every batch
 })
 
 Cursor = tuple[str, str, int]  # (producer, instance, last seq processed on the reliable channel)

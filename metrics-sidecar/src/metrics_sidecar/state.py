@@ -84,8 +84,27 @@ class TelemetryState:
         # replayed on restart; replay substitutes the journaled apply time for the clock.
         self.journal: StateJournal | None = None
         self.clock: Callable[[], float] = time.time
-        # Rolling analytics, bars, positions (analytics/): fed one call per applied trade/tick.
+        # Rolling analytics, bars, positions (analytics/): each applied trade/tick goes to the
+        # engine's inbox (one list append), which it absorbs once per batch (end_batch).
+        self._analytics: AnalyticsEngine | None = None
+        self._analytics_inbox: list[Trade | Tick] | None = None
         self.analytics = AnalyticsEngine(settings, self) if settings.analytics else None
+
+    @property
+    def analytics(self) -> AnalyticsEngine | None:
+        return self._analytics
+
+    @analytics.setter
+    def analytics(self, engine: AnalyticsEngine | None) -> None:
+        """None detaches the engine (journal replay does, so replayed events stay out)."""
+        self._analytics = engine
+        self._analytics_inbox = None if engine is None else engine.inbox
+
+    def end_batch(self) -> None:
+        """The ingest loops call this after each drained batch, lock still held: the
+        analytics take in what the batch applied (readers would do it anyway, first)."""
+        if self._analytics is not None:
+            self._analytics.absorb()
 
     # -- labels -------------------------------------------------------------
     def _symbol_label(self, symbol: str) -> str:
@@ -128,12 +147,14 @@ class TelemetryState:
 
         if type(event) is Trade:
             self._apply_trade(event)
-            if self.analytics is not None:
-                self.analytics.on_trade(event)
+            inbox = self._analytics_inbox
+            if inbox is not None:
+                inbox.append(event)
         elif type(event) is Tick:
             self._apply_tick(event)
-            if self.analytics is not None:
-                self.analytics.on_tick(event)
+            inbox = self._analytics_inbox
+            if inbox is not None:
+                inbox.append(event)
         self.received[kind] += 1
         self.recent_events.append(event)
 

@@ -1,12 +1,13 @@
-"""The write side of the analytics: ``TelemetryState.apply`` calls ``on_trade`` /
-``on_tick`` once per applied event, with ``state.lock`` held. Each call is a few
-``array('d')`` appends and float updates in plain Python (O(1); no numpy per event): a tick
-is appended to the pending ticks (``fold.py`` folds them into their series, across
-symbols, in one numpy step per ``FOLD_TICKS`` or per read), a trade's time and
-signed qty to the side windows' batch (one numpy step per ``FLUSH_TRADES`` or per
-read), and its position moves at once. Readers (``*_snapshot``/``history``/
-``bars``, ``table``) fold and flush first, copy under the same lock, and compute
-outside it: amortized O(1) per event, and every applied event is seen."""
+"""The write side of the analytics: ``TelemetryState.apply`` appends each applied
+trade and tick to ``inbox`` (one list append per event), and ``absorb`` takes them in,
+in order, once per drained batch, with ``state.lock`` held. Per event that is a few
+``array('d')`` appends and float updates in plain Python (O(1); no numpy per event): a
+tick goes to the pending ticks (``fold.py`` folds them into their series, across
+symbols, in one numpy step per ``FOLD_TICKS`` or per read), a trade's time and signed
+qty to the side windows' batch (one numpy step per ``FLUSH_TRADES`` or per read), and
+its position moves at once. Readers (``*_snapshot``/``history``/``bars``, ``table``)
+absorb, fold and flush first, copy under the same lock, and compute outside it:
+amortized O(1) per event, and every applied event is seen."""
 
 from __future__ import annotations
 
@@ -68,9 +69,9 @@ class AnalyticsEngine:
         self._fold_at = 4 * FOLD_TICKS
         self.positions: dict[str, Position] = {}
         # Receive time and signed qty (< 0, or -0.0: a sell) of the trades not yet in the
-        # side windows. Raw doubles, not the events (thousands of GC-tracked events alive until
-        # the flush drove extra collections) nor float objects (array('d'), as for the ticks:
-        # measured -0.3 us a trade in the ingest loop against a list of floats).
+        # side windows. Raw doubles, not the events (up to FLUSH_TRADES of them would stay
+        # alive until the flush) nor float objects (array('d'), as for the ticks: measured
+        # -0.3 us a trade in the ingest loop against a list of floats).
         self._times = array("d")
         self._signed_qty = array("d")
         # The stream's clients, mirrored here so an event checks one attribute.
@@ -80,50 +81,86 @@ class AnalyticsEngine:
         # counted under __overflow__) and gets no analytics, so memory stays bounded. Read
         # through the owner each time: a restore may replace the dict.
         self._table = table
+        # Applied trades and ticks, in order, waiting for ``absorb`` (TelemetryState.apply
+        # appends; events are gc=False structs, so holding a batch of them costs no GC work).
+        self.inbox: list[Trade | Tick] = []
 
     def _set_clients(self, clients: tuple[StreamClient, ...]) -> None:
         self.clients = clients
 
     # -- write side (state.lock held) -------------------------------------------
-    def on_trade(self, trade: Trade) -> None:
-        # The hot path of the ingest benchmark: every line here costs throughput.
-        # Side windows are order-free sums: batch the trades, vectorize in flush_trades
-        # (numpy per batch, never per trade).
-        qty = trade.qty
-        signed = qty if trade.side == "buy" else -qty  # a zero-qty sell is -0.0: its sign bit says "sell"
-        times = self._times
-        times.append(trade.recv_ts)
-        self._signed_qty.append(signed)
-        if len(times) >= FLUSH_TRADES:
-            self.flush_trades()
-        # Positions depend on order and on the last tick price: they move right here.
-        symbol = trade.symbol
-        if symbol is not None:
-            position = self.positions.get(symbol) or self._new_position(symbol)
-            if position is not None:
-                price = trade.price
-                if price is None:
-                    price = self._last_tick_price(symbol, position)
-                if price and qty:
-                    # Position.add / Position.reduce, inlined with fewer branches (keep in step).
-                    held = position.qty
-                    new = held + signed
-                    if held * signed >= 0.0:  # opening or adding
-                        position.avg_cost = (held * position.avg_cost + signed * price) / new
-                        position.qty = new
-                    else:  # reducing, closing or flipping
-                        if held * held < signed * signed:  # |held| < |signed|: closed and flipped
-                            position.realized += held * (price - position.avg_cost)
-                            tolerance = _FLAT * qty
-                            position.avg_cost = price  # the rest opened at this price (0 below if flat)
-                        else:
-                            position.realized -= signed * (price - position.avg_cost)
-                            tolerance = _FLAT * (held if held > 0.0 else -held)
-                        if -tolerance <= new <= tolerance:
-                            new = position.avg_cost = 0.0  # flat (float noise such as 0.1 + 0.2 - 0.3)
-                        position.qty = new
-        if self.clients:
-            self.stream.publish_trade(trade)
+    def absorb(self) -> None:
+        """Take in the applied trades and ticks ``TelemetryState.apply`` queued in
+        ``inbox``, in order. The ingest loops call this once per drained batch;
+        readers (through ``fold_ticks``/``flush_trades``) before they read.
+
+        The hot path of the ingest benchmark, so one loop with everything in locals
+        rather than a method call per event (that call and its attribute lookups cost
+        more than the work): per trade, two appends for the side windows (order-free
+        sums, vectorized in ``_flush``) and the position update (it depends on order
+        and on the last tick price, so it runs right here); per tick, the order check
+        and four appends (folded across symbols in ``_fold``)."""
+        inbox = self.inbox
+        if not inbox:
+            return
+        times_append = self._times.append
+        signed_append = self._signed_qty.append
+        ticks_append = self._ticks.append
+        positions = self.positions
+        series_of = self.series
+        clients = self.clients
+        for event in inbox:
+            if type(event) is Trade:
+                qty = event.qty
+                signed = qty if event.side == "buy" else -qty  # a zero-qty sell is -0.0: its sign says "sell"
+                times_append(event.recv_ts)
+                signed_append(signed)
+                symbol = event.symbol
+                if symbol is not None:
+                    position = positions.get(symbol) or self._new_position(symbol)
+                    if position is not None:
+                        price = event.price
+                        if price is None:
+                            price = self._last_tick_price(symbol, position)
+                        if price and qty:
+                            # Position.add / Position.reduce, inlined with fewer branches (keep in step).
+                            held = position.qty
+                            new = held + signed
+                            if held * signed >= 0.0:  # opening or adding
+                                position.avg_cost = (held * position.avg_cost + signed * price) / new
+                                position.qty = new
+                            else:  # reducing, closing or flipping
+                                if held * held < signed * signed:  # |held| < |signed|: closed and flipped
+                                    position.realized += held * (price - position.avg_cost)
+                                    tolerance = _FLAT * qty
+                                    position.avg_cost = price  # the rest opened at this price (0 below if flat)
+                                else:
+                                    position.realized -= signed * (price - position.avg_cost)
+                                    tolerance = _FLAT * (held if held > 0.0 else -held)
+                                if -tolerance <= new <= tolerance:
+                                    new = position.avg_cost = 0.0  # flat (float noise such as 0.1 + 0.2 - 0.3)
+                                position.qty = new
+                if clients:
+                    self.stream.publish_trade(event)
+            elif type(event) is Tick:
+                series = series_of.get(event.symbol) or self._new_series(event.symbol)
+                if series is None:
+                    continue  # over SIDECAR_MAX_SYMBOLS
+                ts = event.ts_s
+                if ts < series.last_ts:
+                    continue  # out of order: counted by the state, never rewinds the analytics
+                series.last_ts = ts
+                ticks_append(series.index)
+                ticks_append(ts)
+                ticks_append(event.price)
+                ticks_append(event.volume)
+                if clients:
+                    self.stream.publish_tick(event)
+        del inbox[:]
+        if len(self._times) >= FLUSH_TRADES:
+            self._flush()
+        if len(self._ticks) >= self._fold_at:
+            self._fold()
 
     def _last_tick_price(self, symbol: str, position: Position) -> float:
         """What a trade without a price fills at; 0.0 (no PnL effect, counted) before any tick."""
@@ -131,7 +168,7 @@ class AnalyticsEngine:
         if series is None:
             position.unpriced += 1
             return 0.0
-        self.fold_ticks()  # the last price moves at the fold (rare path: trades carry a price)
+        self._fold()  # the last price moves at the fold (rare path: trades carry a price)
         return series.last_price
 
     def _new_position(self, symbol: str) -> Position | None:
@@ -140,8 +177,27 @@ class AnalyticsEngine:
         position = self.positions[symbol] = Position()
         return position
 
+    def _new_series(self, symbol: str) -> TickSeries | None:
+        if symbol not in self._table.symbols:
+            return None  # over SIDECAR_MAX_SYMBOLS (counted under __overflow__): no analytics
+        series = self.series[symbol] = TickSeries(self.span, self.history_size, self.bar_capacity,
+                                                  len(self._by_index))
+        self._by_index.append(series)
+        # Batches grow with the symbols so each series gets several ticks per fold.
+        self._fold_at = 4 * min(MAX_FOLD_TICKS, max(FOLD_TICKS, FOLD_TICKS_PER_SERIES * len(self._by_index)))
+        return series
+
     def flush_trades(self) -> None:
-        """Apply the batched trades to the side windows (readers call this first)."""
+        """Everything applied so far into the side windows (readers call this first)."""
+        self.absorb()
+        self._flush()
+
+    def fold_ticks(self) -> None:
+        """Everything applied so far into the tick series (readers call this first)."""
+        self.absorb()
+        self._fold()
+
+    def _flush(self) -> None:
         times, signed = self._times, self._signed_qty
         if not times:
             return
@@ -164,48 +220,18 @@ class AnalyticsEngine:
         del times[:]
         del signed[:]
 
-    def on_tick(self, tick: Tick) -> None:
-        # Per tick: the order check and four appends; the rest waits for fold_ticks.
-        series = self.series.get(tick.symbol)
-        if series is None:
-            series = self._new_series(tick.symbol)
-            if series is None:
-                return
-        ts = tick.ts_s
-        if ts < series.last_ts:
-            return  # out of order: counted by the state, never rewinds the analytics
-        series.last_ts = ts
-        pending = self._ticks
-        pending.append(series.index)
-        pending.append(ts)
-        pending.append(tick.price)
-        pending.append(tick.volume)
-        if len(pending) >= self._fold_at:
-            self.fold_ticks()
-        if self.clients:
-            self.stream.publish_tick(tick)
-
-    def _new_series(self, symbol: str) -> TickSeries | None:
-        if symbol not in self._table.symbols:
-            return None  # over SIDECAR_MAX_SYMBOLS (counted under __overflow__): no analytics
-        series = self.series[symbol] = TickSeries(self.span, self.history_size, self.bar_capacity,
-                                                  len(self._by_index))
-        self._by_index.append(series)
-        # Batches grow with the symbols so each series gets several ticks per fold.
-        self._fold_at = 4 * min(MAX_FOLD_TICKS, max(FOLD_TICKS, FOLD_TICKS_PER_SERIES * len(self._by_index)))
-        return series
-
-    def fold_ticks(self) -> None:
-        """Apply the pending ticks to their series (readers call this first)."""
+    def _fold(self) -> None:
         if self._ticks:
             fold(self._by_index, self._ticks)
             del self._ticks[:]
 
     def pending_ticks(self) -> int:
+        """Ticks absorbed but not yet folded into their series."""
         return len(self._ticks) // 4
 
     # -- read side: copies, under state.lock ---------------------------------------
     def symbols(self) -> list[str]:
+        self.absorb()
         return sorted(self.series.keys() | self.positions.keys())
 
     def symbol_snapshot(self, symbol: str) -> SymbolSnapshot | None:
