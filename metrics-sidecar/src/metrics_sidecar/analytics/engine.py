@@ -33,7 +33,9 @@ SIDES = ("buy", "sell")
 FLUSH_TRADES = 8192  # trades batched before the side windows are updated (or sooner, on read)
 VECTORIZE_FROM = 32  # smaller batches are cheaper in plain Python than through numpy
 FOLD_TICKS = 4096  # pending ticks folded at once (or sooner, on read) ...
-FOLD_TICKS_PER_SERIES = 16  # ... or more with many symbols, so a fold gives each several
+# ... or more with many symbols, so a fold gives each several: the Python part of a fold
+# is per series (measured at 1,000 symbols: 0.12 us an event at 16, 0.05 at 64).
+FOLD_TICKS_PER_SERIES = 64
 MAX_FOLD_TICKS = 65536  # 2 MB of pending doubles at most
 
 
