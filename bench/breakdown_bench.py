@@ -93,10 +93,12 @@ def run(events: int, repeats: int) -> dict[str, Any]:
 
         def apply_all(s: Settings = settings, stream: list[Any] = decoded) -> None:
             state = TelemetryState(s)
-            apply = state.apply
-            for event in stream:
+            apply, end_batch, size = state.apply, state.end_batch, s.batch_max
+            for i, event in enumerate(stream, 1):
                 event.recv_ts = event.ts_s
                 apply(event)
+                if i % size == 0:
+                    end_batch()  # as the ingest loop does after each drain
             if state.analytics is not None:
                 # The engine defers work (batched side windows, pending ticks) until a
                 # reader or a bound: pay it here so the stage counts all of it.
