@@ -1,0 +1,99 @@
+"""Instructions per event that the analytics add to the ingest loop, counted by
+callgrind (which the load of a shared machine does not blur). docs/analytics.md "Cost".
+
+    .venv/bin/python bench/analytics_instructions.py                 # B1's stream, 10 symbols
+    .venv/bin/python bench/analytics_instructions.py --ticks --symbols 1000 --events 20000,100000
+
+Each variant (analytics off/on, two stream lengths) runs ``IngestLoop._drain`` over
+queued publisher-format frames (inproc, as ``breakdown_bench`` does) in its own
+process under ``valgrind --tool=callgrind``; the per-event count is the slope of the
+whole process's total between the two lengths, so start-up and series creation
+cancel out. Needs valgrind (``apt-get install -y valgrind``); two variants run at a
+time. ``--child`` runs one loop without valgrind (what each variant executes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def child(events: int, symbols: int, ticks: bool, analytics: bool) -> None:
+    import zmq
+    from breakdown_bench import _queued_socket
+    from sender import encode_frames, trade_messages
+
+    from metrics_sidecar.ingest import IngestLoop
+    from metrics_sidecar.settings import Settings
+    from metrics_sidecar.state import TelemetryState
+
+    frames = encode_frames(trade_messages(events, symbols, "instructions", ticks=ticks), 1)
+    context = zmq.Context()
+    settings = Settings.model_validate({"analytics": analytics, "max_symbols": max(1000, symbols)})
+    sock = _queued_socket(context, frames, "inproc://instructions")
+    loop = IngestLoop(settings.model_copy(update={"rcvhwm": 10_000_000}), TelemetryState(settings), context)
+    state = loop.state
+    gc.collect()
+    gc.freeze()  # as main.py does once the sidecar is up
+    while sum(state.received.values()) < events:
+        loop._drain(sock)
+    engine = state.analytics
+    if engine is not None:
+        engine.flush_trades()  # the deferred work counts too
+        engine.fold_ticks()
+    sock.close(linger=0)
+    context.term()
+    print(json.dumps({"received": state.received, "positions": 0 if engine is None else len(engine.positions),
+                      "series": 0 if engine is None else len(engine.series)}))
+
+
+def count(events: int, symbols: int, ticks: bool, analytics: bool) -> int:
+    """Total instructions of one child process under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        args = [sys.executable, __file__, "--child", "--events", str(events), "--symbols", str(symbols),
+                "--analytics", "on" if analytics else "off"] + (["--ticks"] if ticks else [])
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args],
+                       check=True, capture_output=True)
+        totals = re.search(r"^totals:\s+(\d+)", out.read_text(), re.MULTILINE)
+        if totals is None:
+            raise RuntimeError("no totals line in the callgrind output")
+        return int(totals.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", type=int, default=10)
+    parser.add_argument("--ticks", action="store_true", help="trades and ticks alternating (else trades only)")
+    parser.add_argument("--events", default="20000,60000", help="the two stream lengths")
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--analytics", choices=("on", "off"), default="on")
+    args = parser.parse_args()
+    if args.child:
+        child(int(args.events.split(",")[0]), args.symbols, args.ticks, args.analytics == "on")
+        return
+    short, long = (int(n) for n in args.events.split(","))
+    runs = [(n, a) for n in (short, long) for a in (False, True)]
+    with ThreadPoolExecutor(2) as pool:
+        totals = dict(zip(runs, pool.map(lambda r: count(r[0], args.symbols, args.ticks, r[1]), runs), strict=True))
+    off = (totals[long, False] - totals[short, False]) / (long - short)
+    on = (totals[long, True] - totals[short, True]) / (long - short)
+    stream = "trades+ticks" if args.ticks else "trades"
+    print(f"{stream}, {args.symbols} symbols: {off:,.0f} instructions/event off, {on:,.0f} on: "
+          f"+{on - off:,.0f} ({(on - off) / off:+.1%})")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    os.environ.setdefault("PYTHONHASHSEED", "0")  # children inherit it: fewer run-to-run differences
+    main()
