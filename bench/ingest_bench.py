@@ -103,11 +103,13 @@ def scaling(log_dir: Path, events: int, repeats: int, symbol_counts: list[int],
             variants: dict[str, dict[str, str]]) -> dict[str, list[dict[str, Any]]]:
     """Sidecar ingest cost (us per event, trades and ticks alternating) as the
     number of symbols grows, per variant (e.g. analytics on/off). Variants
-    alternate within each repeat so they see the same machine noise."""
+    alternate within each repeat so they see the same machine noise, in reversed
+    order every other repeat."""
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    order = list(variants.items())
     for symbols in symbol_counts:
-        for _ in range(repeats):
-            for name, env in variants.items():
+        for i in range(repeats):
+            for name, env in order if i % 2 == 0 else order[::-1]:
                 runs.setdefault((name, symbols), []).append(sidecar_run(log_dir, events, 1, symbols, env, ticks=True))
     out: dict[str, list[dict[str, Any]]] = {}
     for name in variants:
@@ -122,12 +124,15 @@ def scaling(log_dir: Path, events: int, repeats: int, symbol_counts: list[int],
 def analytics_cost(log_dir: Path, events: int, repeats: int, symbols: int = 10) -> dict[str, Any]:
     """Issue 5's budget: B1's stream (publisher-format trades, one per frame) into a
     sidecar with the analytics engine on and off, alternating, so both see the same
-    noise. ``loss`` is the throughput lost with analytics on (median against median)."""
+    noise; which one runs first alternates too, so neither always gets the warmer or
+    the quieter half of a pair. ``loss`` is the throughput lost with analytics on
+    (median against median)."""
     on: list[float] = []
     off: list[float] = []
     exact = True
-    for _ in range(repeats):
-        for env, rates in (({"SIDECAR_ANALYTICS": "false"}, off), ({"SIDECAR_ANALYTICS": "true"}, on)):
+    pair = (({"SIDECAR_ANALYTICS": "false"}, off), ({"SIDECAR_ANALYTICS": "true"}, on))
+    for i in range(repeats):
+        for env, rates in pair if i % 2 == 0 else pair[::-1]:
             run = sidecar_run(log_dir, events, 1, symbols, env)
             rates.append(run["events_per_s"])
             exact = exact and run["exact"]
