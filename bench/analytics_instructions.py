@@ -6,9 +6,10 @@ callgrind (which the load of a shared machine does not blur). docs/analytics.md 
 
 Each variant (analytics off/on, two stream lengths) runs ``IngestLoop._drain`` over
 queued publisher-format frames (inproc, as ``breakdown_bench`` does) in its own
-process under ``valgrind --tool=callgrind``; the per-event count is the slope of the
-whole process's total between the two lengths, so start-up and series creation
-cancel out. Needs valgrind (``apt-get install -y valgrind``); two variants run at a
+process under ``valgrind --tool=callgrind``, and a third stops before the loop:
+building and queueing the frames also scales with the stream, so it is counted
+alone and taken out. The per-event count is the slope between the two lengths, so
+start-up and series creation cancel out. Needs valgrind (``apt-get install -y valgrind``); two variants run at a
 time. ``--child`` runs one loop without valgrind (what each variant executes).
 """
 
@@ -28,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def child(events: int, symbols: int, ticks: bool, analytics: bool) -> None:
+def child(events: int, symbols: int, ticks: bool, analytics: bool, loop_too: bool = True) -> None:
     import zmq
     from breakdown_bench import _queued_socket
     from sender import encode_frames, trade_messages
@@ -43,6 +44,10 @@ def child(events: int, symbols: int, ticks: bool, analytics: bool) -> None:
     sock = _queued_socket(context, frames, "inproc://instructions")
     loop = IngestLoop(settings.model_copy(update={"rcvhwm": 10_000_000}), TelemetryState(settings), context)
     state = loop.state
+    if not loop_too:
+        sock.close(linger=0)
+        context.term()
+        return
     gc.collect()
     gc.freeze()  # as main.py does once the sidecar is up
     while sum(state.received.values()) < events:
@@ -57,12 +62,13 @@ def child(events: int, symbols: int, ticks: bool, analytics: bool) -> None:
                       "series": 0 if engine is None else len(engine.series)}))
 
 
-def count(events: int, symbols: int, ticks: bool, analytics: bool) -> int:
-    """Total instructions of one child process under callgrind."""
+def count(events: int, symbols: int, ticks: bool, analytics: str) -> int:
+    """Total instructions of one child process under callgrind (``analytics``: on,
+    off, or setup: frames built and queued, no loop)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         args = [sys.executable, __file__, "--child", "--events", str(events), "--symbols", str(symbols),
-                "--analytics", "on" if analytics else "off"] + (["--ticks"] if ticks else [])
+                "--analytics", analytics] + (["--ticks"] if ticks else [])
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args],
                        check=True, capture_output=True)
         totals = re.search(r"^totals:\s+(\d+)", out.read_text(), re.MULTILINE)
@@ -77,17 +83,23 @@ def main() -> None:
     parser.add_argument("--ticks", action="store_true", help="trades and ticks alternating (else trades only)")
     parser.add_argument("--events", default="20000,60000", help="the two stream lengths")
     parser.add_argument("--child", action="store_true")
-    parser.add_argument("--analytics", choices=("on", "off"), default="on")
+    parser.add_argument("--analytics", choices=("on", "off", "setup"), default="on")
     args = parser.parse_args()
     if args.child:
-        child(int(args.events.split(",")[0]), args.symbols, args.ticks, args.analytics == "on")
+        child(int(args.events.split(",")[0]), args.symbols, args.ticks, args.analytics == "on",
+              loop_too=args.analytics != "setup")
         return
     short, long = (int(n) for n in args.events.split(","))
-    runs = [(n, a) for n in (short, long) for a in (False, True)]
+    runs = [(n, a) for n in (short, long) for a in ("setup", "off", "on")]
     with ThreadPoolExecutor(2) as pool:
         totals = dict(zip(runs, pool.map(lambda r: count(r[0], args.symbols, args.ticks, r[1]), runs), strict=True))
-    off = (totals[long, False] - totals[short, False]) / (long - short)
-    on = (totals[long, True] - totals[short, True]) / (long - short)
+
+    def per_event(variant: str) -> float:
+        loop_long = totals[long, variant] - totals[long, "setup"]
+        loop_short = totals[short, variant] - totals[short, "setup"]
+        return (loop_long - loop_short) / (long - short)
+
+    off, on = per_event("off"), per_event("on")
     stream = "trades+ticks" if args.ticks else "trades"
     print(f"{stream}, {args.symbols} symbols: {off:,.0f} instructions/event off, {on:,.0f} on: "
           f"+{on - off:,.0f} ({(on - off) / off:+.1%})")
