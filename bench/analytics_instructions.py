@@ -31,35 +31,25 @@ HERE = Path(__file__).resolve().parent
 
 def child(events: int, symbols: int, ticks: bool, analytics: bool, loop_too: bool = True) -> None:
     import zmq
-    from breakdown_bench import _queued_socket
+    from breakdown_bench import _queued_socket, drain_all
     from sender import encode_frames, trade_messages
 
-    from metrics_sidecar.ingest import IngestLoop
     from metrics_sidecar.settings import Settings
-    from metrics_sidecar.state import TelemetryState
 
     frames = encode_frames(trade_messages(events, symbols, "instructions", ticks=ticks), 1)
     context = zmq.Context()
     settings = Settings.model_validate({"analytics": analytics, "max_symbols": max(1000, symbols)})
     sock = _queued_socket(context, frames, "inproc://instructions")
-    loop = IngestLoop(settings.model_copy(update={"rcvhwm": 10_000_000}), TelemetryState(settings), context)
-    state = loop.state
-    if not loop_too:
-        sock.close(linger=0)
-        context.term()
-        return
-    gc.collect()
-    gc.freeze()  # as main.py does once the sidecar is up
-    while sum(state.received.values()) < events:
-        loop._drain(sock)
-    engine = state.analytics
-    if engine is not None:
-        engine.flush_trades()  # the deferred work counts too
-        engine.fold_ticks()
+    if loop_too:
+        gc.collect()
+        gc.freeze()  # as main.py does once the sidecar is up
+        state = drain_all(settings, sock, events, context)
+        engine = state.analytics
+        print(json.dumps({"received": state.received,
+                          "positions": 0 if engine is None else len(engine.positions),
+                          "series": 0 if engine is None else len(engine.series)}))
     sock.close(linger=0)
     context.term()
-    print(json.dumps({"received": state.received, "positions": 0 if engine is None else len(engine.positions),
-                      "series": 0 if engine is None else len(engine.series)}))
 
 
 def count(events: int, symbols: int, ticks: bool, analytics: str) -> int:

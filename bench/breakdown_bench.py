@@ -34,6 +34,27 @@ def _queued_socket(context: zmq.Context, frames: list[bytes], endpoint: str) -> 
     return pull
 
 
+def settle(state: Any) -> None:
+    """Pay the analytics' deferred work (batched side windows, pending ticks), which
+    otherwise waits for a reader or a bound, so a stage counts all of it."""
+    if state.analytics is not None:
+        state.analytics.flush_trades()
+        state.analytics.fold_ticks()
+
+
+def drain_all(settings: Any, sock: zmq.Socket, events: int, context: zmq.Context) -> Any:
+    """The real ``IngestLoop._drain`` over ``events`` queued frames, deferred work paid;
+    returns the state."""
+    from metrics_sidecar.ingest import IngestLoop
+    from metrics_sidecar.state import TelemetryState
+
+    loop = IngestLoop(settings.model_copy(update={"rcvhwm": 10_000_000}), TelemetryState(settings), context)
+    while sum(loop.state.received.values()) < events:
+        loop._drain(sock)
+    settle(loop.state)
+    return loop.state
+
+
 def _best_us(stage: Callable[[], object], n: int, repeats: int, setup: Callable[[], object] | None = None) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -47,7 +68,6 @@ def _best_us(stage: Callable[[], object], n: int, repeats: int, setup: Callable[
 
 def run(events: int, repeats: int) -> dict[str, Any]:
     from metrics_sidecar.decode import _decoder, decode
-    from metrics_sidecar.ingest import IngestLoop
     from metrics_sidecar.settings import Settings
     from metrics_sidecar.state import TelemetryState
 
@@ -99,11 +119,7 @@ def run(events: int, repeats: int) -> dict[str, Any]:
                 apply(event)
                 if i % size == 0:
                     end_batch()  # as the ingest loop does after each drain
-            if state.analytics is not None:
-                # The engine defers work (batched side windows, pending ticks) until a
-                # reader or a bound: pay it here so the stage counts all of it.
-                state.analytics.flush_trades()
-                state.analytics.fold_ticks()
+            settle(state)
 
         on_off = "on" if analytics else "off"
         out[f"state.apply (analytics {on_off})"] = _best_us(apply_all, events, repeats)
@@ -111,11 +127,7 @@ def run(events: int, repeats: int) -> dict[str, Any]:
             functools.partial(apply_all, settings, mixed), events, repeats)
 
         def drain(s: Settings = settings) -> None:
-            loop = IngestLoop(s.model_copy(update={"rcvhwm": 10_000_000}), TelemetryState(s), context)
-            sock = sockets[-1]
-            state = loop.state
-            while sum(state.received.values()) < events:
-                loop._drain(sock)
+            drain_all(s, sockets[-1], events, context)
 
         out[f"IngestLoop._drain (analytics {'on' if analytics else 'off'})"] = _best_us(
             drain, events, repeats, fresh)
