@@ -9,6 +9,7 @@ fails here."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class Stack:
     sidecar: Service
     api: Service
     prom: Prometheus
+    last_trade_window: tuple[float, float]  # wall clock just before and after the last trade was sent
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +72,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                               ("BTCUSDT", 120.0)]:  # 101 -> 120 is an 18.8 % spike
             assert publisher.tick(symbol, price, volume=1.0).queued
         assert httpx.post(f"{api.http}/trade/buy", data={"qty": "1"}).status_code == 303
+        before_last = time.time()
         assert httpx.post(f"{api.http}/trade/sell", json={"qty": 3, "symbol": "BTCUSDT"}).status_code == 202
+        after_last = time.time()
         raw.connect(sidecar.zmq)
         raw.send(b"{not json")
         wait_until(lambda: scrape(sidecar.http + "/metrics/").get('messages_invalid_total{reason="bad_json"}') == 1
                    and scrape(sidecar.http + "/metrics/").get('ticks_total{source="sim",symbol="BTCUSDT"}') == 3,
                    10, message="sidecar applied the traffic")
-        yield Stack(sidecar, api, prom)
+        yield Stack(sidecar, api, prom, (before_last, after_last))
     finally:
         raw.close()
         ctx.term()
@@ -184,8 +188,15 @@ def test_panels_show_exactly_what_was_sent(stack: Stack) -> None:
         expr = _panel_expr(dashboard, title)
         wait_until(lambda e=expr, ls=labels, w=want: _by(prom, e, *ls) == w, DEADLINE, 0.25,
                    f"{title}: {expr} == {want}")
+    # The last trade's ts was stamped inside its POST, and the query evaluates time() while it
+    # runs: both bracketed by wall-clock readings, so the panel's value is known to the ms,
+    # however loaded the machine is.
+    before_last, after_last = stack.last_trade_window
+    query_from = time.time()
     since = prom.value(_panel_expr(overview, "Time since last trade"))
-    assert since is not None and 0 <= since < DEADLINE + 10
+    query_to = time.time()
+    assert since is not None
+    assert query_from - after_last - 0.001 <= since <= query_to - before_last + 0.001
 
 
 def test_every_rule_loaded_healthy_and_reads_real_metrics(stack: Stack) -> None:
