@@ -37,7 +37,11 @@ class AppSettings(BaseModel):
     sndhwm: Annotated[int, Field(ge=1)] = Field(10_000, description="ZeroMQ send high-water mark (messages)")
     heartbeat_interval_seconds: Annotated[float, Field(ge=0)] = Field(
         1.0, description="Heartbeat period; 0 disables heartbeats")
-    symbols: str = Field("BTCUSDT,ETHUSDT,SOLUSDT", description="Symbols offered in the UI and simulated")
+    symbols: str = Field("BTCUSDT,ETHUSDT,SOLUSDT",
+                         description="Symbols offered in the UI, simulated, and accepted by POST /trade "
+                                     "(empty = any symbol the wire allows)")
+    max_qty: Annotated[float, Field(gt=0, le=1e15)] = Field(
+        1_000_000.0, description="Largest quantity the UI and POST /trade accept (qty must be > 0 and <= this)")
     feed: Literal["none", "sim", "csv", "binance"] = Field(
         "none", description="Market feed the API process runs in the background")
     tps: Annotated[float, Field(gt=0, le=10_000)] = Field(
