@@ -43,7 +43,7 @@ from . import reasons
 from .curve import CurveServer
 from .decode import decode
 from .persistence import DurableState
-from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN
+from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN, SEQ_MAX
 from .settings import Settings
 from .sockets import open_bound_socket
 from .state import TelemetryState
@@ -59,8 +59,9 @@ _POLL_MS = 100
 class Header(msgspec.Struct, forbid_unknown_fields=True):
     producer: Annotated[str, msgspec.Meta(pattern=PRODUCER_PATTERN)]
     instance: Annotated[str, msgspec.Meta(pattern=INSTANCE_PATTERN)]
-    seq: Annotated[int, msgspec.Meta(ge=1)]
-    acked: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # The wire bounds of schema.py: a seq or acked beyond int64 cannot be journaled.
+    seq: Annotated[int, msgspec.Meta(ge=1, le=SEQ_MAX)]
+    acked: Annotated[int, msgspec.Meta(ge=0, le=SEQ_MAX)] = 0
 
 
 class Ack(msgspec.Struct):
