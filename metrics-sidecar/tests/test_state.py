@@ -45,6 +45,9 @@ def test_seed_trades_aggregate_by_side_with_empty_symbol(state: TelemetryState) 
     ([5, 0, 1, 2], 0, 0, 1),
     ([2000, 999], 0, 0, 1),  # more than 1000 behind: a reset, not a resend
     ([2000, 1000], 0, 1, 0),  # exactly 1000 behind: still a resend
+    ([1, 2**32 + 1], 2**32 - 1, 0, 0),  # the largest gap that is loss
+    ([1, 2**32 + 2], 0, 0, 1),  # further ahead: a reset, not 4 billion lost messages
+    ([0, 2**32, 1, 2**32 + 1, 2, 2**32 + 2], 3 * (2**32 - 1), 0, 2),  # loss only grows by what one gap can hold
 ])
 def test_seq_gaps_are_loss_repeats_are_duplicates_and_going_back_to_the_start_is_a_restart(
         state: TelemetryState, seqs: list[int], lost: int, dups: int, restarts: int) -> None:

@@ -118,3 +118,12 @@ def test_the_rate_limited_logger_bounds_exceptions_too(caplog: pytest.LogCapture
             limited.warning("bad")
     assert len(caplog.records) == 3 and limited.suppressed == 97
     assert caplog.records[0].exc_info is not None
+
+
+def test_the_loss_counter_saturates_at_int64(state: TelemetryState) -> None:
+    from metrics_sidecar.producers import LOST_MAX
+
+    state.apply(trade(producer="p", instance="i", seq=1))
+    state.producers.stats["p"].lost = LOST_MAX - 5
+    state.apply(trade(producer="p", instance="i", seq=1000))
+    assert state.producers.stats["p"].lost == LOST_MAX  # still what the journal and snapshot can hold

@@ -7,13 +7,16 @@ in transport). A new instance is a restart, not loss: its first seq starts a
 fresh count.
 
 A stream is (producer, instance); a producer that omits ``instance`` is one
-stream. Going back in seq on the same stream is judged (docs/delivery.md):
+stream. A seq that does not follow the last one of its stream is judged
+(docs/delivery.md):
 
-- below the last seq, to 0 or 1 or more than ``RESTART_BEHIND`` below it: a restart (a
-  producer without an instance restarted, or reset its counter). Counted in
-  ``producer_restarts_total``, applied, and counting starts afresh from it;
-- otherwise (equal to the last seq, or a little below it): a resend of something already
-  counted, dropped as a duplicate.
+- above it by at most ``RESTART_AHEAD``: the messages in between were lost;
+- below it, to 0 or 1 or by more than ``RESTART_BEHIND``, or above it by more
+  than ``RESTART_AHEAD``: a restart (a producer without an instance restarted,
+  or reset its counter). Counted in ``producer_restarts_total``, applied, and
+  counting starts afresh from it;
+- otherwise (equal to the last seq, or a little below it): a resend of
+  something already counted, dropped as a duplicate.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from dataclasses import dataclass
 
 OVERFLOW_LABEL = "__overflow__"
 RESTART_BEHIND = 1000  # a seq further back than this is a restart, not a resend
+# A seq further ahead than this is a reset too, not 4 billion lost messages: one
+# message (seq may be up to 2**63-1) must not be able to inflate a loss counter.
+RESTART_AHEAD = 2**32
+LOST_MAX = 2**63 - 1  # the loss counter saturates: it must stay an int64 (journal, snapshot)
 
 
 @dataclass(slots=True)
@@ -71,11 +78,11 @@ class ProducerTracker:
             self._last_seq[key] = seq
             if len(self._last_seq) > self.max_instances:
                 self._last_seq.popitem(last=False)
-        elif seq > last:
+        elif last < seq <= last + RESTART_AHEAD:
             if seq != last + 1:
-                stats.lost += seq - last - 1
+                stats.lost = min(stats.lost + seq - last - 1, LOST_MAX)
             self._last_seq[key] = seq
-        elif seq < last and (seq <= 1 or last - seq > RESTART_BEHIND):
+        elif seq > last or (seq < last and (seq <= 1 or last - seq > RESTART_BEHIND)):
             stats.restarts += 1  # the producer restarted without a new instance: a fresh count
             self._last_seq[key] = seq
         else:
