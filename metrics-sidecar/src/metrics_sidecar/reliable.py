@@ -42,6 +42,7 @@ import zmq
 from . import reasons
 from .curve import CurveServer
 from .decode import decode
+from .journal import UnrecordableError
 from .persistence import DurableState
 from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN
 from .settings import Settings
@@ -148,13 +149,18 @@ class ReliableLoop:
         with self.state.lock:  # its release writes the journal (persistence.FlushingLock)
             self.state.batches += 1
             for frames, recv_ts in messages:
-                self._handle(frames, recv_ts, acks)
+                try:
+                    self._handle(frames, recv_ts, acks)
+                except UnrecordableError:  # a seq/ack beyond what the journal holds: the message is refused
+                    for _ in frames[3:] or [b""]:
+                        self.state.reject(reasons.BAD_FIELD)
             self.state.end_batch()
         if not acks:
             return
         if not self.durable.clean:
             return  # the journal write failed: withhold acks, the publisher will resend
-        self.durable.sync()
+        if not self.durable.sync():
+            return  # fsync failed: withhold acks, the publisher will resend
         for (identity, producer, instance), (acked, gap) in acks.items():
             body = _encode_ack(Ack(producer, instance, acked, gap))
             try:
@@ -223,6 +229,8 @@ class ReliableLoop:
         event.recv_ts = recv_ts
         try:
             state.apply(event)
+        except UnrecordableError:  # beyond what the journal holds: refused before any change
+            state.reject(reasons.BAD_FIELD)
         except Exception:
             log.exception("failed to apply %r", event)
             state.reject(reasons.INTERNAL_ERROR)
