@@ -16,12 +16,17 @@ from pathlib import Path
 import pytest
 import zmq
 
+from e2e.reliable_support import RestartableSidecar
 from support.procs import BIN, Service, wait_until
 from support.prom import scrape
+from support.sockets import push_socket
 
 MAGIC = b"\xffSJ2"  # docs/delivery.md, "On-disk format"
 FRAME = struct.Struct("<4sII")
 TRADES = 'trades_total{side="buy",symbol="S"}'
+SMALL = {"SIDECAR_LATENCY_SAMPLES": "16"}  # a small snapshot: the full-disk tests use a 2 MiB filesystem
+SNAPSHOT_TRADES = 10  # build_base: held by the snapshot (written at a SIGTERM)
+JOURNAL_TRADES = 20  # build_base: one frame each in the journal (written before a kill -9)
 
 
 @contextmanager
@@ -102,3 +107,21 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], file: str) -> N
 def stop_quietly(service: Service) -> None:
     assert service.stop() == 0
     assert "Traceback" not in service.log()
+
+
+def build_base(root: Path) -> Path:
+    """A state dir whose snapshot holds SNAPSHOT_TRADES trades and whose journal
+    holds JOURNAL_TRADES one-trade frames, as real sidecars leave it."""
+    sidecar = RestartableSidecar(root, dict(SMALL), reliable_channel=False)
+    sidecar.start()
+    try:
+        with push_socket(sidecar.zmq) as push:
+            send_one_by_one(push, sidecar.http, range(1, SNAPSHOT_TRADES + 1))
+        assert sidecar.stop() == 0
+        sidecar.start()
+        with push_socket(sidecar.zmq) as push:
+            send_one_by_one(push, sidecar.http, range(SNAPSHOT_TRADES + 1, SNAPSHOT_TRADES + JOURNAL_TRADES + 1))
+    finally:
+        sidecar.kill9()
+    assert len(frames(only_journal(root / "state"))) == JOURNAL_TRADES
+    return root / "state"

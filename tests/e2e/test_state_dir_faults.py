@@ -19,8 +19,12 @@ import zmq
 from e2e.reliable_support import RestartableSidecar, total
 from e2e.state_dir_support import (
     FRAME,
+    JOURNAL_TRADES,
+    SMALL,
+    SNAPSHOT_TRADES,
     TRADES,
     assert_clean_error,
+    build_base,
     count,
     failed_start,
     fill,
@@ -34,8 +38,6 @@ from e2e.state_dir_support import (
 from support.procs import wait_until
 from support.prom import scrape
 from support.sockets import push_socket
-
-SMALL = {"SIDECAR_LATENCY_SAMPLES": "16"}  # a small snapshot: the full-disk tests use a 2 MiB filesystem
 
 
 def test_a_message_the_journal_cannot_record_never_stops_ingest(tmp_path: Path) -> None:
@@ -180,27 +182,9 @@ def test_a_full_state_disk_never_makes_counters_go_backwards_after_a_restart(
 
 
 # -- a damaged state dir ---------------------------------------------------------------
-SNAPSHOT_TRADES = 10  # held by the snapshot (written at a SIGTERM)
-JOURNAL_TRADES = 20  # one frame each in the journal (written before a kill -9)
-
-
 @pytest.fixture(scope="module")
 def damaged_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A state dir with a snapshot of 10 trades and a journal of 20 one-trade frames."""
-    root = tmp_path_factory.mktemp("base")
-    sidecar = RestartableSidecar(root, dict(SMALL), reliable_channel=False)
-    sidecar.start()
-    try:
-        with push_socket(sidecar.zmq) as push:
-            send_one_by_one(push, sidecar.http, range(1, SNAPSHOT_TRADES + 1))
-        assert sidecar.stop() == 0
-        sidecar.start()
-        with push_socket(sidecar.zmq) as push:
-            send_one_by_one(push, sidecar.http, range(SNAPSHOT_TRADES + 1, SNAPSHOT_TRADES + JOURNAL_TRADES + 1))
-    finally:
-        sidecar.kill9()
-    assert len(frames(only_journal(root / "state"))) == JOURNAL_TRADES
-    return root / "state"
+    return build_base(tmp_path_factory.mktemp("base"))
 
 
 def _copy(base: Path, tmp_path: Path) -> tuple[RestartableSidecar, Path]:

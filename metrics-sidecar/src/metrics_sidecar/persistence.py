@@ -239,7 +239,7 @@ class DurableState:
     def write_snapshot(self, data: bytes) -> None:
         tmp = self.dir / "snapshot.tmp"
         try:
-            with open(tmp, "wb") as f:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
