@@ -155,7 +155,7 @@ def test_sigterm_ends_open_streams_and_the_client_limit(tmp_path: Path) -> None:
     try:
         first = open_reader(service, readers)
         r = httpx.get(service.http + "/stream", timeout=10)
-        assert r.status_code == 503 and "SIDECAR_SSE_MAX_CLIENTS=1" in r.json()["detail"]
+        assert r.status_code == 503 and "SIDECAR_SSE_MAX_CLIENTS=1" in r.json()["detail"][0]["message"]
         assert service.stop(timeout=10) == 0
         assert first.wait_for("<end>", 10) is not None
     finally:

@@ -13,6 +13,7 @@ import sys
 import uvicorn
 import zmq
 
+from .fd_guard import raise_open_file_limit, serve
 from .http_api import create_app
 from .ingest import IngestLoop
 from .reliable import DurableServices
@@ -68,6 +69,7 @@ def main() -> int:
         print(f"metrics-sidecar: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    raise_open_file_limit()  # before any socket: silent ZeroMQ peers must not starve HTTP of descriptors
     if settings.zmq_bind.startswith("tcp://") and settings.zmq_bind.endswith(":0"):
         settings = settings.model_copy(update={"zmq_bind": settings.zmq_bind[:-2] + ":*"})
     context = zmq.Context()
@@ -96,7 +98,7 @@ def main() -> int:
                       "http": f"http://{host}:{port}", "zmq": ingest.last_endpoint,
                       "reliable": durable.endpoint}), flush=True)
     try:
-        server.run(sockets=[http_sock])
+        serve(server, [http_sock])
     finally:
         durable.stop_loop()
         ingest.stop()

@@ -27,6 +27,9 @@ def api_main() -> int:
     settings = _settings_or_exit("trading-app-api")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .api import create_app
+    from .fd_guard import raise_open_file_limit, serve
+
+    raise_open_file_limit()  # many HTTP clients must not make accept() fail with EMFILE
 
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
@@ -53,7 +56,7 @@ def api_main() -> int:
     signal.signal(signal.SIGINT, request_exit)
     print(json.dumps({"event": "ready", "service": "trading-app-api", "http": f"http://{host}:{port}"}),
           flush=True)
-    server.run(sockets=[sock])
+    serve(server, [sock])
     return 0
 
 
