@@ -66,8 +66,8 @@ class ResourceErrorLimiter:
             return
         self._last = now
         left_out, self.suppressed = self.suppressed, 0
-        log.error("%s: %s (%d more like it in the last %.0f s; logged at most every %.0f s)",
-                  context["message"], context.get("exception"), left_out, self.every, self.every)
+        log.error("%s: %s (logged at most every %.0f s; %d left out since the last one)",
+                  context["message"], context.get("exception"), self.every, left_out)
 
 
 def serve(server: uvicorn.Server, sockets: list[socket.socket]) -> None:

@@ -91,6 +91,9 @@ def main() -> int:
     app = create_app(state, ingest)
     config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, lifespan="off")
     server = uvicorn.Server(config)
+    # Before "ready": loading imports uvicorn's protocol modules, which needs free
+    # descriptors; silent ZeroMQ peers arriving at once must not make it fail.
+    config.load()
     _exit_cleanly_on_signal(server)
     _freeze_startup_objects()  # after the restore and the app: see its docstring
     # One machine-readable line so launchers and tests learn OS-chosen ports.

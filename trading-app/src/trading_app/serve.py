@@ -45,6 +45,7 @@ def api_main() -> int:
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(),
                                            access_log=False))
+    server.config.load()  # its imports need free descriptors: done before "ready", not at the first peer
 
     def request_exit(*_: object) -> None:
         # uvicorn re-raises SIGTERM/SIGINT to this handler after its graceful
