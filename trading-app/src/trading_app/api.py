@@ -67,8 +67,11 @@ def trade_body_doc(settings: AppSettings) -> dict[str, Any]:
     schema["properties"]["qty"]["maximum"] = settings.max_qty
     if settings.symbol_list:
         schema["properties"]["symbol"]["anyOf"][0]["enum"] = settings.symbol_list
+    # A form field is a string, never null: leave a field out instead.
+    form = {**schema, "properties": {name: {**prop.get("anyOf", [prop])[0], "description": prop.get("description", "")}
+                                     for name, prop in schema["properties"].items()}}
     return {"required": True, "content": {"application/json": {"schema": schema},
-                                          "application/x-www-form-urlencoded": {"schema": schema}}}
+                                          "application/x-www-form-urlencoded": {"schema": form}}}
 
 # Outbox refusals (reliable mode): nothing was accepted, the client must retry later.
 REFUSED = {"outbox_full": "the outbox is full (the sidecar has been unreachable for WEBAPP_OUTBOX_MAX_MESSAGES "
@@ -213,7 +216,9 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
         return {"status": "ok", "version": __version__, "sidecar_connected": pub.connected,
                 "endpoints": pub.endpoint_status(), "producer": pub.producer, "instance": pub.instance}
 
-    @app.get("/metrics", summary="The publisher's own Prometheus metrics")
+    @app.get("/metrics", summary="The publisher's own Prometheus metrics", response_class=Response,
+             responses={200: {"description": "Prometheus text format",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
     def metrics(request: Request) -> Response:
         return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
 
