@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from support.procs import Service, start_api
@@ -113,3 +115,16 @@ def test_content_length_with_transfer_encoding_is_refused_and_nothing_is_smuggle
     trades = {k: v for k, v in published.items() if k.startswith("publisher_messages_") and 'type="trade"' in k}
     assert sum(trades.values()) == 0, trades
     assert buys(sidecar) == 0
+
+
+def test_garbage_requests_are_refused_and_logged_rate_limited(api: Service, sidecar: Service) -> None:
+    for service in (api, sidecar):
+        started = time.monotonic()
+        for i in range(100):
+            status, _, _ = exchange(service.http, b"GARBAGE %d\r\n\r\n" % i)
+            assert status == 400
+        elapsed = time.monotonic() - started
+        assert httpx.get(service.http + "/health", timeout=10).status_code == 200
+        lines = [line for line in service.log().splitlines() if "Invalid HTTP request received." in line]
+        # The first is logged; the rest of each 10 s window only counted (docs/security.md).
+        assert 1 <= len(lines) <= 1 + int(elapsed / 10), lines
