@@ -147,3 +147,26 @@ def test_an_outbox_write_error_refuses_visibly(tmp_path: Path) -> None:
         assert counts['publisher_messages_dropped_total{reason="outbox_error",type="trade"}'] == 3
     finally:
         api.kill()
+
+
+def test_the_openapi_shows_the_trade_body_and_the_one_error_shape(desk: Service) -> None:
+    spec = httpx.get(desk.http + "/openapi.json", timeout=10).json()
+    op = spec["paths"]["/trade/{side}"]["post"]
+    content = op["requestBody"]["content"]
+    assert op["requestBody"]["required"] is True and set(content) == {"application/json",
+                                                                       "application/x-www-form-urlencoded"}
+    as_json = content["application/json"]["schema"]
+    assert set(as_json["properties"]) == {"qty", "symbol", "price"} and as_json["required"] == ["qty"]
+    assert as_json["additionalProperties"] is False
+    assert (as_json["properties"]["qty"]["exclusiveMinimum"], as_json["properties"]["qty"]["maximum"]) == (0, 100)
+    assert as_json["properties"]["symbol"]["anyOf"][0]["enum"] == ["BTCUSDT", "ETHUSDT"]
+    form = content["application/x-www-form-urlencoded"]["schema"]
+    assert form["properties"]["symbol"]["enum"] == ["BTCUSDT", "ETHUSDT"]  # a form field is never null
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    assert {"202", "303", "422", "4XX", "503"} <= set(op["responses"])
+    for status in ("422", "4XX", "503"):
+        assert op["responses"][status]["content"]["application/json"]["schema"] == error, status
+    assert "text/html" in op["responses"]["503"]["content"]  # the form's refusal page
+    schemas = spec["components"]["schemas"]
+    assert schemas["ErrorBody"]["properties"]["detail"]["items"] == {"$ref": "#/components/schemas/ErrorItem"}
+    assert set(schemas["ErrorItem"]["properties"]) == set(schemas["ErrorItem"]["required"]) == {"field", "message"}
