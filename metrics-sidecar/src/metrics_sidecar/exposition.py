@@ -18,6 +18,7 @@ from prometheus_client import generate_latest as _generate_latest
 
 from .analytics_exposition import write_analytics
 from .histogram import Histogram, percentile
+from .persistence import DurableState
 from .state import TelemetryState
 from .textformat import Writer, labels
 
@@ -38,6 +39,8 @@ def render(state: TelemetryState, process: CollectorRegistry | None = None) -> b
     now = time.time()
     out = Writer()
     write_state(state, out, now)
+    if isinstance(state.journal, DurableState):
+        write_journal(state.journal, out)
     if state.analytics is not None:
         write_analytics(state, out, now)
     body = out.text().encode()
@@ -134,6 +137,19 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.sample("sidecar_ingest_batches_total", "", batches)
     out.family("sidecar_start_time_seconds", "gauge", "Sidecar start time, unix seconds")
     out.sample("sidecar_start_time_seconds", "", state.started_at)
+
+
+def write_journal(durable: DurableState, out: Writer) -> None:
+    """The state dir's health, counted by this process (they restart at zero with it)."""
+    out.family("sidecar_journal_write_errors_total", "counter",
+               "Journal write or fsync attempts that failed (disk full, I/O error); each is retried")
+    out.sample("sidecar_journal_write_errors_total", "", durable.write_errors)
+    out.family("sidecar_journal_stalls_total", "counter",
+               "Times applying paused because the journal could not be written")
+    out.sample("sidecar_journal_stalls_total", "", durable.stalls)
+    out.family("sidecar_journal_frames_skipped_total", "counter",
+               "Damaged journal frames skipped at start-up (every intact frame after them was replayed)")
+    out.sample("sidecar_journal_frames_skipped_total", "", durable.frames_skipped)
 
 
 def _copy(h: Histogram) -> Histogram:

@@ -16,6 +16,7 @@ from . import reasons
 from .curve import CurveServer
 from .decode import decode, decode_batch
 from .heaptrim import HeapTrimmer
+from .journal import UnrecordableError
 from .ratelimit import RateLimitedLogger
 from .settings import Settings
 from .sockets import open_bound_socket
@@ -160,6 +161,9 @@ class IngestLoop:
                 event.recv_ts = recv_ts  # type: ignore[union-attr]
                 try:
                     reason = apply(event)  # type: ignore[arg-type]
+                except UnrecordableError:  # beyond what the journal holds: refused before any change
+                    self._reject(reasons.BAD_FIELD, data)
+                    continue
                 except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
                     # A bug must cost one message, never the loop.
                     self._badlog.exception("failed to apply %r", event)
@@ -183,6 +187,9 @@ class IngestLoop:
             result.recv_ts = recv_ts  # type: ignore[union-attr]
             try:
                 reason = self.state.apply(result)  # type: ignore[arg-type]
+            except UnrecordableError:  # beyond what the journal holds: refused before any change
+                self._reject(reasons.BAD_FIELD, frame)
+                continue
             except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
                 self._badlog.exception("failed to apply %r", result)
                 self.state.reject(reasons.INTERNAL_ERROR)

@@ -50,6 +50,7 @@ import zmq
 from . import reasons
 from .curve import CurveServer
 from .decode import decode
+from .journal import UnrecordableError
 from .persistence import DurableState
 from .ratelimit import RateLimitedLogger
 from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN, SEQ_MAX
@@ -161,6 +162,9 @@ class ReliableLoop:
             for frames, recv_ts in messages:
                 try:
                     self._handle(frames, recv_ts, acks)
+                except UnrecordableError:  # a seq/ack beyond what the journal holds: the message is refused
+                    for _ in frames[3:] or [b""]:
+                        self.state.reject(reasons.BAD_FIELD)
                 except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback; a bug must cost this message, never the loop
                     self._log.exception("reliable: unexpected error; message counted as internal_error")
                     self.state.reject(reasons.INTERNAL_ERROR)
@@ -169,7 +173,8 @@ class ReliableLoop:
             return
         if not self.durable.clean:
             return  # the journal write failed: withhold acks, the publisher will resend
-        self.durable.sync()
+        if not self.durable.sync():
+            return  # fsync failed: withhold acks, the publisher will resend
         for (identity, producer, instance), (acked, gap) in acks.items():
             body = _encode_ack(Ack(producer, instance, acked, gap))
             try:
@@ -260,6 +265,9 @@ class ReliableLoop:
         event.recv_ts = recv_ts
         try:
             reason = state.apply(event)
+        except UnrecordableError:  # beyond what the journal holds: refused before any change
+            state.reject(reasons.BAD_FIELD)
+            return
         except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
             self._log.exception("failed to apply %r", event)
             state.reject(reasons.INTERNAL_ERROR)
