@@ -28,7 +28,7 @@ NOW = time.time()
 def messages() -> list[bytes]:
     """Trades, ticks (one stale, one out of order, one spike), heartbeats, a seq gap,
     a resend, an event-id duplicate and invalid frames: every branch of apply()."""
-    out = []
+    out = [b'{"type":"heartbeat","ts":%r,"producer":"q","seq":%d}' % (NOW, seq) for seq in (7, 8, 1)]  # a restart
     for seq in range(1, 201):
         if seq == 50:
             continue  # a gap: counted as lost
@@ -92,6 +92,7 @@ def test_restart_restores_every_metric_exactly(tmp_path: Path, snapshot_midway: 
     feed(state, frames[120:])
     before = exposition(state)
     assert state.producers.stats["p"].lost == 1 and state.duplicates == 2 and state.invalid[reasons.STALE] == 1
+    assert state.producers.stats["q"].restarts == 1
     crash(store)
 
     restored, store2 = durable(tmp_path)
