@@ -31,7 +31,7 @@ import httpx
 import multihost
 import netns
 import pytest
-from infra.grafana_model import iter_targets, load_dashboards, substitute
+from infra.grafana_model import iter_targets, load_dashboards, substitute, wait_all_have_data
 
 from support.procs import Service, in_ci, require_binary, start_ready, wait_until
 
@@ -183,19 +183,7 @@ def test_every_dashboard_panel_returns_data_on_the_central_prometheus(cluster: C
         everything = {v["name"]: v["allValue"] for v in dashboard["templating"]["list"]}
         for panel, target in iter_targets(dashboard):
             exprs[f"{name}: {panel['title']} [{target['refId']}]"] = substitute(target["expr"], everything)
-    pending = dict(exprs)
-
-    def all_have_data() -> bool:
-        for where, expr in list(pending.items()):
-            if any(math.isfinite(float(r["value"][1])) for r in cluster.query(expr)):
-                del pending[where]
-        return not pending
-
-    try:
-        wait_until(all_have_data, DEADLINE, 0.5, "every panel query to return data")
-    except AssertionError:
-        raise AssertionError("panels without data on the central Prometheus:\n" +
-                             "\n".join(f"  {w}: {e}" for w, e in pending.items())) from None
+    wait_all_have_data(cluster.query, exprs, DEADLINE)
     assert len(exprs) >= 60
 
 
