@@ -201,7 +201,8 @@ def test_cut_link_fires_alert_then_backlog_arrives_without_gap(cluster: Cluster)
     try:
         for _ in range(OUTAGE_TRADES):  # b's app keeps accepting, its sidecar keeps counting
             assert c.trade("b", "sell", 1)["queued"] is True
-        assert c.sidecar_trades("b") == M_B + OUTAGE_TRADES
+        wait_until(lambda: c.sidecar_trades("b") == M_B + OUTAGE_TRADES, DEADLINE, 0.05,
+                   "b's sidecar counted the trades made during the outage")
         firing = wait_until(lambda: [a for a in c.alerts("HostTelemetryMissing") if a["state"] == "firing"],
                             DEADLINE, 0.25, "HostTelemetryMissing firing")
         assert [a["labels"]["host"] for a in firing] == ["b"]
