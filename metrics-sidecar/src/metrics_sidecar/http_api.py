@@ -1,5 +1,6 @@
 """HTTP surface of the sidecar: Prometheus exposition, health, recent events."""
 
+import os
 from typing import Annotated, Any
 
 import msgspec
@@ -32,6 +33,7 @@ def create_app(state: TelemetryState, ingest: IngestLoop) -> FastAPI:
             "loop_running": ingest.running.is_set(),
             "zmq_endpoint": ingest.last_endpoint,
             "version": __version__,
+            "pid": os.getpid(),  # lets a launcher tell its own process from a stranger on the port
         }
 
     @app.get("/health", summary="200 while the pull loop runs, else 503")
