@@ -23,9 +23,18 @@ from trading_app.ui_common import (
     sidecar_get,
     trade_counts,
 )
+from trading_app.ui_order import Refusal, check_order, price_text, qty_text
 
 CAPTION = "Every click is published over ZeroMQ PUSH to the metrics sidecar."
 EVENT_LOG_ROWS = 20
+BUY_GREEN, SELL_RED = "#1b873f", "#c62828"  # a trader reads red as sell
+SIDE_COLOURS = f"""<style>
+.st-key-buy button {{ background-color: {BUY_GREEN} !important; border-color: {BUY_GREEN} !important;
+                      color: #ffffff !important; }}
+.st-key-sell button {{ background-color: {SELL_RED} !important; border-color: {SELL_RED} !important;
+                       color: #ffffff !important; }}
+.st-key-buy button:hover, .st-key-sell button:hover {{ filter: brightness(1.15); }}
+</style>"""
 RECEIVED_ROWS = 10
 
 
@@ -63,7 +72,7 @@ def connection_status() -> None:
 @st.fragment(run_every=1.0)
 def live_price(symbol: str) -> None:
     price = _last_price(symbol)
-    st.metric(f"{symbol} last price", "—" if price is None else f"{price:,.4f}")
+    st.metric(f"{symbol} last price", price_text(price))
 
 
 @st.fragment(run_every=1.0)
@@ -87,17 +96,22 @@ def received_panel() -> None:
 
 
 def _emit(side: str) -> None:
-    qty, symbol = float(st.session_state["qty"]), str(st.session_state["symbol"])
+    typed, symbol = str(st.session_state.get("qty", "")), st.session_state.get("symbol")
+    checked = check_order(side, typed, symbol, get_settings())
+    if isinstance(checked, Refusal):
+        # Nothing is published: the counters stay as they are, and the page says why.
+        st.session_state["last_notice"] = ("refused", checked.message, None)
+        return
     publisher = get_publisher()
     # The mark price comes from the sidecar; while it is unreachable, don't even ask.
-    price = _last_price(symbol) if publisher.connected else None
-    result = publisher.trade(side, qty, symbol=symbol, price=price)
+    price = _last_price(checked.symbol) if publisher.connected else None
+    result = publisher.trade(side, checked.qty, symbol=checked.symbol, price=price)
     message: dict[str, Any] = result.message
-    entry = {"seq": message["seq"], "side": side, "qty": qty, "symbol": symbol, "ts": ts_text(message["ts"]),
-             "status": "sent" if result.queued else f"dropped: {result.reason}"}
+    entry = {"seq": message["seq"], "side": side, "qty": qty_text(checked.qty), "symbol": checked.symbol,
+             "ts": ts_text(message["ts"]), "status": "sent" if result.queued else f"dropped: {result.reason}"}
     st.session_state.setdefault("emitted", []).insert(0, entry)
     del st.session_state["emitted"][EVENT_LOG_ROWS:]
-    what = f"{side} {qty:g} {symbol} — seq {entry['seq']}, ts {entry['ts']}"
+    what = f"{side} {entry['qty']} {checked.symbol} — seq {entry['seq']}, ts {entry['ts']}"
     if result.queued:
         st.toast(f"Emitted {what}", icon=":material/send:")
         notice = ("success", f"Emitted {what}")
@@ -113,23 +127,36 @@ def render() -> None:
     st.caption(CAPTION)
     connection_status()
     col_symbol, col_qty = st.columns(2)
-    symbol = col_symbol.selectbox("Symbol", settings.symbol_list, key="symbol")
-    col_qty.number_input("Quantity", min_value=0.0, value=1.0, step=1.0, format="%g", key="qty")
-    live_price(symbol)
+    if settings.symbol_list:
+        # A typed symbol is accepted by the box, then refused on click with a message
+        # (rather than silently replaced by a listed one).
+        col_symbol.selectbox("Symbol", settings.symbol_list, key="symbol", accept_new_options=True)
+    else:
+        col_symbol.text_input("Symbol", value="BTCUSDT", key="symbol")
+        col_symbol.caption("WEBAPP_SYMBOLS is empty: any symbol.")
+    # A text field, not st.number_input: that one keeps its previous value when -5 is
+    # typed, so Buy would send a quantity the field does not show.
+    col_qty.text_input("Quantity", value="1", key="qty")
+    col_qty.caption(f"Greater than 0, at most {qty_text(settings.max_qty)} (WEBAPP_MAX_QTY).")
+    symbol = st.session_state.get("symbol")
+    if symbol:
+        live_price(str(symbol))
+    st.html(SIDE_COLOURS)
     buy, sell = st.columns(2)
     # on_click callbacks run before the rerun, so the status line at the top of the
     # page already counts the click this run renders.
     # They read quantity and symbol from session state, which already holds a value
     # typed just before the click (args bound at render time could be one edit late).
-    buy.button("Buy", type="primary", width="stretch", on_click=_emit, args=("buy",))
-    sell.button("Sell", width="stretch", on_click=_emit, args=("sell",))
+    buy.button("Buy", key="buy", width="stretch", on_click=_emit, args=("buy",))
+    sell.button("Sell", key="sell", width="stretch", on_click=_emit, args=("sell",))
     notice = st.session_state.get("last_notice")
     if notice:
         kind, text, message = notice
         with st.container(key="notice"):
             (st.success if kind == "success" else st.error)(text)
-            with st.expander("Exact JSON of the message"):
-                st.code(message, language="json")
+            if message:
+                with st.expander("Exact JSON of the message"):
+                    st.code(message, language="json")
     with st.container(key="event_log"):
         st.subheader("Event log (emitted by this session)")
         emitted = st.session_state.get("emitted", [])
