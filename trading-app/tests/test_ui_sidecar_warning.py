@@ -109,14 +109,16 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
         assert metrics['messages_lost_total{producer="trading-app-ui"}'] == 0
         assert publisher.snapshot()["sent"] == {"trade": 2}
 
-        # The "Received by sidecar" panel closes the loop: both clicks, newest first.
-        def received(app: AppTest) -> list[dict[str, Any]]:
+        # The blotter closes the loop: both clicks as the sidecar received them, and
+        # the one dropped before it existed, newest first.
+        def blotter(app: AppTest) -> list[dict[str, Any]]:
             app.run()
             return [] if len(app.table) < 2 else app.table[1].value.to_dict("records")
 
-        rows = wait_until(lambda: len(r := received(at)) == 2 and r, 10, message="received panel")
-        assert [(r["seq"], r["side"], r["qty"], r["symbol"], r["producer"]) for r in rows] == [
-            (3, "sell", 3.0, "BTCUSDT", "trading-app-ui"), (2, "buy", 3.0, "BTCUSDT", "trading-app-ui")]
+        rows = wait_until(lambda: len(r := blotter(at)) == 3 and r, 10, message="blotter")
+        assert [(r["seq"], r["side"], r["qty"], r["symbol"], r["status"]) for r in rows] == [
+            ("3", "sell", "3", "BTCUSDT", "received"), ("2", "buy", "3", "BTCUSDT", "received"),
+            ("1", "buy", "1", "BTCUSDT", "dropped: no_peer")]
     finally:
         sidecar.kill()
 

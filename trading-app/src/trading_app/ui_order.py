@@ -15,6 +15,7 @@ from trading_app.settings import AppSettings
 # signs, "inf" and "nan" are refused with a message rather than interpreted.
 DECIMAL = re.compile(r"^[0-9]+(\.[0-9]*)?$|^\.[0-9]+$")
 QTY_DIGITS = 8  # the finest quantity shown; more digits typed are refused, not rounded
+BUY_GREEN, SELL_RED = "#1b873f", "#c62828"  # a trader reads red as sell, so Buy must not be red
 SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$")  # the wire's (metrics_sidecar.schema)
 
 

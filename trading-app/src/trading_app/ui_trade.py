@@ -15,6 +15,7 @@ from typing import Any
 
 import streamlit as st
 
+from trading_app.ui_blotter import blotter_panel, remember_drop
 from trading_app.ui_common import (
     CONNECTED_TEXT,
     UNREACHABLE_WARNING,
@@ -23,11 +24,10 @@ from trading_app.ui_common import (
     sidecar_get,
     trade_counts,
 )
-from trading_app.ui_order import Refusal, check_order, price_text, qty_text
+from trading_app.ui_order import BUY_GREEN, SELL_RED, Refusal, check_order, price_text, qty_text
 
 CAPTION = "Every click is published over ZeroMQ PUSH to the metrics sidecar."
 EVENT_LOG_ROWS = 20
-BUY_GREEN, SELL_RED = "#1b873f", "#c62828"  # a trader reads red as sell
 SIDE_COLOURS = f"""<style>
 .st-key-buy button {{ background-color: {BUY_GREEN} !important; border-color: {BUY_GREEN} !important;
                       color: #ffffff !important; }}
@@ -35,7 +35,6 @@ SIDE_COLOURS = f"""<style>
                        color: #ffffff !important; }}
 .st-key-buy button:hover, .st-key-sell button:hover {{ filter: brightness(1.15); }}
 </style>"""
-RECEIVED_ROWS = 10
 
 
 def _last_price(symbol: str) -> float | None:
@@ -75,26 +74,6 @@ def live_price(symbol: str) -> None:
     st.metric(f"{symbol} last price", price_text(price))
 
 
-@st.fragment(run_every=1.0)
-def received_panel() -> None:
-    with st.container(key="received"):
-        st.subheader("Received by sidecar")
-        data = sidecar_get("/events", limit=RECEIVED_ROWS + 10)  # + room for heartbeats
-        if data is None:
-            st.info("Sidecar HTTP API not reachable.")
-            return
-        rows = [
-            {"seq": e.get("seq"), "type": e.get("type"), "side": e.get("side", ""), "qty": e.get("qty", ""),
-             "symbol": e.get("symbol") or "", "price": e.get("price"), "producer": e.get("producer"),
-             "latency_ms": round((e["recv_ts"] - e["ts_s"]) * 1000, 3)}
-            for e in data.get("events", []) if e.get("type") != "heartbeat"
-        ][:RECEIVED_ROWS]
-        if rows:
-            st.table(rows)  # a real HTML table: readable by people, screen readers and browser tests
-        else:
-            st.caption("Nothing received yet.")
-
-
 def _emit(side: str) -> None:
     typed, symbol = str(st.session_state.get("qty", "")), st.session_state.get("symbol")
     checked = check_order(side, typed, symbol, get_settings())
@@ -112,6 +91,8 @@ def _emit(side: str) -> None:
     st.session_state.setdefault("emitted", []).insert(0, entry)
     del st.session_state["emitted"][EVENT_LOG_ROWS:]
     what = f"{side} {entry['qty']} {checked.symbol} — seq {entry['seq']}, ts {entry['ts']}"
+    if not result.queued:
+        remember_drop(message, str(result.reason))
     if result.queued:
         st.toast(f"Emitted {what}", icon=":material/send:")
         notice = ("success", f"Emitted {what}")
@@ -164,5 +145,5 @@ def render() -> None:
             st.table(emitted)
         else:
             st.caption("No clicks yet.")
-    received_panel()
+    blotter_panel()
     st.caption(f"Rendered at {time.strftime('%H:%M:%S')}")
