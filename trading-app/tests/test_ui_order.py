@@ -45,3 +45,4 @@ def test_fixed_notation() -> None:
                                                                          "0.3"]
     assert fixed(1234567.891, 2, grouping=True) == "1,234,567.89"
     assert fixed(5.0, 0) == "5"
+

@@ -40,13 +40,15 @@ BUCKETS = "0.1,0.2,0.4,0.8"
 EVENT_AGE = 0.3  # trades carry an event time this far in the past: (0.2, 0.4]
 
 
+def chart_datasets(at: AppTest) -> list[list[pd.DataFrame]]:
+    """Every dataset of each drawn chart (a layered chart has one per layer's data)."""
+    return [[pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
+            for chart in at.get("vega_lite_chart")]
+
+
 def chart_frames(at: AppTest) -> list[pd.DataFrame]:
-    """The data each drawn chart carries (one dataset per Altair chart)."""
-    frames = []
-    for chart in at.get("vega_lite_chart"):
-        (dataset,) = chart.proto.datasets
-        frames.append(pa.ipc.open_stream(dataset.data.data).read_pandas())
-    return frames
+    """The data each drawn chart plots (its alert-threshold lines, if any, left out)."""
+    return [next(f for f in frames if "rule" not in f.columns) for frames in chart_datasets(at)]
 
 
 def page_env(monkeypatch: pytest.MonkeyPatch, sidecar: Service, prometheus: str = "") -> None:
@@ -205,6 +207,10 @@ def test_latency_page_reads_percentiles_from_prometheus(prom_stack: tuple[Servic
     assert not any(c.value == "No data yet." for c in at.caption)
     assert "latency_history_trade" not in at.session_state  # not sampled from the sidecar
     p50, p95, p99, histogram = chart_frames(at)
+    # The p99 chart draws the latency alerts' thresholds (prometheus/rules/latency.yml); the others none.
+    rules = [[f.to_dict("records") for f in frames if "rule" in f.columns] for frames in chart_datasets(at)]
+    assert rules == [[], [], [[{"ms": 50.0, "rule": "HopLatencyP99High (send_to_receive, receive_to_apply)"},
+                               {"ms": 100.0, "rule": "TradeLatencyP99High (click to sidecar)"}]], []]
     # Every observation of a hop is in one bucket, so histogram_quantile interpolates
     # inside it: lower + (upper - lower) * q. Event-time hops: (200, 400] ms; the
     # transport and apply hops: (0, 100] ms.
