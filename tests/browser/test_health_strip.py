@@ -79,7 +79,7 @@ def test_strip_counts_and_the_sidecar_down_alert(stack: dict[str, Any]) -> None:
                                for a in api(stack, "/api/v1/alerts")["alerts"]), 60,
                    message="Prometheus fires SidecarDown")
         count = wait_until(lambda: (n := firing(page)) and n >= 1 and n, 20, message="strip: alert firing")
-        shot(page, "health-02-sidecar-down", doc_name="health-strip")
+        shot(page, "health-02-sidecar-down")
 
         page.locator(".st-key-health").get_by_text(FIRING).click()  # the link to the Alerts page
         rows = wait_until(lambda: [r for r in table_rows(page, "alerts") if r["alert"] == "SidecarDown"], 20,
@@ -89,4 +89,4 @@ def test_strip_counts_and_the_sidecar_down_alert(stack: dict[str, Any]) -> None:
         assert sum(1 for r in table_rows(page, "alerts") if r["state"] == "firing") >= count
         assert page.url.rstrip("/").endswith("/alerts")
         assert exception_count(page) == 0
-        shot(page, "health-03-alerts", doc_name="alerts-page")
+        shot(page, "health-03-alerts")

@@ -4,8 +4,7 @@ Prometheus scraping every second): clicks reach the sidecar and Prometheus; a
 stopped sidecar is announced and a click while it is down is a counted drop;
 its return is noticed; the Market and Latency pages draw live data.
 
-Screenshots of every step go to test-artifacts/ (UPDATE_SCREENSHOTS=1 also
-refreshes the two in docs/screenshots/)."""
+Screenshots of every step go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -130,7 +129,7 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
         deadline = ts + SCRAPE_INTERVAL + 1.0 + 0.5
         wait_until(lambda e=expr, v=volume0: prom.value(e) == v + 3, max(0.0, deadline - time.time()), 0.05,
                    message=f"Prometheus {expr} up by 3 within one scrape + 1 s")
-        shot(page, f"02-{side}", doc_name="trade-page" if side == "sell" else None)
+        shot(page, f"02-{side}")
         seqs.append(seq)
     # The blotter is read back from the sidecar: a reload (a new session) still shows both.
     page.reload()
@@ -232,4 +231,4 @@ def test_market_and_latency_pages_render_live_data(stack: dict[str, Any], page: 
     assert {"source": "this UI", "metric": "publisher_messages_dropped_total", "labels": "type=trade,reason=no_peer",
             "value": "1.0000"} in counts
     page.get_by_role("combobox").last.wait_for()  # the histogram's hop choice, drawn
-    shot(page, "07-latency", doc_name="latency-page")
+    shot(page, "07-latency")
