@@ -6,6 +6,7 @@ import binascii
 import hashlib
 import hmac
 import math
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -214,7 +215,8 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
     def health(request: Request) -> dict[str, Any]:
         pub: Publisher = request.app.state.publisher
         return {"status": "ok", "version": __version__, "sidecar_connected": pub.connected,
-                "endpoints": pub.endpoint_status(), "producer": pub.producer, "instance": pub.instance}
+                "endpoints": pub.endpoint_status(), "producer": pub.producer, "instance": pub.instance,
+                "pid": os.getpid()}  # lets a launcher tell its own process from a stranger on the port
 
     @app.get("/metrics", summary="The publisher's own Prometheus metrics", response_class=Response,
              responses={200: {"description": "Prometheus text format",
