@@ -15,7 +15,7 @@ from metrics_sidecar.decode import decode
 from metrics_sidecar.exposition import write_state
 from metrics_sidecar.health import health_report
 from metrics_sidecar.ingest import IngestLoop
-from metrics_sidecar.journal import UnrecordableError
+from metrics_sidecar.journal import CursorRec, UnrecordableError
 from metrics_sidecar.persistence import DurableState
 from metrics_sidecar.reliable import DurableServices
 from metrics_sidecar.settings import Settings
@@ -180,3 +180,20 @@ def test_health_names_every_dead_loop_and_a_stalled_journal(tmp_path: Path) -> N
         {"reason": "journal_write_failing", "detail": "No space left on device (/x): applying is paused and the "
                                                       "write retried"}]
     services.durable._dir_lock.close()
+
+
+def test_a_batch_with_a_record_that_cannot_be_encoded_still_journals_every_other_record(tmp_path: Path) -> None:
+    """The last line of defence (no wire input reaches it): the bad record is left
+    out, counted, never kept queued; the rest of its batch is written."""
+    state, store = durable(tmp_path)
+    with state.lock:
+        store.reject(reasons.BAD_JSON)
+        state.invalid[reasons.BAD_JSON] += 1
+        store._records.append(CursorRec("p", "i", 2**64))  # what check_recordable keeps out
+        store.reject(reasons.BAD_JSON)
+        state.invalid[reasons.BAD_JSON] += 1
+    assert store.clean and store.unrecordable == 1
+    crash(store)
+    restored, store2 = durable(tmp_path)
+    assert restored.invalid[reasons.BAD_JSON] == 2
+    store2.close()
