@@ -54,9 +54,11 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
         received = list(state.received.items())
         invalid = list(state.invalid.items())
         duplicates = state.duplicates
+        ack_mismatches = state.ack_mismatches
         overflow = dict(state.series_overflow)
         overflow["producer"] = state.producers.overflowed
         producers = [(name, s.lost, s.last_seen) for name, s in state.producers.stats.items()]
+        restarts = [s.restarts for s in state.producers.stats.values()]
         symbols = [(name, s.last_price, s.last_ts, s.spikes, s.out_of_order, list(s.by_source.items()))
                    for name, s in state.symbols.items()]
         trade_latency = _copy(state.trade_latency)
@@ -99,12 +101,18 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.column("messages_invalid_total", [labels((("reason", k),)) for k, _ in invalid], [n for _, n in invalid])
     out.family("messages_duplicate_total", "counter", "Messages dropped as duplicates (event_id or seq)")
     out.sample("messages_duplicate_total", "", duplicates)
+    out.family("reliable_ack_mismatch_total", "counter",
+               "Reliable batch headers whose acked went beyond what the sidecar saw of the stream (ignored)")
+    out.sample("reliable_ack_mismatch_total", "", ack_mismatches)
     out.family("series_overflow_total", "counter", "Messages whose label went to the __overflow__ series")
     out.column("series_overflow_total", [labels((("kind", k),)) for k in overflow], overflow.values())
 
     producer_labels = [labels((("producer", name),)) for name, _, _ in producers]
     out.family("messages_lost_total", "counter", "Messages never received: gaps in producer seq")
     out.column("messages_lost_total", producer_labels, [lost for _, lost, _ in producers])
+    out.family("producer_restarts_total", "counter",
+               "Seq went back within one producer stream (to <= 1, or far behind): a restart, not duplicates")
+    out.column("producer_restarts_total", producer_labels, restarts)
     out.family("producer_last_seen_seconds", "gauge", "Receive time of the producer's last message")
     out.column("producer_last_seen_seconds", producer_labels, [seen for _, _, seen in producers])
     out.family("producer_up", "gauge", "1 while the producer's heartbeats arrive (3 missed => 0)")

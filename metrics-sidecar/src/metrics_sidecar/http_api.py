@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from . import __version__
 from .exposition import CONTENT_TYPE, process_registry, render
 from .health import health_report
+from .http_limits import ERROR_RESPONSES, install_error_shape
 from .http_market import market_router
 from .ingest import IngestLoop
 from .state import TelemetryState
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 
 def create_app(state: TelemetryState, ingest: IngestLoop, durable: "DurableServices | None" = None) -> FastAPI:
     app = FastAPI(title="metrics-sidecar", version=__version__,
-                  description="ZeroMQ PULL telemetry sidecar: Prometheus metrics, health and recent events.")
+                  description="ZeroMQ PULL telemetry sidecar: Prometheus metrics, health and recent events.",
+                  responses=ERROR_RESPONSES)
+    install_error_shape(app)
     process = process_registry()
     app.include_router(market_router(state))  # /symbols, /analytics/sides, /stream (docs/api.md)
 
@@ -27,7 +30,9 @@ def create_app(state: TelemetryState, ingest: IngestLoop, durable: "DurableServi
         return Response(render(state, process), media_type=CONTENT_TYPE)
 
     # Both spellings: the seed contract says /metrics/, Prometheus' default is /metrics.
-    app.add_api_route("/metrics/", metrics, methods=["GET"], summary="Prometheus exposition")
+    app.add_api_route("/metrics/", metrics, methods=["GET"], summary="Prometheus exposition",
+                      response_class=Response, responses={200: {"content": {"text/plain": {
+                          "schema": {"type": "string"}}}, "description": "Prometheus text format"}})
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
 
     # async: answered on the event loop, never queued behind scrapes waiting for state.lock

@@ -18,6 +18,7 @@ import sys
 import uvicorn
 import zmq
 
+from .fd_guard import raise_open_file_limit, serve
 from .http_api import create_app
 from .ingest import IngestLoop
 from .persistence import DurableState
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.repair:
         return _repair(settings)
+    raise_open_file_limit()  # before any socket: silent ZeroMQ peers must not starve HTTP of descriptors
     if settings.zmq_bind.startswith("tcp://") and settings.zmq_bind.endswith(":0"):
         settings = settings.model_copy(update={"zmq_bind": settings.zmq_bind[:-2] + ":*"})
     context = zmq.Context()
@@ -130,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(state, ingest, durable)
     config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, lifespan="off")
     server = uvicorn.Server(config)
+    # Before "ready": loading imports uvicorn's protocol modules, which needs free
+    # descriptors; silent ZeroMQ peers arriving at once must not make it fail.
+    config.load()
     _exit_cleanly_on_signal(server, durable)
     if durable.durable is not None:
         durable.durable.exit_check = lambda: server.should_exit  # see DurableState.exit_check
@@ -139,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                       "http": f"http://{host}:{port}", "zmq": ingest.last_endpoint,
                       "reliable": durable.endpoint}), flush=True)
     try:
-        server.run(sockets=[http_sock])
+        serve(server, [http_sock])
     finally:
         durable.stop_loop()
         ingest.stop()

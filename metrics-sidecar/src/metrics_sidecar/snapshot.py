@@ -42,7 +42,8 @@ PERSISTED = frozenset({
 })
 # Configuration copies, the lock, the process start time and the durability hooks.
 NOT_PERSISTED = frozenset({
-    "settings", "lock", "started_at", "_max_symbols", "_max_age", "_spike", "journal", "clock",
+    "settings", "lock", "started_at", "_max_symbols", "_max_age", "_max_future", "_spike", "journal", "clock",
+    "ack_mismatches",  # reliable_ack_mismatch_total: a process counter, starts at 0 (Prometheus sees a reset)
     "_hops_by_kind",  # a view of ``hops`` (restored in place)
     "_analytics",  # positions, bars, rolling windows: start empty after a restart (persistence.recover)
     "_analytics_inbox",  # the engine's inbox, emptied at the end of every batch
