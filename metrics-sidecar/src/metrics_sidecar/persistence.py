@@ -39,6 +39,7 @@ from typing import Any
 
 from . import recovery, snapshot
 from .decode import Heartbeat, Tick, Trade
+from .flushing_lock import FlushingLock
 from .journal import (
     BatchesRec,
     CursorRec,
@@ -57,33 +58,6 @@ log = logging.getLogger("metrics_sidecar.persistence")
 
 MAX_CURSORS = 65_536  # reliable streams remembered (an instance per publisher restart)
 _RETRY_MAX_SECONDS = 0.5  # longest wait between two attempts at a failing journal write
-
-
-class FlushingLock:
-    """Drop-in for ``state.lock``: its release writes the holder's journal records
-    first, so state is never visible before it is on its way to disk."""
-
-    def __init__(self, durable: DurableState) -> None:
-        self._lock = threading.Lock()
-        self._durable = durable
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return self._lock.acquire(blocking, timeout)
-
-    def release(self) -> None:
-        try:
-            self._durable.flush_locked()
-        finally:
-            self._lock.release()
-
-    def locked(self) -> bool:
-        return self._lock.locked()
-
-    def __enter__(self) -> bool:
-        return self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class DurableState:
