@@ -127,7 +127,9 @@ def _assert_stall_reported(sidecar: RestartableSidecar) -> None:
 @pytest.fixture
 def full_disk_sidecar(tmp_path: Path) -> Iterator[tuple[RestartableSidecar, Path]]:
     with small_filesystem(tmp_path / "state") as filesystem:
-        sidecar = RestartableSidecar(tmp_path, dict(SMALL), reliable_channel=False)
+        # Snapshots every second: on the full disk they fail too, and must lose nothing.
+        sidecar = RestartableSidecar(tmp_path, {**SMALL, "SIDECAR_SNAPSHOT_INTERVAL_SECONDS": "1"},
+                                     reliable_channel=False)
         sidecar.start()
         try:
             yield sidecar, filesystem

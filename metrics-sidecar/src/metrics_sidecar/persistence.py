@@ -263,9 +263,9 @@ class DurableState:
                 self.use_journal(generation, fd)
             try:
                 os.fsync(old)
-            except OSError:
-                log.exception("fsync of journal-%d failed; it stays until a snapshot holds its records",
-                              generation - 1)
+            except OSError as exc:  # the environment, not a bug: no traceback
+                log.error("fsync of journal-%d failed (%s); it stays until a snapshot holds its records",
+                          generation - 1, exc)
             finally:
                 os.close(old)
         self.write_snapshot(data)
@@ -283,8 +283,8 @@ class DurableState:
                 self._last_snapshot = time.monotonic()  # a failed attempt waits an interval too
                 try:
                     self.snapshot_now()
-                except OSError:
-                    log.exception("snapshot failed; the journal keeps growing until one succeeds")
+                except OSError as exc:
+                    log.error("snapshot failed (%s); retried after the interval, the journals stay until then", exc)
 
     def close(self) -> None:
         """A final snapshot so the next start replays nothing."""
@@ -294,8 +294,8 @@ class DurableState:
             self._thread.join(5)
         try:
             self.snapshot_now()
-        except OSError:
-            log.exception("final snapshot failed; the journal will be replayed on the next start")
+        except OSError as exc:
+            log.error("final snapshot failed (%s); the journal will be replayed on the next start", exc)
         with self._file_lock:
             os.close(self._fd)
             self._fd = -1
