@@ -41,5 +41,6 @@ def health_report(ingest: IngestLoop, durable: DurableServices | None) -> tuple[
     }
     if store is not None:
         body["journal"] = {"write_errors": store.write_errors, "stalls": store.stalls,
-                           "frames_skipped_at_start": store.frames_skipped}
+                           "frames_skipped_at_start": store.frames_skipped,
+                           "records_left_out": store.unrecordable}
     return (503 if reasons else 200), body
