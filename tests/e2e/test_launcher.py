@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from support.procs import BIN, REPO, wait_until
 
@@ -211,3 +213,56 @@ def test_restart_on_failure_restarts_the_sidecar_and_sigterm_stops_every_child(t
                                             second]
     assert_all_gone(pids)
 
+
+
+STRANGER = """
+import http.server, json, os
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"status": "ok", "pid": os.getpid()}).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args): pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def test_a_strangers_health_answer_is_not_taken_for_the_started_process(tmp_path: Path) -> None:
+    """The health check reads /health's pid: another process answering on the port
+    (here a stranger's server, while the started step never binds) fails the step."""
+    from launcher.children import Step, StepFailed, Supervisor
+
+    stranger = subprocess.Popen([sys.executable, "-c", STRANGER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert stranger.stdout is not None
+        port = int(stranger.stdout.readline())
+        said: list[str] = []
+        sup = Supervisor(tmp_path, dict(os.environ), REPO, said.append)
+        step = Step("metrics-sidecar", [sys.executable, "-c", "import time; time.sleep(120)"], port,
+                    f"http://127.0.0.1:{port}/health", 3)
+        with pytest.raises(StepFailed) as failure:
+            sup.start(step)
+        started = json.loads(said[0])["pid"]
+        assert str(failure.value).startswith(
+            f"step 'metrics-sidecar' failed: no answer from http://127.0.0.1:{port}/health within 3 s; "
+            f"pid {stranger.pid}, not the one started, answers there (port {port}, log {tmp_path}/metrics-sidecar.log)")
+        sup.stop_all()
+        assert_all_gone([started])
+        assert stranger.poll() is None  # never touched
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_bad_value_in_dot_env_is_the_same_clean_error(tmp_path: Path) -> None:
+    """The launcher reads <repository>/.env as the programs do (they run there)."""
+    shutil.copytree(REPO / "scripts", tmp_path / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / ".env").write_text("WEBAPP_PORT=eighty\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "WEBAPP_"))}
+    run = subprocess.run([sys.executable, str(tmp_path / "scripts" / "launch.py"), "--ports", "auto"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.startswith("launch: trading-app: invalid configuration: WEBAPP_PORT='eighty': ")
+    assert "Traceback" not in run.stderr and '"started"' not in run.stdout
