@@ -20,7 +20,7 @@ import time
 
 import zmq
 
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 _EARLY = 100e-6  # how far ahead of its slot a call may go
 

@@ -20,7 +20,7 @@ import zmq
 from harness import free_port, percentile, start_sidecar, wait_until
 from prometheus_client import CollectorRegistry, Counter
 
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 
 def _message() -> dict[str, Any]:
@@ -94,7 +94,7 @@ def _one_case(address: str, up: bool, n: int, rate: float) -> dict[str, Any]:
         publish_us = _paced(n, rate, pub.publish, _message)
         trade_us = _paced(n, rate, lambda _: pub.trade("buy", 1.0, symbol="BTCUSDT", price=100.5))
         bare_us = _paced(n, rate, bare_send)
-        queued = sum(pub.snapshot()["sent"].values())
+        queued = sum(pub.stats().sent.values())
     finally:
         pub.close()
         bare.close(linger=0)

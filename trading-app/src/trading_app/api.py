@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import __version__
 from .exposition import build_registry
 from .prices import LastPrices
-from .publisher import Publisher, make_publisher
 from .settings import AppSettings
+from .telemetry.factory import make_publisher
+from .telemetry.protocol import Publisher
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$"
 
