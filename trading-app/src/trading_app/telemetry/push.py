@@ -84,6 +84,10 @@ class PushPublisher(MessageHelpers):
         self._sender = PushSender(self.context, self.addresses, sndhwm, self._queue, self._recorder,
                                   heartbeat_interval, self.heartbeat, curve)
         self._monitors = self._sender.monitors
+        self._single = len(self.addresses) == 1
+        self._seqs = self._stamper.seqs
+        self._stamp = self._stamper.stamp  # bound once: publish() is hot
+        self._account = self._recorder.account_locked
         self._sender.start()
 
     # -- state ----------------------------------------------------------------
@@ -105,12 +109,26 @@ class PushPublisher(MessageHelpers):
     def publish(self, message: dict[str, Any]) -> Published:
         """Stamp and queue; never blocks, never raises for transport problems."""
         started = _perf_counter()
-        endpoint = shard_index(message, len(self._monitors))
+        endpoint = 0 if self._single else shard_index(message, len(self._monitors))
         lock = self._lock
         lock.acquire()  # not ``with``: half the cost, and measurable at this scale
         try:
-            reason = self._enqueue_locked(message, endpoint)
-            self._recorder.account_locked(message.get("type", "unknown"), reason, _perf_counter() - started)
+            # _enqueue_locked() inlined: one call less is ~7 % of this path (B3).
+            seqs = self._seqs
+            seq = seqs[endpoint] + 1
+            seqs[endpoint] = seq
+            self._stamp(message, endpoint, seq)
+            if self._closed:
+                reason: str | None = "closed"
+            elif not self._monitors[endpoint].connected:
+                reason = "no_peer"
+            elif self._pushed - self._sender.popped >= self.queue_size:
+                reason = "queue_full"
+            else:
+                self._queue.append((endpoint, message))
+                self._pushed += 1
+                reason = None
+            self._account(message.get("type", "unknown"), reason, _perf_counter() - started)
         finally:
             lock.release()
         return Published(message, reason is None, reason)
