@@ -79,7 +79,7 @@ def _one_case(address: str, up: bool, n: int, rate: float) -> dict[str, Any]:
     payload = msgspec.json.encode(_message())
     context = zmq.Context()
     bare = _bare_socket(context, address)
-    pub = Publisher(address, producer="bench-b3", heartbeat_interval=0)
+    pub = Publisher(address, producer="bench-b3", heartbeat_interval=0, batch_backlog=True)
     try:
         if up:
             wait_until(lambda: pub.connected, 10, message="publisher connected")

@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from e2e.reliable_support import total
 from support.procs import Service, require_binary, wait_until
 from support.prom import scrape
@@ -36,7 +38,8 @@ def lost_before_last_accepted(results: list[Published]) -> int:
 
 
 def test_a_stalled_sidecar_fills_the_queue_and_each_queue_full_drop_is_counted(sidecar: Service) -> None:
-    pub = PushPublisher(sidecar.zmq, producer="stalled", heartbeat_interval=0, sndhwm=1, queue_size=100)
+    pub = PushPublisher(sidecar.zmq, producer="stalled", heartbeat_interval=0, sndhwm=1, queue_size=100,
+                        batch_backlog=True)  # as make_publisher() builds it
     results: list[Published] = []
     try:
         assert pub.wait_connected(10)
@@ -66,8 +69,10 @@ def test_a_stalled_sidecar_fills_the_queue_and_each_queue_full_drop_is_counted(s
     assert total(scrape(sidecar.http + "/metrics/"), "trades_total") == len(accepted)
 
 
-def test_close_delivers_everything_queued(sidecar: Service) -> None:
-    pub = PushPublisher(sidecar.zmq, producer="flush", heartbeat_interval=0, sndhwm=1, queue_size=50_000)
+@pytest.mark.parametrize("batch_backlog", [False, True])
+def test_close_delivers_everything_queued(sidecar: Service, batch_backlog: bool) -> None:
+    pub = PushPublisher(sidecar.zmq, producer="flush", heartbeat_interval=0, sndhwm=1, queue_size=50_000,
+                        batch_backlog=batch_backlog)
     assert pub.wait_connected(10)
     os.kill(sidecar.popen.pid, signal.SIGSTOP)
     try:
@@ -99,10 +104,12 @@ def test_close_delivers_everything_queued(sidecar: Service) -> None:
     assert metrics['messages_lost_total{producer="flush"}'] == 0
 
 
-def test_publish_from_many_threads_counts_exactly(sidecar: Service) -> None:
+@pytest.mark.parametrize("batch_backlog", [False, True])
+def test_publish_from_many_threads_counts_exactly(sidecar: Service, batch_backlog: bool) -> None:
     threads, per_thread = 8, 2_500
     results: list[Published] = []
-    with PushPublisher(sidecar.zmq, producer="threads", heartbeat_interval=0, queue_size=300) as pub:
+    with PushPublisher(sidecar.zmq, producer="threads", heartbeat_interval=0, queue_size=300,
+                       batch_backlog=batch_backlog) as pub:
         assert pub.wait_connected(10)
 
         def work() -> None:
@@ -150,3 +157,25 @@ def test_the_calling_thread_makes_no_system_call_of_its_own(sidecar: Service, tm
     assert set(publishing) <= INTERPRETER, sorted(set(publishing) - INTERPRETER)
     bare = set(_window(calls, "getuid", "getgid"))
     assert bare - INTERPRETER, "the control window (bare sends) shows no system call: the trace is not cut right"
+
+
+def test_a_backlog_of_single_publishes_leaves_in_array_frames_with_batch_backlog(sidecar: Service) -> None:
+    """What make_publisher() builds: the sender packs what it finds waiting. Behind a
+    stopped sidecar the backlog is certain; every message still counts once."""
+    pub = PushPublisher(sidecar.zmq, producer="batched", heartbeat_interval=0, sndhwm=1, batch_backlog=True)
+    try:
+        assert pub.wait_connected(10)
+        os.kill(sidecar.popen.pid, signal.SIGSTOP)
+        try:
+            results = [pub.tick(f"SYM{i % 7}", 100.0 + i, source="replay") for i in range(5_000)]
+        finally:
+            os.kill(sidecar.popen.pid, signal.SIGCONT)
+        assert all(r.queued for r in results)
+        metrics = wait_until(lambda: (m := scrape(sidecar.http + "/metrics/"))
+                             and m.get('messages_received_total{type="tick"}') == 5_000 and m, 30,
+                             message="5,000 ticks received")
+    finally:
+        pub.close()
+    assert metrics['messages_lost_total{producer="batched"}'] == 0
+    assert metrics['messages_duplicate_total'] == 0
+    assert pub.stats().sent == {"tick": 5_000} and pub.stats().dropped == {}

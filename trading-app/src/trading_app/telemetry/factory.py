@@ -19,5 +19,7 @@ def make_publisher(settings: AppSettings, role: str) -> Publisher:
         from .reliable import ReliablePublisher  # sqlite and its sender only when asked for
 
         return ReliablePublisher.from_settings(settings, producer)
+    # The sidecar reads JSON-array frames: let the sender batch whatever backlog it finds.
     return PushPublisher(settings.zmq_addr, producer=producer, sndhwm=settings.sndhwm,
-                         heartbeat_interval=settings.heartbeat_interval_seconds, curve=settings.curve_keys)
+                         heartbeat_interval=settings.heartbeat_interval_seconds, curve=settings.curve_keys,
+                         batch_backlog=True)

@@ -16,6 +16,10 @@ queue and the counters. What the caller gets back:
   slower than the app). Counted, never waited for.
 - ``closed``: after ``close()``.
 
+``batch_backlog=True`` (what ``make_publisher()`` builds): a backlog of single
+``publish()`` calls leaves as JSON-array frames, like ``publish_many()``'s; the
+default sends one plain object per ``publish()``.
+
 Every drop consumes a seq, so the sidecar sees it as ``messages_lost_total``
 with no help from the publisher. ``publish()`` takes ownership of the dict: the
 sender encodes it later, so the caller must not change it afterwards.
@@ -66,7 +70,8 @@ def quiet_context() -> zmq.Context:
 class PushPublisher(MessageHelpers):
     def __init__(self, addresses: str | list[str], producer: str = "trading-app", sndhwm: int = 10_000,
                  heartbeat_interval: float = 1.0, context: zmq.Context | None = None,
-                 curve: CurveClientKeys | None = None, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+                 curve: CurveClientKeys | None = None, queue_size: int = DEFAULT_QUEUE_SIZE,
+                 batch_backlog: bool = False) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self.addresses = parse_addresses(addresses)
@@ -82,7 +87,7 @@ class PushPublisher(MessageHelpers):
         self._pushed = 0  # messages appended (under the lock); the sender counts what it took
         self._closed = False
         self._sender = PushSender(self.context, self.addresses, sndhwm, self._queue, self._recorder,
-                                  heartbeat_interval, self.heartbeat, curve)
+                                  heartbeat_interval, self.heartbeat, curve, batch_backlog)
         self._monitors = self._sender.monitors
         self._single = len(self.addresses) == 1
         self._seqs = self._stamper.seqs

@@ -3,8 +3,11 @@ the PUSH sockets.
 
 It takes what ``publish()`` put in the in-process queue, encodes it and sends
 it with NOBLOCK. A backlog handed over by ``publish_many()`` leaves as
-JSON-array frames (``frames.pack_frames``); a single ``publish()`` leaves as one
-plain object, as it always has.
+JSON-array frames (``frames.pack_frames``). With ``batch_backlog`` (what
+``make_publisher()`` builds) so does whatever backlog of single ``publish()``
+calls it finds waiting: one send per frame, not per message, which is what lets
+it keep up when it gets the GIL only now and then. Without it a single
+``publish()`` leaves as one plain object, for a peer that reads only those.
 
 - Send queue full (the sidecar is slower than the app): the sender waits and
   retries; the caller never does. Meanwhile the in-process queue fills and
@@ -54,8 +57,9 @@ Entry = tuple[int, Any]
 class PushSender:
     def __init__(self, context: zmq.Context, addresses: list[str], sndhwm: int, queue: deque[Entry],
                  recorder: StatsRecorder, heartbeat_interval: float, on_heartbeat: Callable[[], None],
-                 curve: CurveClientKeys | None = None) -> None:
+                 curve: CurveClientKeys | None = None, batch_backlog: bool = False) -> None:
         self.addresses = addresses
+        self.batch_backlog = batch_backlog
         self.popped = 0  # messages taken off the queue; written by this thread only
         self._queue = queue
         self._recorder = recorder
@@ -122,6 +126,9 @@ class PushSender:
                 next_heartbeat = now + self._heartbeat_interval
 
     def _drain(self) -> None:
+        if self.batch_backlog and len(self._queue) > 1:
+            self._drain_batched()
+            return
         queue = self._queue
         for _ in range(DRAIN_MAX):
             try:
@@ -136,6 +143,24 @@ class PushSender:
             else:
                 self.popped += len(item)
                 self._send_backlog(endpoint, item)
+
+    def _drain_batched(self) -> None:
+        """Everything waiting (up to DRAIN_MAX entries), per endpoint in queue order."""
+        queue = self._queue
+        per_endpoint: dict[int, list[dict[str, Any]]] = {}
+        for _ in range(DRAIN_MAX):
+            try:
+                endpoint, item = queue.popleft()
+            except IndexError:
+                break
+            messages = per_endpoint.setdefault(endpoint, [])
+            if isinstance(item, dict):
+                messages.append(item)
+            else:
+                messages.extend(item)
+        for endpoint, messages in per_endpoint.items():
+            self.popped += len(messages)
+            self._send_backlog(endpoint, messages)
 
     def _send_backlog(self, endpoint: int, messages: list[dict[str, Any]]) -> None:
         first = 0
