@@ -180,7 +180,10 @@ class PushPublisher(MessageHelpers):
 
     def heartbeat(self) -> None:
         """One heartbeat to every endpoint (they are per-sidecar liveness), queued
-        behind what is already waiting so its seq stays in order."""
+        behind what is already waiting so its seq stays in order. None once closed
+        (the sender's timer may fire during close(): that is not a drop)."""
+        if self._closed:
+            return
         for endpoint in range(len(self._monitors)):
             started = _perf_counter()
             message = heartbeat_message()
