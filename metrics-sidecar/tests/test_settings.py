@@ -35,3 +35,15 @@ def test_env_file_is_read_and_process_env_wins(tmp_path: Path) -> None:
 def test_bucket_list_parses() -> None:
     s = Settings.from_env({"SIDECAR_LATENCY_BUCKETS": "0.001, 0.01,0.1"}, env_file=None)
     assert s.latency_buckets == (0.001, 0.01, 0.1)
+
+
+def test_unknown_prefixed_keys_are_ignored_and_the_constructor_reads_no_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("SIDECAR_NO_SUCH_SETTING=1\nSIDECAR_MAX_PRODUCERS=9\n")
+    s = Settings.from_env({"SIDECAR_ALSO_UNKNOWN": "x"}, env_file=str(env_file))
+    assert s.max_producers == 9
+    monkeypatch.setenv("SIDECAR_PORT", "9103")
+    monkeypatch.chdir(tmp_path)  # the .env above sits in the working directory now
+    assert (Settings().port, Settings().max_producers) == (8001, 64)
+    assert Settings.from_env().port == 9103

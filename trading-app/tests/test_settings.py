@@ -28,3 +28,10 @@ def test_env_file_and_several_endpoints(tmp_path: Path) -> None:
     env_file.write_text("WEBAPP_ZMQ_ADDR=tcp://127.0.0.1:1, tcp://127.0.0.1:2\n")
     s = AppSettings.from_env({}, env_file=str(env_file))
     assert s.zmq_addr == "tcp://127.0.0.1:1,tcp://127.0.0.1:2"
+
+
+def test_process_env_wins_over_env_file_and_unknown_prefixed_keys_are_ignored(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("WEBAPP_PORT=9001\nWEBAPP_UI_PORT=9002\nWEBAPP_NO_SUCH_SETTING=1\n")
+    s = AppSettings.from_env({"WEBAPP_PORT": "9003", "WEBAPP_ALSO_UNKNOWN": "x"}, env_file=str(env_file))
+    assert (s.port, s.ui_port) == (9003, 9002)

@@ -4,12 +4,12 @@ and an error names the variable and says what was wrong."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Annotated
 
-from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings.sources import PydanticBaseSettingsSource
 
 from .histogram import DEFAULT_BUCKETS
 
@@ -20,8 +20,11 @@ class SettingsError(ValueError):
     """A configuration value is invalid; the message names the variable."""
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Settings(BaseSettings):
+    # validate_default off: a default is valid by construction (validators that must see the
+    # default say so per field). only_existing: an unknown prefixed key in .env is ignored.
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=False,
+                                      env_prefix=PREFIX, dotenv_filtering="only_existing")
 
     zmq_bind: str = Field("tcp://127.0.0.1:5555", description="ZeroMQ PULL bind endpoint")
     host: str = Field("127.0.0.1", description="HTTP bind address (loopback by default)")
@@ -50,7 +53,8 @@ class Settings(BaseModel):
         0.10, description="A tick this far from the symbol's last price counts as a spike")
     heartbeat_interval_seconds: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Expected producer heartbeat period; 3 missed => producer_up 0")
-    latency_buckets: tuple[float, ...] = Field(
+    # NoDecode: the value is comma separated (parsed below), not JSON.
+    latency_buckets: Annotated[tuple[float, ...], NoDecode] = Field(
         DEFAULT_BUCKETS, description="Histogram bucket bounds in seconds, comma separated")
     latency_samples: Annotated[int, Field(ge=16, le=1_000_000)] = Field(
         4096, description="Recent raw latency samples kept per hop for exact quantiles")
@@ -172,19 +176,22 @@ class Settings(BaseModel):
         return value.upper()
 
     @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        """``Settings(...)`` is its arguments and defaults only; the environment is read by from_env."""
+        return (init_settings,)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
         """Build from the environment; process env wins over the ``.env`` file."""
-        merged: dict[str, str] = {}
-        if env_file and os.path.exists(env_file):
-            merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-        merged.update(os.environ if environ is None else environ)
-        values = {
-            key[len(PREFIX):].lower(): value
-            for key, value in merged.items()
-            if key.startswith(PREFIX) and key[len(PREFIX):].lower() in cls.model_fields
-        }
+        env = EnvSettingsSource(cls)
+        if environ is not None:  # instead of the process environment; names in any case, as there
+            env.env_vars = {name.lower(): value for name, value in environ.items()}
+        values = {**DotEnvSettingsSource(cls, env_file=env_file)(), **env()}
         try:
-            return cls.model_validate(values)
+            return cls(**values)
         except ValidationError as exc:
             problems = []
             for err in exc.errors():

@@ -3,12 +3,12 @@ an optional ``.env``. Validation is strict and errors name the variable."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings.sources import PydanticBaseSettingsSource
 
 if TYPE_CHECKING:
     from .curve_keys import CurveClientKeys
@@ -20,8 +20,11 @@ class SettingsError(ValueError):
     """A configuration value is invalid; the message names the variable."""
 
 
-class AppSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class AppSettings(BaseSettings):
+    # validate_default off: a default is valid by construction (validators that must see the
+    # default say so per field). only_existing: an unknown prefixed key in .env is ignored.
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=False,
+                                      env_prefix=PREFIX, dotenv_filtering="only_existing")
 
     zmq_addr: str = Field("tcp://127.0.0.1:5555",
                           description="Sidecar PULL endpoint(s); comma separated to shard by symbol")
@@ -163,18 +166,24 @@ class AppSettings(BaseModel):
         return [s.strip() for s in self.symbols.split(",") if s.strip()]
 
     @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        """``AppSettings(...)`` is its arguments and defaults only; the environment is read by from_env."""
+        return (init_settings,)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> AppSettings:
         """Process env wins over ``.env``; unknown ``WEBAPP_*`` keys are ignored."""
-        source: dict[str, str] = {}
-        if env_file and os.path.exists(env_file):
-            source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-        source.update(os.environ if environ is None else environ)
-        fields = cls.model_fields
-        values = {k[len(PREFIX):].lower(): v for k, v in source.items()
-                  if k.startswith(PREFIX) and k[len(PREFIX):].lower() in fields}
+        env = EnvSettingsSource(cls)
+        if environ is not None:  # instead of the process environment; names in any case, as there
+            env.env_vars = {name.lower(): value for name, value in environ.items()}
+        values = {**DotEnvSettingsSource(cls, env_file=env_file)(), **env()}
         try:
-            return cls.model_validate(values)
+            return cls(**values)
         except ValidationError as exc:
             msgs = [f"{PREFIX}{str(e['loc'][0]).upper()}={values.get(str(e['loc'][0]), '')!r}: {e['msg']}"
                     for e in exc.errors() if e["loc"]]
             raise SettingsError("invalid configuration: " + "; ".join(msgs)) from None
+
