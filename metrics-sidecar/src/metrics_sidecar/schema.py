@@ -3,8 +3,8 @@
 These pydantic models are the source of truth. ``docs/schema/*.json`` is generated
 from them (``python -m metrics_sidecar.schema_export``) and a test fails when the
 committed files drift. The hot-path decoder (``decode.py``) uses msgspec structs
-that mirror these models for speed; ``tests/test_schema_parity.py`` proves both
-accept and reject the same messages.
+that mirror these models for speed; ``metrics-sidecar/tests/test_schema_contract.py``
+proves both accept and reject the same messages (the decoder's few stricter checks named there).
 
 The seed message ``{"type":"trade","side":"buy","qty":1,"ts":1700000000.0}`` is
 valid exactly as written: every other field is optional.
