@@ -30,9 +30,13 @@ from . import reasons
 from .schema import (
     EVENT_ID_MAX_LEN,
     INSTANCE_PATTERN,
+    PRICE_MAX,
     PRODUCER_PATTERN,
+    QTY_MAX,
+    SEQ_MAX,
     SOURCE_PATTERN,
     SYMBOL_PATTERN,
+    TS_SECONDS_BELOW,
 )
 from .timestamps import _MS_THRESHOLD as _EPOCH_SECONDS_BELOW
 from .timestamps import normalize_ts
@@ -47,14 +51,17 @@ def _whole_string(pattern: str) -> str:
     return pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
 
 
-_NonNeg = Annotated[float, msgspec.Meta(ge=0)]
-_Pos = Annotated[float, msgspec.Meta(gt=0)]
+# The numeric bounds of schema.py (issue 18): what the journal, the core and a
+# float aggregate can all hold.
+_Qty = Annotated[float, msgspec.Meta(ge=0, le=QTY_MAX)]
+_Price = Annotated[float, msgspec.Meta(gt=0, le=PRICE_MAX)]
+_SentTs = Annotated[float, msgspec.Meta(ge=0, lt=TS_SECONDS_BELOW)]
 _Symbol = Annotated[str, msgspec.Meta(pattern=_whole_string(SYMBOL_PATTERN))]
 _Producer = Annotated[str, msgspec.Meta(pattern=_whole_string(PRODUCER_PATTERN))]
 _Instance = Annotated[str, msgspec.Meta(pattern=_whole_string(INSTANCE_PATTERN))]
 _Source = Annotated[str, msgspec.Meta(pattern=_whole_string(SOURCE_PATTERN))]
 _EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=EVENT_ID_MAX_LEN)]
-_Seq = Annotated[int, msgspec.Meta(ge=0)]
+_Seq = Annotated[int, msgspec.Meta(ge=0, le=SEQ_MAX)]
 
 # The label fields (producer, instance, symbol, source) are plain ``str`` in the
 # structs the hot path decodes: msgspec would run each pattern's regex on every
@@ -72,7 +79,7 @@ class _Envelope(msgspec.Struct, tag_field="type", kw_only=True, gc=False):
     producer: str | None = None
     instance: str | None = None
     seq: _Seq | None = None
-    sent_ts: _NonNeg | None = None
+    sent_ts: _SentTs | None = None
     event_id: _EventId | None = None
     # Filled in by the sidecar, never read from the wire.
     ts_s: float = 0.0  # ``ts`` normalised to epoch seconds
@@ -82,21 +89,21 @@ class _Envelope(msgspec.Struct, tag_field="type", kw_only=True, gc=False):
 class Trade(_Envelope, tag="trade", kw_only=True):
     kind: ClassVar[str] = "trade"
     side: Literal["buy", "sell"]
-    qty: _NonNeg
+    qty: _Qty
     ts: float | str
     symbol: str | None = None
-    price: _Pos | None = None
+    price: _Price | None = None
 
 
 class Tick(_Envelope, tag="tick", kw_only=True):
     kind: ClassVar[str] = "tick"
     symbol: str
-    price: _Pos
-    volume: _NonNeg = 0.0
+    price: _Price
+    volume: _Qty = 0.0
     ts: float | str
     source: str = "unknown"
-    bid: _Pos | None = None
-    ask: _Pos | None = None
+    bid: _Price | None = None
+    ask: _Price | None = None
 
 
 class Heartbeat(_Envelope, tag="heartbeat", kw_only=True):
