@@ -1,179 +1,173 @@
 #!/usr/bin/env python3
 """Run the whole loop on this machine, no Docker: metrics-sidecar first (so no
 early click is lost), then the trading-app API and UI, then a local Prometheus
-scraping both every second (when the ``prometheus`` binary is installed).
+scraping all three every second and loading the project's alert rules
+(prometheus/rules), when the ``prometheus`` binary is installed.
 
-    python scripts/launch.py                 # default ports 5555/8001/8000/8501/9090
-    python scripts/launch.py --ports auto    # OS-chosen free ports (tests)
-    python scripts/launch.py --dev           # uvicorn --reload + Streamlit runOnSave
-    python scripts/launch.py --feed sim      # also run the simulated market feed
+    python scripts/launch.py                       # configured ports (default 5555/8001/8000/8501/8502/9090)
+    python scripts/launch.py --ports auto          # OS-chosen free ports (tests)
+    python scripts/launch.py --dev                 # uvicorn --reload + Streamlit runOnSave
+    python scripts/launch.py --feed sim            # also run the simulated market feed
+    python scripts/launch.py --restart-on-failure  # restart metrics-sidecar when it dies
 
-Prints the URLs, then one JSON line ``{"event": "ready", ...}`` for programs.
-Ctrl-C / SIGTERM stops everything in reverse order.
+Settings come from the environment and .env exactly as the programs read them;
+a flag wins over a variable and says so. Every port is checked before anything
+starts. The launcher owns what it starts: a failing step stops everything
+(naming the step, its port and its log), a child's death is reported with the
+tail of its log, and Ctrl-C / SIGTERM stops every child.
+
+Prints the URLs, then one JSON line ``{"event": "ready", ...}`` for programs
+(and JSON lines ``started`` / ``exited`` / ``restarted`` per child).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from polling import free_port  # noqa: E402
+from launcher.children import Step, StepFailed, Supervisor
+from launcher.options import PORTS, REPO, LaunchError, Plan, parser, resolve
+from launcher.ports import port_taken, who_listens
 
-import promconf  # noqa: E402
+import promconf
+
+BIN = Path(sys.executable).parent
+MAX_RESTARTS = 5
 
 
-def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"process for {url} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status < 500:
-                    return
-        except Exception:  # noqa: BLE001 - not up yet
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"timed out waiting for {url}")
+class Interrupted(BaseException):
+    """SIGTERM / SIGINT: leave whatever is running, stop every child."""
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def check_ports(plan: Plan, with_prometheus: bool) -> None:
+    for key, flag, var, what in PORTS:
+        if key == "prometheus" and not with_prometheus:
+            continue
+        port = plan.ports[key]
+        if port_taken(plan.host, port):
+            how = f"{flag} or {var}" if var else flag
+            raise LaunchError(f"port {port} ({what}) on {plan.host} is already in use {who_listens(port)}; "
+                              f"stop that process or choose another port ({how}, or --ports auto)")
+
+
+def steps(plan: Plan, dev: bool, run_dir: Path) -> list[Step]:
+    uvicorn = str(BIN / "uvicorn")
+    host = plan.host
+    if dev:
+        sidecar_cmd = [uvicorn, "metrics_sidecar.http_api:create_app_from_env", "--factory", "--host", host,
+                       "--port", str(plan.ports["sidecar"]), "--reload",
+                       "--reload-dir", str(REPO / "metrics-sidecar" / "src")]
+        api_cmd = [uvicorn, "trading_app.api:create_app", "--factory", "--host", host,
+                   "--port", str(plan.ports["api"]), "--reload", "--reload-dir", str(REPO / "trading-app" / "src")]
+    else:
+        sidecar_cmd, api_cmd = [str(BIN / "metrics-sidecar")], [str(BIN / "trading-app-api")]
+    # Default watcher (watchdog): it also watches the page modules ui.py imports.
+    ui_cmd = [str(BIN / "trading-app-ui"), *(["--server.runOnSave", "true"] if dev else [])]
+    out = [Step("metrics-sidecar", sidecar_cmd, plan.ports["sidecar"], f"{plan.url('sidecar')}/health", 30),
+           Step("trading-app-api", api_cmd, plan.ports["api"], f"{plan.url('api')}/health", 30),
+           Step("trading-app-ui", ui_cmd, plan.ports["ui"], f"{plan.url('ui')}/_stcore/health", 60)]
+    if plan.prometheus_bin:
+        config = run_dir / "prometheus.yml"
+        config.write_text(promconf.render({
+            "metrics-sidecar": (f"{host}:{plan.ports['sidecar']}", "/metrics/"),
+            "trading-app-api": (f"{host}:{plan.ports['api']}", "/metrics"),
+            "trading-app-ui": (f"{host}:{plan.ports['ui_metrics']}", "/metrics"),
+        }))
+        out.append(Step("prometheus", [plan.prometheus_bin, f"--config.file={config}",
+                                       f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
+                                       f"--web.listen-address={host}:{plan.ports['prometheus']}"],
+                        plan.ports["prometheus"], f"{plan.url('prometheus')}/-/ready", 30))
+    return out
+
+
+def announce(plan: Plan, sup: Supervisor, dev: bool, run_dir: Path) -> None:
+    ui, api, sidecar, prom = (plan.url(k) for k in ("ui", "api", "sidecar", "prometheus"))
+    say(f"""
+trading-telemetry is running{' (dev: hot reload)' if dev else ''}:
+  UI (click Buy/Sell)   {ui}
+  trading-app API       {api}/docs     metrics: {api}/metrics
+  metrics-sidecar       {sidecar}/metrics/   events: {sidecar}/events
+  Prometheus            {prom + '/graph' if plan.prometheus_bin else plan.prometheus_note}
+  ZeroMQ                {plan.zmq_addr}
+  logs                  {run_dir}/*.log
+Ctrl-C stops everything.""")
+    say(json.dumps({
+        "event": "ready", "ui": ui, "ui_metrics": f"{plan.url('ui_metrics')}/metrics", "api": api,
+        "sidecar": sidecar, "zmq": plan.zmq_addr, "prometheus": prom if plan.prometheus_bin else None,
+        "pids": {c.name: c.proc.pid for c in sup.children}, "run_dir": str(run_dir),
+    }))
+
+
+def supervise(sup: Supervisor, restart_sidecar: bool) -> None:
+    """Until a signal: report every death; restart the sidecar when asked; any other
+    death stops everything (the API and UI are the product)."""
+    restarts = 0
+    while True:
+        for child in sup.newly_dead():
+            if child.name != "metrics-sidecar":
+                raise StepFailed(f"{child.name} died; stopping everything the launcher started")
+            if restart_sidecar and restarts < MAX_RESTARTS:
+                restarts += 1
+                say(f"launch: restarting metrics-sidecar ({restarts}/{MAX_RESTARTS})")
+                sup.restart(child)
+            elif restart_sidecar:
+                raise StepFailed(f"metrics-sidecar died {restarts + 1} times; giving up")
+            else:
+                say("launch: the API and UI keep running and count what they cannot send; "
+                    "restart the loop, or run with --restart-on-failure")
+        time.sleep(0.2)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ports", choices=["default", "auto"], default="default")
-    parser.add_argument("--dev", action="store_true", help="hot reload: uvicorn --reload, Streamlit runOnSave")
-    parser.add_argument("--feed", choices=["none", "sim", "csv", "binance"], default="none")
-    parser.add_argument("--no-prometheus", action="store_true")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="bind address for every listener (default loopback; e.g. the docker0 address "
-                             "172.17.0.1 so the Docker Prometheus of docker-compose.infra.yml can scrape)")
-    parser.add_argument("--run-dir", default=str(REPO / ".run"), help="logs and Prometheus data")
-    args = parser.parse_args()
-
+    args = parser(__doc__ or "").parse_args()
+    try:
+        plan = resolve(args, dict(os.environ))
+        for note in plan.notes:
+            say(f"launch: {note}")
+        check_ports(plan, plan.prometheus_bin is not None)
+    except LaunchError as exc:
+        print(f"launch: {exc}", file=sys.stderr, flush=True)
+        return 2
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    auto = args.ports == "auto"
-    ports = {
-        "zmq": free_port() if auto else int(os.environ.get("SIDECAR_ZMQ_PORT", 5555)),
-        "sidecar": free_port() if auto else int(os.environ.get("SIDECAR_PORT", 8001)),
-        "api": free_port() if auto else int(os.environ.get("WEBAPP_PORT", 8000)),
-        "ui": free_port() if auto else int(os.environ.get("WEBAPP_UI_PORT", 8501)),
-        "ui_metrics": free_port() if auto else int(os.environ.get("WEBAPP_UI_METRICS_PORT", 8502)),
-        "prometheus": free_port() if auto else 9090,
-    }
-    host = args.host
-    zmq_addr = f"tcp://{host}:{ports['zmq']}"
-    sidecar_url = f"http://{host}:{ports['sidecar']}"
-    api_url = f"http://{host}:{ports['api']}"
-    ui_url = f"http://{host}:{ports['ui']}"
-    prom_url = f"http://{host}:{ports['prometheus']}"
-    prometheus_bin = None if args.no_prometheus else shutil.which("prometheus")
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "SIDECAR_ZMQ_BIND": zmq_addr, "SIDECAR_HOST": host, "SIDECAR_PORT": str(ports["sidecar"]),
-        "WEBAPP_ZMQ_ADDR": zmq_addr, "WEBAPP_HOST": host, "WEBAPP_PORT": str(ports["api"]),
-        "WEBAPP_UI_PORT": str(ports["ui"]), "WEBAPP_SIDECAR_URL": sidecar_url,
-        "WEBAPP_UI_METRICS_PORT": str(ports["ui_metrics"]),
-        "WEBAPP_FEED": args.feed,
-    }
-    if prometheus_bin:
-        env["WEBAPP_PROMETHEUS_URL"] = prom_url
     if args.dev:
         # Hot reload must run (and watch) this checkout's sources, even when the venv
         # holds a regular install or an editable install of another checkout.
         sources = [str(REPO / "metrics-sidecar" / "src"), str(REPO / "trading-app" / "src")]
-        env["PYTHONPATH"] = os.pathsep.join([*sources, *filter(None, [os.environ.get("PYTHONPATH")])])
+        plan.env["PYTHONPATH"] = ":".join([*sources, *filter(None, [plan.env.get("PYTHONPATH")])])
+    sup = Supervisor(run_dir, plan.env, REPO, say)
 
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    def interrupt(*_: object) -> None:
+        raise Interrupted
 
-    def spawn(name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
-        log = open(run_dir / f"{name}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        procs.append((name, proc))
-        return proc
-
-    def stop_all(*_: object) -> None:
-        for _name, proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for _name, proc in reversed(procs):
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop_all)
-    signal.signal(signal.SIGINT, stop_all)
-
-    uvicorn = [str(BIN / "uvicorn")]
-    if args.dev:
-        sidecar = spawn("metrics-sidecar", [
-            *uvicorn, "metrics_sidecar.http_api:create_app_from_env", "--factory", "--host", host,
-            "--port", str(ports["sidecar"]), "--reload", "--reload-dir", str(REPO / "metrics-sidecar" / "src")])
-    else:
-        sidecar = spawn("metrics-sidecar", [str(BIN / "metrics-sidecar")])
-    wait_http(f"{sidecar_url}/health", 30, sidecar)
-
-    if args.dev:
-        api = spawn("trading-app-api", [
-            *uvicorn, "trading_app.api:create_app", "--factory", "--host", host, "--port", str(ports["api"]),
-            "--reload", "--reload-dir", str(REPO / "trading-app" / "src")])
-    else:
-        api = spawn("trading-app-api", [str(BIN / "trading-app-api")])
-    wait_http(f"{api_url}/health", 30, api)
-
-    ui_cmd = [str(BIN / "trading-app-ui")]
-    if args.dev:
-        # Default watcher (watchdog): it also watches the page modules ui.py imports.
-        ui_cmd += ["--server.runOnSave", "true"]
-    ui = spawn("trading-app-ui", ui_cmd)
-    wait_http(f"{ui_url}/_stcore/health", 60, ui)
-
-    if prometheus_bin:
-        config = run_dir / "prometheus.yml"
-        config.write_text(promconf.render({
-            "metrics-sidecar": (f"{host}:{ports['sidecar']}", "/metrics/"),
-            "trading-app-api": (f"{host}:{ports['api']}", "/metrics"),
-            "trading-app-ui": (f"{host}:{ports['ui_metrics']}", "/metrics"),
-        }))
-        prom = spawn("prometheus", [prometheus_bin, f"--config.file={config}",
-                                    f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
-                                    f"--web.listen-address={host}:{ports['prometheus']}"])
-        wait_http(f"{prom_url}/-/ready", 30, prom)
-
-    print(f"""
-trading-telemetry is running{' (dev: hot reload)' if args.dev else ''}:
-  UI (click Buy/Sell)   {ui_url}
-  trading-app API       {api_url}/docs     metrics: {api_url}/metrics
-  metrics-sidecar       {sidecar_url}/metrics/   events: {sidecar_url}/events
-  Prometheus            {prom_url + '/graph' if prometheus_bin else 'not installed (apt-get install -y prometheus)'}
-  ZeroMQ                {zmq_addr}
-  logs                  {run_dir}/*.log
-Ctrl-C stops everything.""", flush=True)
-    print(json.dumps({
-        "event": "ready", "ui": ui_url, "ui_metrics": f"http://{host}:{ports['ui_metrics']}/metrics",
-        "api": api_url, "sidecar": sidecar_url, "zmq": zmq_addr,
-        "prometheus": prom_url if prometheus_bin else None,
-        "pids": {name: proc.pid for name, proc in procs}, "run_dir": str(run_dir),
-    }), flush=True)
-    while True:
-        for name, proc in procs:
-            if proc.poll() is not None and name != "metrics-sidecar":
-                print(f"{name} exited with {proc.returncode}; see {run_dir}/{name}.log", flush=True)
-                stop_all()
-        time.sleep(0.5)
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    code = 0
+    try:
+        for step in steps(plan, args.dev, run_dir):
+            sup.start(step)
+        announce(plan, sup, args.dev, run_dir)
+        supervise(sup, args.restart_on_failure)
+    except Interrupted:
+        say("launch: stopping every process it started")
+    except StepFailed as exc:
+        print(f"launch: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sup.stop_all()
+        sup.event(event="stopped", pids=[c.proc.pid for c in sup.children])
+    return code
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from typing import Any
 from support.procs import REPO, require_binary
 
 ARTIFACTS = REPO / "test-artifacts"  # git-ignored: every step's screenshot
-DOC_SHOTS = REPO / "docs" / "screenshots"  # committed: refreshed only with UPDATE_SCREENSHOTS=1
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -71,14 +69,11 @@ def chromium_page(width: int = 1400, height: int = 1600) -> Iterator[Any]:
             browser.close()
 
 
-def shot(page: Any, name: str, doc_name: str | None = None) -> None:
-    """Screenshot to test-artifacts/<name>.png; with UPDATE_SCREENSHOTS=1 also
-    refresh docs/screenshots/<doc_name>.png (the README shows those)."""
+def shot(page: Any, name: str) -> None:
+    """Screenshot to test-artifacts/<name>.png (the README's screenshots are made
+    by scripts/screenshots.py)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    if doc_name and os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        shutil.copyfile(path, DOC_SHOTS / f"{doc_name}.png")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def table_rows(page: Any, container_key: str) -> list[dict[str, str]]:

@@ -4,8 +4,7 @@ Prometheus scraping every second): clicks reach the sidecar and Prometheus; a
 stopped sidecar is announced and a click while it is down is a counted drop;
 its return is noticed; the Market and Latency pages draw live data.
 
-Screenshots of every step go to test-artifacts/ (UPDATE_SCREENSHOTS=1 also
-refreshes the two in docs/screenshots/)."""
+Screenshots of every step go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -93,19 +92,21 @@ def event_log_shows(page: Any, notice: tuple[str, str, float, str, int, float], 
     assert datetime.fromisoformat(row["ts"]).timestamp() == ts
 
 
-def received_row(page: Any, seq: int) -> dict[str, str] | None:
-    rows = [r for r in table_rows(page, "received") if r.get("seq") == str(seq)
-            and r.get("producer") == "trading-app-ui"]
+def blotter_row(page: Any, seq: int, status: str = "received") -> dict[str, str] | None:
+    """This UI's trade ``seq`` in the blotter, once it has the given status."""
+    rows = [r for r in table_rows(page, "blotter") if r.get("seq") == str(seq) and r.get("status") == status]
     return rows[0] if rows else None
 
 
 def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: Any) -> None:
     prom = Prometheus(stack["prometheus"], None)  # type: ignore[arg-type]  # launch.py owns the process
     page.get_by_text("Sidecar connected").wait_for(timeout=30_000)
-    assert page.get_by_label("Quantity").input_value() == "1"  # the default
+    # The default; the page streams in, so the field may be drawn before its value.
+    wait_until(lambda: page.get_by_label("Quantity").input_value() == "1", 10, message="quantity 1 by default")
     assert page.get_by_role("button", name="Deploy").count() == 0  # client.toolbarMode=viewer
     prom.wait_for_targets_up(30)
     shot(page, "01-connected")
+    seqs: list[int] = []
     for side in ("buy", "sell"):
         before = sidecar_metrics(stack["sidecar"])
         volume0, trades0 = side_total(before, "volume_total", side), side_total(before, "trades_total", side)
@@ -117,8 +118,9 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
         verb, _, qty, symbol, seq, ts = notice
         assert (verb, qty, symbol) == ("Emitted", 3.0, SYMBOL)
         event_log_shows(page, notice, "sent")
-        row = wait_until(lambda s=seq: received_row(page, s), 5, message="the received-by-sidecar panel")
-        assert (row["type"], row["side"], float(row["qty"]), row["symbol"]) == ("trade", side, 3.0, SYMBOL)
+        row = wait_until(lambda s=seq: blotter_row(page, s), 5, message="the blotter's received row")
+        assert (row["side"], row["qty"], row["symbol"]) == (side, "3", SYMBOL)
+        assert float(row["latency_ms"]) >= 0
         after = wait_until(lambda s=side, t=trades0: (m := sidecar_metrics(stack["sidecar"]))
                            and side_total(m, "trades_total", s) == t + 1 and m, 5, message="sidecar counted it")
         assert side_total(after, "volume_total", side) == volume0 + 3
@@ -127,7 +129,14 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
         deadline = ts + SCRAPE_INTERVAL + 1.0 + 0.5
         wait_until(lambda e=expr, v=volume0: prom.value(e) == v + 3, max(0.0, deadline - time.time()), 0.05,
                    message=f"Prometheus {expr} up by 3 within one scrape + 1 s")
-        shot(page, f"02-{side}", doc_name="trade-page" if side == "sell" else None)
+        shot(page, f"02-{side}")
+        seqs.append(seq)
+    # The blotter is read back from the sidecar: a reload (a new session) still shows both.
+    page.reload()
+    page.get_by_text("Sidecar connected").wait_for(timeout=30_000)
+    for seq in seqs:
+        wait_until(lambda s=seq: blotter_row(page, s), 10, message=f"seq {seq} in the blotter after a reload")
+    assert table_rows(page, "event_log") == []  # the session's own log did not survive; the blotter did
 
 
 def test_sidecar_down_warns_counts_drops_and_recovers(stack: dict[str, Any], page: Any) -> None:
@@ -150,6 +159,9 @@ def test_sidecar_down_warns_counts_drops_and_recovers(stack: dict[str, Any], pag
     notice = click(page, "buy", 1)
     assert notice[:4] == ("Dropped", "buy", 1.0, SYMBOL)
     event_log_shows(page, notice, "dropped: no_peer")
+    dropped_row = wait_until(lambda: blotter_row(page, notice[4], "dropped: no_peer"), 5,
+                             message="the dropped trade in the blotter")
+    assert (dropped_row["side"], dropped_row["qty"], dropped_row["latency_ms"]) == ("buy", "1", "—")
     assert scrape(stack["ui_metrics"])[drop_key] == dropped0 + 1
     page.locator(".st-key-status").get_by_text(f"trades dropped {dropped0 + 1:g} (no_peer {dropped0 + 1:g})") \
         .wait_for(timeout=5_000)
@@ -172,7 +184,7 @@ def test_sidecar_down_warns_counts_drops_and_recovers(stack: dict[str, Any], pag
                          message="the click after recovery is counted by the new sidecar")
     assert metrics[f'volume_total{{side="buy",symbol="{SYMBOL}"}}'] == 2.0
     assert metrics['messages_lost_total{producer="trading-app-ui"}'] == 0  # it started counting after the drop
-    wait_until(lambda: received_row(page, notice[4]), 5, message="received panel after recovery")
+    wait_until(lambda: blotter_row(page, notice[4]), 5, message="blotter after recovery")
     shot(page, "05-recovered")
 
 
@@ -185,7 +197,7 @@ def _exited(pid: int) -> bool:
 
 
 def test_market_and_latency_pages_render_live_data(stack: dict[str, Any], page: Any) -> None:
-    from trading_app.publisher import Publisher
+    from trading_app.telemetry.push import PushPublisher as Publisher
 
     with Publisher(stack["zmq"], producer="browser-feed", heartbeat_interval=0) as pub:
         wait_until(lambda: pub.connected, 10, message="feed connected")
@@ -219,4 +231,4 @@ def test_market_and_latency_pages_render_live_data(stack: dict[str, Any], page: 
     assert {"source": "this UI", "metric": "publisher_messages_dropped_total", "labels": "type=trade,reason=no_peer",
             "value": "1.0000"} in counts
     page.get_by_role("combobox").last.wait_for()  # the histogram's hop choice, drawn
-    shot(page, "07-latency", doc_name="latency-page")
+    shot(page, "07-latency")

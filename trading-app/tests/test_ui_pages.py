@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from support.procs import Service, free_port, start_sidecar, wait_until
 from support.prom import scrape
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,14 @@ def test_market_page_shows_price_bars_analytics_and_pnl(env: None, tmp_path: Pat
     assert metrics["Realized PnL"] == "0.00"
     assert at.table and not at.table[0].value.empty  # the rolling-window analytics table
     assert not any("No market data" in i.value for i in at.info)
-    sides = at.table[1].value.to_dict("records")
+    assert at.table[1].value.to_dict("records") == [  # every symbol's position (the sells have no symbol)
+        {"symbol": "BTCUSDT", "position": "2", "avg cost": "100.0000", "mark": "102.2500", "realized PnL": "0.00",
+         "unrealized PnL": "4.50", "total PnL": "4.50", "trades": "1", "without a price": "0"}]
+    # Trades per side of the selected symbol, then the sidecar's rolling ones over all symbols.
+    assert at.table[2].value.to_dict("records") == [{"side": "buy", "trades": "1", "volume": "2"}]
+    sides = at.table[3].value.to_dict("records")
     assert [(r["side"], r["window"], r["trades"], r["volume"]) for r in sides] == [
-        ("buy", "1m", 1, 2.0), ("buy", "5m", 1, 2.0), ("sell", "1m", 2, 2.0), ("sell", "5m", 2, 2.0)]
+        ("buy", "1m", "1", "2"), ("buy", "5m", "1", "2"), ("sell", "1m", "2", "2"), ("sell", "5m", "2", "2")]
     assert len(at.get("vega_lite_chart")) == 2  # the price line and the candles
 
 

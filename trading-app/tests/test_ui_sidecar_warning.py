@@ -61,23 +61,23 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
     assert not at.exception
     assert _texts(at.warning) == [ui_common.UNREACHABLE_WARNING]
     assert _texts(at.success) == []
-    assert at.number_input(key="qty").value == 1.0  # quantity defaults to 1
+    assert at.text_input(key="qty").value == "1"  # quantity defaults to 1
     assert "UI publisher: trades sent 0 · trades dropped 0" in _texts(at.caption)
 
     # 1. Sidecar down: the click returns (publish() does not wait) and is a counted drop.
     at = _click(at, "Buy")
     publisher = ui_common.get_publisher()
-    snapshot = publisher.snapshot()
-    assert snapshot["dropped"] == {("trade", "no_peer"): 1} and snapshot["sent"] == {}
+    snapshot = publisher.stats()
+    assert snapshot.dropped == {("trade", "no_peer"): 1} and snapshot.sent == {}
     # A blocking send would wait for a peer that never comes; a bounded total says it did not.
-    assert snapshot["duration_sum"] < 1.0
+    assert snapshot.duration_sum < 1.0
     message = _emitted(at)
     assert {k: message[k] for k in ("type", "side", "qty", "symbol", "seq", "producer")} == {
         "type": "trade", "side": "buy", "qty": 1.0, "symbol": "BTCUSDT", "seq": 1, "producer": "trading-app-ui"}
     ts = ts_text(message["ts"])
     assert _texts(at.error) == [
         f"Dropped buy 1 BTCUSDT — seq 1, ts {ts} (no_peer: the sidecar is not connected)"]
-    assert _event_log_top(at) == {"seq": 1, "side": "buy", "qty": 1.0, "symbol": "BTCUSDT", "ts": ts,
+    assert _event_log_top(at) == {"seq": 1, "side": "buy", "qty": "1", "symbol": "BTCUSDT", "ts": ts,
                                   "status": "dropped: no_peer"}
     assert "UI publisher: trades sent 0 · trades dropped 1 (no_peer 1)" in _texts(at.caption)
     assert _texts(at.warning) == [ui_common.UNREACHABLE_WARNING]
@@ -90,7 +90,7 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
         at = at.run()
         assert _texts(at.warning) == []
         assert _texts(at.success) == [ui_common.CONNECTED_TEXT]
-        at.number_input(key="qty").set_value(3.0)
+        at.text_input(key="qty").set_value("3")
         for n, side in enumerate(("buy", "sell"), start=2):
             at = _click(at.run(), side.capitalize())
             message = _emitted(at)
@@ -98,7 +98,7 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
             assert (message["side"], message["qty"], message["seq"]) == (side, 3.0, n)
             assert _texts(at.success) == [ui_common.CONNECTED_TEXT, f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
             assert [t.value for t in at.toast] == [f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
-            assert _event_log_top(at) == {"seq": n, "side": side, "qty": 3.0, "symbol": "BTCUSDT", "ts": ts,
+            assert _event_log_top(at) == {"seq": n, "side": side, "qty": "3", "symbol": "BTCUSDT", "ts": ts,
                                           "status": "sent"}
             metrics = wait_until(lambda s=side: (m := scrape(sidecar.http + "/metrics/"))
                                  and m.get(f'trades_total{{side="{s}",symbol="BTCUSDT"}}') == 1 and m, 10,
@@ -107,16 +107,18 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
         # seq 1 was dropped before this sidecar existed: its first seq from this producer
         # instance is 2, which is not a gap.
         assert metrics['messages_lost_total{producer="trading-app-ui"}'] == 0
-        assert publisher.snapshot()["sent"] == {"trade": 2}
+        assert publisher.stats().sent == {"trade": 2}
 
-        # The "Received by sidecar" panel closes the loop: both clicks, newest first.
-        def received(app: AppTest) -> list[dict[str, Any]]:
+        # The blotter closes the loop: both clicks as the sidecar received them, and
+        # the one dropped before it existed, newest first.
+        def blotter(app: AppTest) -> list[dict[str, Any]]:
             app.run()
             return [] if len(app.table) < 2 else app.table[1].value.to_dict("records")
 
-        rows = wait_until(lambda: len(r := received(at)) == 2 and r, 10, message="received panel")
-        assert [(r["seq"], r["side"], r["qty"], r["symbol"], r["producer"]) for r in rows] == [
-            (3, "sell", 3.0, "BTCUSDT", "trading-app-ui"), (2, "buy", 3.0, "BTCUSDT", "trading-app-ui")]
+        rows = wait_until(lambda: len(r := blotter(at)) == 3 and r, 10, message="blotter")
+        assert [(r["seq"], r["side"], r["qty"], r["symbol"], r["status"]) for r in rows] == [
+            ("3", "sell", "3", "BTCUSDT", "received"), ("2", "buy", "3", "BTCUSDT", "received"),
+            ("1", "buy", "1", "BTCUSDT", "dropped: no_peer")]
     finally:
         sidecar.kill()
 

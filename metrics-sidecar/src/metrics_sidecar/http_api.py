@@ -1,17 +1,19 @@
 """HTTP surface of the sidecar: Prometheus exposition, health, recent events."""
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 from fastapi import FastAPI, Query, Response
 from fastapi.responses import JSONResponse
 
 from . import __version__
+from .events_query import EventFilter, select
 from .exposition import CONTENT_TYPE, process_registry, render
 from .health import health_report
 from .http_limits import ERROR_RESPONSES, install_error_shape
 from .http_market import market_router
 from .ingest import IngestLoop
+from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN
 from .state import TelemetryState
 
 if TYPE_CHECKING:
@@ -49,11 +51,19 @@ def create_app(state: TelemetryState, ingest: IngestLoop, durable: "DurableServi
     async def readiness() -> JSONResponse:
         return await health()
 
-    @app.get("/events", summary="Most recent valid events, newest first")
+    @app.get("/events", summary="Most recent valid events, newest first; optionally of one type, producer, instance")
     def events(limit: Annotated[int, Query(ge=1, le=state.settings.events_buffer,
-                                           description="How many events")] = 50) -> JSONResponse:
+                                           description="How many events")] = 50,
+               type: Annotated[Literal["trade", "tick", "heartbeat"] | None,
+                               Query(description="Only this message type")] = None,
+               producer: Annotated[str | None, Query(pattern=PRODUCER_PATTERN,
+                                                     description="Only this producer")] = None,
+               instance: Annotated[str | None, Query(pattern=INSTANCE_PATTERN,
+                                                     description="Only this producer instance")] = None,
+               ) -> JSONResponse:
+        wanted = EventFilter(type, producer, instance)
         with state.lock:
-            recent = state.recent(limit)
+            recent = select(reversed(state.recent_events), wanted, limit)
         return JSONResponse({"events": msgspec.to_builtins(recent)})
 
     return app

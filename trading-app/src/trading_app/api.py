@@ -6,6 +6,7 @@ import binascii
 import hashlib
 import hmac
 import math
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -20,8 +21,9 @@ from . import __version__
 from .exposition import build_registry
 from .http_limits import ERROR_RESPONSES, ApiError, ErrorBody, error_response, install_error_shape, validation_items
 from .prices import LastPrices
-from .publisher import Publisher, make_publisher
 from .settings import AppSettings
+from .telemetry.factory import make_publisher
+from .telemetry.protocol import Publisher
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$"
 
@@ -215,7 +217,8 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
     def health(request: Request) -> dict[str, Any]:
         pub: Publisher = request.app.state.publisher
         return {"status": "ok", "version": __version__, "sidecar_connected": pub.connected,
-                "endpoints": pub.endpoint_status(), "producer": pub.producer, "instance": pub.instance}
+                "endpoints": pub.endpoint_status(), "producer": pub.producer, "instance": pub.instance,
+                "pid": os.getpid()}  # lets a launcher tell its own process from a stranger on the port
 
     @app.get("/metrics", summary="The publisher's own Prometheus metrics", response_class=Response,
              responses={200: {"description": "Prometheus text format",

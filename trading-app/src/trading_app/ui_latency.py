@@ -28,6 +28,12 @@ HOPS = ("event_to_send", "send_to_receive", "receive_to_apply", "event_to_apply"
 WINDOW_SECONDS = 900  # the over-time charts show the last 15 minutes
 Samples = list[tuple[str, dict[str, str], float]]
 COLUMNS = ["time", "series", "value"]
+# The latency alerts of prometheus/rules/latency.yml (a test keeps these equal to the rules):
+# name -> (threshold in ms, message types whose p99 chart shows it, what it measures).
+ALERT_THRESHOLDS_MS = {
+    "HopLatencyP99High": (50.0, ("trade", "tick", "heartbeat"), "send_to_receive, receive_to_apply"),
+    "TradeLatencyP99High": (100.0, ("trade",), "click to sidecar"),
+}
 
 
 def prometheus_range(base: str, expr: str, seconds: int = WINDOW_SECONDS, step: str = "5s") -> pd.DataFrame:
@@ -108,10 +114,31 @@ def percentiles_over_time(kind: str, recent: pd.DataFrame) -> None:
         if frame.empty:
             st.caption("No data yet.")
         else:
-            chart = alt.Chart(frame).mark_line(point=True).encode(
-                x=alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%H:%M:%S")),
-                y=alt.Y("value:Q", title="ms"), color=alt.Color("series:N", title="hop"))
-            st.altair_chart(chart.properties(height=200), width="stretch")
+            st.altair_chart(percentile_chart(frame, q, kind).properties(height=200), width="stretch")
+
+
+def thresholds(q: float, kind: str) -> pd.DataFrame:
+    """The alert thresholds that apply to this chart (the rules alert on p99 only)."""
+    rows = [{"ms": ms, "rule": f"{name} ({what})"} for name, (ms, kinds, what) in ALERT_THRESHOLDS_MS.items()
+            if q == 0.99 and kind in kinds]
+    return pd.DataFrame(rows, columns=["ms", "rule"])
+
+
+def percentile_chart(frame: pd.DataFrame, q: float, kind: str) -> alt.LayerChart | alt.Chart:
+    # Hops told apart by hue (category10), dash pattern and point shape, not shades of one colour.
+    hops = alt.Scale(domain=list(HOPS), scheme="category10")
+    chart = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%H:%M:%S")),
+        y=alt.Y("value:Q", title="ms"), color=alt.Color("series:N", title="hop", scale=hops),
+        strokeDash=alt.StrokeDash("series:N", title="hop", scale=alt.Scale(domain=list(HOPS))),
+        shape=alt.Shape("series:N", title="hop", scale=alt.Scale(domain=list(HOPS))))
+    rules = thresholds(q, kind)
+    if rules.empty:
+        return chart
+    lines = alt.Chart(rules).mark_rule(color="#c62828", strokeDash=[6, 3]).encode(y="ms:Q", tooltip=["rule", "ms"])
+    labels = alt.Chart(rules).mark_text(align="left", dx=4, dy=-6, color="#c62828").encode(
+        y="ms:Q", x=alt.value(0), text="rule:N")
+    return chart + lines + labels
 
 
 def histogram(samples: Samples, kind: str) -> None:
@@ -138,7 +165,7 @@ def loss_and_drops(samples: Samples) -> None:
     messages, and what the publishers (this UI's and the API's) could not send."""
     settings = get_settings()
     api = exposition(f"http://{settings.host}:{settings.port}/metrics") if settings.port else []
-    ui_dropped = sum(get_publisher().snapshot()["dropped"].values())
+    ui_dropped = sum(get_publisher().stats().dropped.values())
     st.subheader("Loss, drops, invalid")
     lost, dup, invalid, ui_drop, api_drop = st.columns(5)
     lost.metric("Lost (seq gaps)", f"{_total(samples, 'messages_lost_total'):g}")
@@ -153,7 +180,7 @@ def loss_and_drops(samples: Samples) -> None:
     rows += [{"source": "API", "metric": name, "labels": ",".join(f"{k}={v}" for k, v in labels.items()),
               "value": value} for name, labels, value in api if name == "publisher_messages_dropped_total" and value]
     rows += [{"source": "this UI", "metric": "publisher_messages_dropped_total", "labels": f"type={t},reason={r}",
-              "value": n} for (t, r), n in get_publisher().snapshot()["dropped"].items()]
+              "value": n} for (t, r), n in get_publisher().stats().dropped.items()]
     if rows:
         st.table(rows)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import streamlit as st
 
+from trading_app.ui_blotter import blotter_panel, remember_drop
 from trading_app.ui_common import (
     CONNECTED_TEXT,
     UNREACHABLE_WARNING,
@@ -23,10 +24,17 @@ from trading_app.ui_common import (
     sidecar_get,
     trade_counts,
 )
+from trading_app.ui_order import BUY_GREEN, SELL_RED, Refusal, check_order, price_text, qty_text
 
 CAPTION = "Every click is published over ZeroMQ PUSH to the metrics sidecar."
 EVENT_LOG_ROWS = 20
-RECEIVED_ROWS = 10
+SIDE_COLOURS = f"""<style>
+.st-key-buy button {{ background-color: {BUY_GREEN} !important; border-color: {BUY_GREEN} !important;
+                      color: #ffffff !important; }}
+.st-key-sell button {{ background-color: {SELL_RED} !important; border-color: {SELL_RED} !important;
+                       color: #ffffff !important; }}
+.st-key-buy button:hover, .st-key-sell button:hover {{ filter: brightness(1.15); }}
+</style>"""
 
 
 def _last_price(symbol: str) -> float | None:
@@ -63,41 +71,28 @@ def connection_status() -> None:
 @st.fragment(run_every=1.0)
 def live_price(symbol: str) -> None:
     price = _last_price(symbol)
-    st.metric(f"{symbol} last price", "—" if price is None else f"{price:,.4f}")
-
-
-@st.fragment(run_every=1.0)
-def received_panel() -> None:
-    with st.container(key="received"):
-        st.subheader("Received by sidecar")
-        data = sidecar_get("/events", limit=RECEIVED_ROWS + 10)  # + room for heartbeats
-        if data is None:
-            st.info("Sidecar HTTP API not reachable.")
-            return
-        rows = [
-            {"seq": e.get("seq"), "type": e.get("type"), "side": e.get("side", ""), "qty": e.get("qty", ""),
-             "symbol": e.get("symbol") or "", "price": e.get("price"), "producer": e.get("producer"),
-             "latency_ms": round((e["recv_ts"] - e["ts_s"]) * 1000, 3)}
-            for e in data.get("events", []) if e.get("type") != "heartbeat"
-        ][:RECEIVED_ROWS]
-        if rows:
-            st.table(rows)  # a real HTML table: readable by people, screen readers and browser tests
-        else:
-            st.caption("Nothing received yet.")
+    st.metric(f"{symbol} last price", price_text(price))
 
 
 def _emit(side: str) -> None:
-    qty, symbol = float(st.session_state["qty"]), str(st.session_state["symbol"])
+    typed, symbol = str(st.session_state.get("qty", "")), st.session_state.get("symbol")
+    checked = check_order(side, typed, symbol, get_settings())
+    if isinstance(checked, Refusal):
+        # Nothing is published: the counters stay as they are, and the page says why.
+        st.session_state["last_notice"] = ("refused", checked.message, None)
+        return
     publisher = get_publisher()
     # The mark price comes from the sidecar; while it is unreachable, don't even ask.
-    price = _last_price(symbol) if publisher.connected else None
-    result = publisher.trade(side, qty, symbol=symbol, price=price)
+    price = _last_price(checked.symbol) if publisher.connected else None
+    result = publisher.trade(side, checked.qty, symbol=checked.symbol, price=price)
     message: dict[str, Any] = result.message
-    entry = {"seq": message["seq"], "side": side, "qty": qty, "symbol": symbol, "ts": ts_text(message["ts"]),
-             "status": "sent" if result.queued else f"dropped: {result.reason}"}
+    entry = {"seq": message["seq"], "side": side, "qty": qty_text(checked.qty), "symbol": checked.symbol,
+             "ts": ts_text(message["ts"]), "status": "sent" if result.queued else f"dropped: {result.reason}"}
     st.session_state.setdefault("emitted", []).insert(0, entry)
     del st.session_state["emitted"][EVENT_LOG_ROWS:]
-    what = f"{side} {qty:g} {symbol} — seq {entry['seq']}, ts {entry['ts']}"
+    what = f"{side} {entry['qty']} {checked.symbol} — seq {entry['seq']}, ts {entry['ts']}"
+    if not result.queued:
+        remember_drop(message, str(result.reason))
     if result.queued:
         st.toast(f"Emitted {what}", icon=":material/send:")
         notice = ("success", f"Emitted {what}")
@@ -113,23 +108,36 @@ def render() -> None:
     st.caption(CAPTION)
     connection_status()
     col_symbol, col_qty = st.columns(2)
-    symbol = col_symbol.selectbox("Symbol", settings.symbol_list, key="symbol")
-    col_qty.number_input("Quantity", min_value=0.0, value=1.0, step=1.0, format="%g", key="qty")
-    live_price(symbol)
+    if settings.symbol_list:
+        # A typed symbol is accepted by the box, then refused on click with a message
+        # (rather than silently replaced by a listed one).
+        col_symbol.selectbox("Symbol", settings.symbol_list, key="symbol", accept_new_options=True)
+    else:
+        col_symbol.text_input("Symbol", value="BTCUSDT", key="symbol")
+        col_symbol.caption("WEBAPP_SYMBOLS is empty: any symbol.")
+    # A text field, not st.number_input: that one keeps its previous value when -5 is
+    # typed, so Buy would send a quantity the field does not show.
+    col_qty.text_input("Quantity", value="1", key="qty")
+    col_qty.caption(f"Greater than 0, at most {qty_text(settings.max_qty)} (WEBAPP_MAX_QTY).")
+    symbol = st.session_state.get("symbol")
+    if symbol:
+        live_price(str(symbol))
+    st.html(SIDE_COLOURS)
     buy, sell = st.columns(2)
     # on_click callbacks run before the rerun, so the status line at the top of the
     # page already counts the click this run renders.
     # They read quantity and symbol from session state, which already holds a value
     # typed just before the click (args bound at render time could be one edit late).
-    buy.button("Buy", type="primary", width="stretch", on_click=_emit, args=("buy",))
-    sell.button("Sell", width="stretch", on_click=_emit, args=("sell",))
+    buy.button("Buy", key="buy", width="stretch", on_click=_emit, args=("buy",))
+    sell.button("Sell", key="sell", width="stretch", on_click=_emit, args=("sell",))
     notice = st.session_state.get("last_notice")
     if notice:
         kind, text, message = notice
         with st.container(key="notice"):
             (st.success if kind == "success" else st.error)(text)
-            with st.expander("Exact JSON of the message"):
-                st.code(message, language="json")
+            if message:
+                with st.expander("Exact JSON of the message"):
+                    st.code(message, language="json")
     with st.container(key="event_log"):
         st.subheader("Event log (emitted by this session)")
         emitted = st.session_state.get("emitted", [])
@@ -137,5 +145,5 @@ def render() -> None:
             st.table(emitted)
         else:
             st.caption("No clicks yet.")
-    received_panel()
+    blotter_panel()
     st.caption(f"Rendered at {time.strftime('%H:%M:%S')}")
