@@ -104,7 +104,11 @@ def test_at_the_hard_limit_http_recovers_and_the_log_stays_small(tmp_path: Path)
         assert open_files_limit(sidecar.popen.pid) == (LOW, LOW)
         started = time.monotonic()
         with silent_peers(sidecar.zmq, PEERS):
-            # Descriptors run out while the peers are connected; libzmq drops them
+            # libzmq accepts peers until every descriptor is taken (polled: its I/O
+            # thread may lag behind our connects) ...
+            fds = Path(f"/proc/{sidecar.popen.pid}/fd")
+            wait_until(lambda: len(list(fds.iterdir())) == LOW, 20, message=f"all {LOW} descriptors taken")
+            # ... so HTTP cannot accept while the peers are connected; libzmq drops them
             # after ZMQ_HANDSHAKE_IVL (5 s) and HTTP answers again, peers still open.
             wait_until(lambda: answers(sidecar), 30, interval=0.5, message="HTTP answering again")
             elapsed = time.monotonic() - started
