@@ -266,3 +266,13 @@ def test_a_bad_value_in_dot_env_is_the_same_clean_error(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert run.stderr.startswith("launch: trading-app: invalid configuration: WEBAPP_PORT='eighty': ")
     assert "Traceback" not in run.stderr and '"started"' not in run.stdout
+
+
+def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+    with launcher(tmp_path / "run", "--ports", "auto", "--no-prometheus") as run:
+        ready = run.event("ready")
+        run.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert run.wait() == 0
+    assert "launch: stopping every process it started" in run.lines
+    assert sorted(run.event("stopped")["pids"]) == sorted(ready["pids"].values())
+    assert_all_gone(list(ready["pids"].values()))
