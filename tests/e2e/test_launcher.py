@@ -183,6 +183,10 @@ def test_a_child_killed_with_9_is_reported_with_its_log_and_everything_stops(tmp
     log = run_dir / "trading-app-api.log"
     report = next(line for line in run.lines if line.startswith("launch: trading-app-api"))
     assert report == f"launch: trading-app-api (pid {api}) killed by SIGKILL; last lines of {log}:"
+    # Then the tail of that log (its last 15 lines), indented, exactly.
+    tail = log.read_text().splitlines()[-15:]
+    at = run.lines.index(report)
+    assert tail and run.lines[at + 1:at + 1 + len(tail)] == [f"    {line}" for line in tail]
     assert "launch: trading-app-api died; stopping everything the launcher started" in run.stderr
     assert_all_gone(run.started_pids())
 
