@@ -280,3 +280,26 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     assert "launch: stopping every process it started" in run.lines
     assert sorted(run.event("stopped")["pids"]) == sorted(ready["pids"].values())
     assert_all_gone(list(ready["pids"].values()))
+
+
+def test_flags_win_over_the_environment_and_configured_links_are_kept_with_a_note(tmp_path: Path) -> None:
+    """resolve() alone (no process): what the launcher would give its children."""
+    from launcher.options import parser, resolve
+
+    environ = {"SIDECAR_ZMQ_BIND": "tcp://127.0.0.1:6001", "SIDECAR_PORT": "8101", "WEBAPP_PORT": "8100",
+               "WEBAPP_ZMQ_ADDR": "tcp://127.0.0.1:7001", "WEBAPP_FEED": "csv"}
+    plan = resolve(parser("").parse_args(["--api-port", "9100", "--feed", "sim"]), environ, tmp_path / ".env")
+    assert (plan.ports["zmq"], plan.ports["sidecar"], plan.ports["api"]) == (6001, 8101, 9100)
+    assert plan.env["WEBAPP_PORT"] == "9100" and plan.env["WEBAPP_FEED"] == "sim"
+    assert plan.env["WEBAPP_ZMQ_ADDR"] == "tcp://127.0.0.1:7001"  # configured: kept, and said
+    assert plan.notes == [
+        "--api-port wins: api port 9100 instead of WEBAPP_PORT=8100",
+        "--feed wins: sim instead of WEBAPP_FEED=csv",
+        "WEBAPP_ZMQ_ADDR=tcp://127.0.0.1:7001 kept from the configuration; the launched service is at "
+        "tcp://127.0.0.1:6001",
+    ]
+    # A flag that moves the ZeroMQ port also moves the app's link to it, and says so.
+    plan = resolve(parser("").parse_args(["--zmq-port", "6500"]), environ, tmp_path / ".env")
+    assert plan.env["SIDECAR_ZMQ_BIND"] == plan.env["WEBAPP_ZMQ_ADDR"] == "tcp://127.0.0.1:6500"
+    assert plan.notes == ["--zmq-port wins: zmq port 6500 instead of SIDECAR_ZMQ_BIND=tcp://127.0.0.1:6001",
+                          "--zmq-port wins: WEBAPP_ZMQ_ADDR=tcp://127.0.0.1:6500 instead of tcp://127.0.0.1:7001"]
