@@ -303,3 +303,14 @@ def test_flags_win_over_the_environment_and_configured_links_are_kept_with_a_not
     assert plan.env["SIDECAR_ZMQ_BIND"] == plan.env["WEBAPP_ZMQ_ADDR"] == "tcp://127.0.0.1:6500"
     assert plan.notes == ["--zmq-port wins: zmq port 6500 instead of SIDECAR_ZMQ_BIND=tcp://127.0.0.1:6001",
                           "--zmq-port wins: WEBAPP_ZMQ_ADDR=tcp://127.0.0.1:6500 instead of tcp://127.0.0.1:7001"]
+
+
+def test_ui_metrics_port_0_stays_off_and_a_split_host_is_said(tmp_path: Path) -> None:
+    from launcher.options import parser, resolve
+
+    environ = {"WEBAPP_UI_METRICS_PORT": "0", "WEBAPP_HOST": "0.0.0.0"}
+    plan = resolve(parser("").parse_args([]), environ, tmp_path / ".env")
+    assert plan.ports["ui_metrics"] == 0 and plan.env["WEBAPP_UI_METRICS_PORT"] == "0"  # 0 = the UI's /metrics off
+    assert plan.env["WEBAPP_HOST"] == plan.env["SIDECAR_HOST"] == "127.0.0.1"
+    assert plan.notes == ["every listener binds to 127.0.0.1 (SIDECAR_HOST), not WEBAPP_HOST=0.0.0.0; "
+                          "use --host to choose"]
