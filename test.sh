@@ -12,6 +12,7 @@ if [ "${CI:-}" = "true" ]; then
   command -v prometheus-pushgateway >/dev/null || need="$need prometheus-pushgateway"
   command -v prometheus-blackbox-exporter >/dev/null || need="$need prometheus-blackbox-exporter"
   [ -x /usr/bin/chromium ] || need="$need chromium"
+  command -v ip >/dev/null || need="$need iproute2"  # network namespaces: tests/e2e/test_multihost.py
   if [ -n "$need" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null || true

@@ -3,7 +3,9 @@
 Run ``.venv/bin/python grafana/generate.py`` after editing; ``--check`` exits 1
 when the committed JSON differs (tests/infra runs it). Every query uses the
 provisioned datasource uid and Grafana variables only in ``=~`` matchers, so a
-test can evaluate each expression against a real Prometheus.
+test can evaluate each expression against a real Prometheus. A panel either
+aggregates (``sum by``) or reduces per-series gauges ``without (instance, host)``,
+so it shows the same on one Prometheus and on a central one fed by many hosts.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def target(expr: str, legend: str = "", *, heatmap: bool = False) -> Json:
         t["format"] = "heatmap"
         t["legendFormat"] = "{{le}}"
     return t
+
+
+def across_hosts(op: str, selector: str) -> str:
+    """A per-series gauge reduced over the sidecars/hosts that report it (one
+    series on one host; the newest, or the worst liveness, across many)."""
+    return f"{op} without (instance, host) ({selector})"
 
 
 def thresholds(*steps: tuple[float | None, str]) -> Json:
@@ -144,13 +152,15 @@ def overview() -> Json:
         (stat("Trades by side", [target("sum by (side) (trades_total)", "{{side}}")],
               description="trades_total summed over symbols (seed trades have no symbol)."), 6, 5),
         (stat("Volume by side", [target("sum by (side) (volume_total)", "{{side}}")], decimals=2), 6, 5),
-        (stat("Time since last trade", [target("time() - last_trade_ts_seconds", "since last trade")],
+        (stat("Time since last trade",
+              [target("time() - " + across_hosts("max", "last_trade_ts_seconds"), "since last trade")],
               unit="s", steps=last_trade_steps, decimals=1), 4, 5),
-        (stat("Last trade time", [target("last_trade_ts_seconds * 1000", "last trade")], unit="dateTimeAsIso",
+        (stat("Last trade time", [target(across_hosts("max", "last_trade_ts_seconds") + " * 1000", "last trade")],
+              unit="dateTimeAsIso",
               description="Event time (ts) of the last trade the sidecar received."), 4, 5),
-        (stat("Sidecar", [target('up{job="metrics-sidecar"}', "sidecar")], mappings=UP_DOWN,
+        (stat("Sidecar", [target(across_hosts("min", 'up{job="metrics-sidecar"}'), "sidecar")], mappings=UP_DOWN,
               steps=thresholds((None, "red"), (1, "green"))), 2, 5),
-        (stat("API", [target('up{job="trading-app-api"}', "api")], mappings=UP_DOWN,
+        (stat("API", [target(across_hosts("min", 'up{job="trading-app-api"}'), "api")], mappings=UP_DOWN,
               steps=thresholds((None, "red"), (1, "green"))), 2, 5),
         (timeseries("Trades per second by side", [
             target("sum by (side) (rate(trades_total[$__rate_interval]))", "{{side}}"),
@@ -203,7 +213,8 @@ def latency_loss() -> Json:
             description="event_to_send: inside the app; send_to_receive: ZeroMQ; receive_to_apply: sidecar; "
                         "event_to_apply: end to end."), 8, 8) for q in ("p50", "p95", "p99")],
         (timeseries("Exact p99 of recent samples", [
-            target(f'hop_latency_recent_seconds{{{hop_sel},quantile="0.99"}}', "{{hop}} · {{type}}")], unit="s",
+            target(across_hosts("max", f'hop_latency_recent_seconds{{{hop_sel},quantile="0.99"}}'),
+                   "{{hop}} · {{type}}")], unit="s",
             description="No bucket interpolation: the exact quantile of the last SIDECAR_LATENCY_SAMPLES."), 8, 8),
         (heatmap("End to end (event → apply) heatmap",
                  'sum by (le) (increase(hop_latency_seconds_bucket{hop="event_to_apply",type=~"$type"}'
@@ -215,10 +226,12 @@ def latency_loss() -> Json:
         (stat("Lost messages by producer", [
             target('sum by (producer) (messages_lost_total{producer=~"$producer"})', "{{producer}}")],
             steps=thresholds((None, "green"), (1, "red"))), 8, 5),
-        (stat("Producer up", [target('producer_up{producer=~"$producer"}', "{{producer}}")], mappings=UP_DOWN,
+        (stat("Producer up", [target(across_hosts("min", 'producer_up{producer=~"$producer"}'), "{{producer}}")],
+              mappings=UP_DOWN,
               steps=thresholds((None, "red"), (1, "green"))), 8, 5),
         (stat("Since producer's last message", [
-            target('time() - producer_last_seen_seconds{producer=~"$producer"}', "{{producer}}")], unit="s",
+            target("time() - " + across_hosts("max", 'producer_last_seen_seconds{producer=~"$producer"}'),
+                   "{{producer}}")], unit="s",
             decimals=1, steps=thresholds((None, "green"), (3, "red"))), 8, 5),
         (timeseries("Lost per interval", [
             target('sum by (producer) (increase(messages_lost_total{producer=~"$producer"}[$__rate_interval]))',
@@ -236,10 +249,12 @@ def latency_loss() -> Json:
                    "dropped {{reason}}")], unit="ops"), 24, 8),
         (row("Market feeds"), 24, 1),
         (timeseries("Feed staleness (now − newest tick)", [
-            target('time() - tick_last_ts_seconds{symbol=~"$symbol"}', "{{symbol}}")], unit="s",
+            target("time() - " + across_hosts("max", 'tick_last_ts_seconds{symbol=~"$symbol"}'), "{{symbol}}")],
+            unit="s",
             steps=stale_steps, threshold_line=True,
             description="The StaleFeed alert fires above 10 s."), 8, 8),
-        (timeseries("Last price", [target('tick_last_price{symbol=~"$symbol"}', "{{symbol}}")]), 8, 8),
+        (timeseries("Last price", [target(across_hosts("max", 'tick_last_price{symbol=~"$symbol"}'), "{{symbol}}")]),
+         8, 8),
         (timeseries("Ticks per second", [
             target('sum by (symbol, source) (rate(ticks_total{symbol=~"$symbol"}[$__rate_interval]))',
                    "{{symbol}} {{source}}")], unit="ops"), 8, 8),

@@ -15,7 +15,7 @@ from metrics_sidecar.decode import decode
 from metrics_sidecar.exposition import write_state
 from metrics_sidecar.health import health_report
 from metrics_sidecar.ingest import IngestLoop
-from metrics_sidecar.journal import UnrecordableError
+from metrics_sidecar.journal import CursorRec, RejectRec, UnrecordableError
 from metrics_sidecar.persistence import DurableState
 from metrics_sidecar.reliable import DurableServices
 from metrics_sidecar.settings import Settings
@@ -28,7 +28,7 @@ NOW = time.time()
 def messages() -> list[bytes]:
     """Trades, ticks (one stale, one out of order, one spike), heartbeats, a seq gap,
     a resend, an event-id duplicate and invalid frames: every branch of apply()."""
-    out = []
+    out = [b'{"type":"heartbeat","ts":%r,"producer":"q","seq":%d}' % (NOW, seq) for seq in (7, 8, 1)]  # a restart
     for seq in range(1, 201):
         if seq == 50:
             continue  # a gap: counted as lost
@@ -92,6 +92,7 @@ def test_restart_restores_every_metric_exactly(tmp_path: Path, snapshot_midway: 
     feed(state, frames[120:])
     before = exposition(state)
     assert state.producers.stats["p"].lost == 1 and state.duplicates == 2 and state.invalid[reasons.STALE] == 1
+    assert state.producers.stats["q"].restarts == 1
     crash(store)
 
     restored, store2 = durable(tmp_path)
@@ -180,3 +181,45 @@ def test_health_names_every_dead_loop_and_a_stalled_journal(tmp_path: Path) -> N
         {"reason": "journal_write_failing", "detail": "No space left on device (/x): applying is paused and the "
                                                       "write retried"}]
     services.durable._dir_lock.close()
+
+
+def test_a_batch_with_a_record_that_cannot_be_encoded_still_journals_every_other_record(tmp_path: Path) -> None:
+    """The last line of defence (no wire input reaches it): the bad record is left
+    out, counted, never kept queued; the rest of its batch is written."""
+    state, store = durable(tmp_path)
+    with state.lock:
+        store.reject(reasons.BAD_JSON)
+        state.invalid[reasons.BAD_JSON] += 1
+        store._records.append(CursorRec("p", "i", 2**64))  # what check_recordable keeps out
+        store.reject(reasons.BAD_JSON)
+        state.invalid[reasons.BAD_JSON] += 1
+    assert store.clean and store.unrecordable == 1
+    crash(store)
+    restored, store2 = durable(tmp_path)
+    assert restored.invalid[reasons.BAD_JSON] == 2
+    store2.close()
+
+
+def test_a_state_dir_written_before_checksums_and_markers_is_still_restored(tmp_path: Path) -> None:
+    """Upgrade: a format-1 snapshot (bare msgpack) and format-1 journal frames
+    (``<u32 length><u32 crc32><body>``, no marker) load, and are rewritten in format 2."""
+    import struct
+    import zlib
+
+    import msgspec
+
+    state, store = durable(tmp_path)
+    feed(state, messages()[:60])
+    image = snapshot.capture(state, 7, [])
+    image.version = 1
+    crash(store)
+    for old in tmp_path.glob("journal-*"):
+        old.unlink()
+    (tmp_path / "snapshot").write_bytes(msgspec.msgpack.encode(image))
+    body = msgspec.msgpack.encode([RejectRec(reasons.BAD_JSON), RejectRec(reasons.BAD_JSON)])
+    (tmp_path / "journal-7").write_bytes(struct.pack("<II", len(body), zlib.crc32(body)) + body)
+    restored, store2 = durable(tmp_path)
+    assert restored.trades == state.trades
+    assert restored.invalid[reasons.BAD_JSON] == state.invalid[reasons.BAD_JSON] + 2
+    assert (tmp_path / "snapshot").read_bytes().startswith(snapshot.MAGIC)
+    store2.close()

@@ -79,6 +79,11 @@ def test_a_latency_sum_that_would_overflow_refuses_the_message(state: TelemetryS
     assert state.apply(hb) == reasons.OVERFLOW
     assert state.received["heartbeat"] == 0
     assert state.apply(trade()) is None  # other message types keep flowing
+    state.trade_latency.sum = math.inf  # trade_latency_seconds takes trades only
+    assert state.apply(trade()) == reasons.OVERFLOW
+    tick_ = tick(1.0, NOW)
+    assert state.apply(tick_) is None
+    assert (state.invalid[reasons.OVERFLOW], state.received["trade"], state.received["tick"]) == (2, 1, 1)
 
 
 def test_event_id_dedup_is_per_producer(state: TelemetryState) -> None:

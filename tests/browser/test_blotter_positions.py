@@ -38,7 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def feed_btc(zmq: str) -> None:
-    from trading_app.publisher import Publisher
+    from trading_app.telemetry.push import PushPublisher as Publisher
 
     with Publisher(zmq, producer="browser-feed", heartbeat_interval=0) as pub:
         wait_until(lambda: pub.connected, 10, message="feed connected")

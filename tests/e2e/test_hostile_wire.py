@@ -23,7 +23,7 @@ from e2e.wire_fuzz_support import RouterModel, Wire, pull_outcomes
 from support.procs import Service, start_sidecar, wait_until
 from support.prom import scrape
 from support.sockets import push_socket
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 # Each test class of hostile input, and how long the fuzz test may send (CI: <= 60 s in all).
 FUZZ_SECONDS = float(os.environ.get("WIRE_FUZZ_SECONDS", "20"))
@@ -44,6 +44,7 @@ class Dealer:
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SNDTIMEO, 10_000)  # a dead reliable loop fails the test, never hangs it
         self.sock.connect(endpoint)
 
     def batch(self, header: dict[str, Any], *payloads: dict[str, Any]) -> None:
@@ -232,6 +233,7 @@ def test_fuzzed_frames_on_pull_and_router_never_stop_ingest_and_every_message_is
     deadline = time.monotonic() + FUZZ_SECONDS
     try:
         with push_socket(wire_sidecar.zmq) as push:
+            push.setsockopt(zmq.SNDTIMEO, 10_000)  # a dead ingest loop fails the test, never hangs it
             while time.monotonic() < deadline:
                 for _ in range(50):
                     frame = wire.pull_frame()

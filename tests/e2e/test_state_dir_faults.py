@@ -38,6 +38,7 @@ from e2e.state_dir_support import (
 from support.procs import wait_until
 from support.prom import scrape
 from support.sockets import push_socket
+from trading_app.telemetry.reliable import ReliablePublisher
 
 
 def test_a_message_the_journal_cannot_record_never_stops_ingest(tmp_path: Path) -> None:
@@ -127,7 +128,9 @@ def _assert_stall_reported(sidecar: RestartableSidecar) -> None:
 @pytest.fixture
 def full_disk_sidecar(tmp_path: Path) -> Iterator[tuple[RestartableSidecar, Path]]:
     with small_filesystem(tmp_path / "state") as filesystem:
-        sidecar = RestartableSidecar(tmp_path, dict(SMALL), reliable_channel=False)
+        # Snapshots every second: on the full disk they fail too, and must lose nothing.
+        sidecar = RestartableSidecar(tmp_path, {**SMALL, "SIDECAR_SNAPSHOT_INTERVAL_SECONDS": "1"},
+                                     reliable_channel=False)
         sidecar.start()
         try:
             yield sidecar, filesystem
@@ -288,3 +291,33 @@ def test_a_deleted_snapshot_is_reported_never_started_with_partial_counts(damage
     result = failed_start(_env(state))
     assert_clean_error(result, str(state / "snapshot"))
     assert "missing" in result.stderr
+
+
+def test_a_full_state_disk_costs_the_reliable_channel_nothing(tmp_path: Path) -> None:
+    """Acks wait for the journal: trades sent while the disk is full stay in the
+    publisher's outbox and arrive, each once, when writes work again."""
+    with small_filesystem(tmp_path / "state") as filesystem:
+        sidecar = RestartableSidecar(tmp_path, dict(SMALL))
+        sidecar.start()
+        pub = ReliablePublisher(sidecar.reliable, tmp_path / "outbox.sqlite", producer="disk", heartbeat_interval=0,
+                                ack_timeout=0.5, max_backoff=1.0)
+        try:
+            assert all(pub.trade("buy", 1.0, symbol="S").queued for _ in range(20))
+            wait_until(lambda: count(sidecar.http) == 20, 20, message="20 trades before the disk fills")
+            filler = fill(filesystem)
+            assert all(pub.trade("buy", 1.0, symbol="S").queued for _ in range(200))  # ~35 KB of journal
+            wait_until(lambda: httpx.get(sidecar.http + "/health", timeout=5).status_code == 503, 20,
+                       message="the journal stalls")
+            filler.unlink()
+            metrics = wait_until(lambda: (m := sidecar.metrics()) and m.get(TRADES) == 220 and m, 60,
+                                 message="all 220 trades applied")
+            assert metrics['messages_lost_total{producer="disk"}'] == 0
+            assert metrics["sidecar_journal_stalls_total"] >= 1
+            sidecar.kill9()
+            sidecar.start()
+            again = sidecar.metrics()
+            assert again.get(TRADES) == 220 and again['messages_received_total{type="trade"}'] == 220
+        finally:
+            pub.close(drain_seconds=0)
+            if sidecar.service is not None:
+                sidecar.kill9()

@@ -5,13 +5,14 @@ PromQL expression reads."""
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
 
-from support.procs import REPO
+from support.procs import REPO, wait_until
 
 DASHBOARD_DIR = REPO / "grafana" / "dashboards"
 DATASOURCE_DIR = REPO / "grafana" / "provisioning" / "datasources"
@@ -87,3 +88,23 @@ def rules() -> list[dict[str, Any]]:
         for group in yaml.safe_load(path.read_text())["groups"]:
             out.extend({**rule, "file": path.name} for rule in group["rules"])
     return out
+
+
+def wait_all_have_data(query: Callable[[str], list[dict[str, Any]]], exprs: dict[str, str],
+                       timeout: float) -> None:
+    """Poll until every expression (where -> PromQL) returns at least one finite
+    sample through ``query``; fail naming the ones that never did (the panels
+    that would say "No data")."""
+    pending = dict(exprs)
+
+    def round_trip() -> bool:
+        for where, expr in list(pending.items()):
+            if any(math.isfinite(float(r["value"][1])) for r in query(expr)):
+                del pending[where]
+        return not pending
+
+    try:
+        wait_until(round_trip, timeout, 0.25, "every panel query to return data")
+    except AssertionError:
+        raise AssertionError("panels that would show 'No data':\n" +
+                             "\n".join(f"  {w}: {e}" for w, e in pending.items())) from None

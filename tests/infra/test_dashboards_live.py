@@ -8,7 +8,6 @@ fails here."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,10 +26,11 @@ from infra.grafana_model import (
     rules,
     substitute,
     variable_query,
+    wait_all_have_data,
 )
 from support.procs import Service, start_api, start_sidecar, wait_until
 from support.prom import Prometheus, scrape, start_prometheus
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 pytestmark = pytest.mark.prometheus
 DASHBOARDS = load_dashboards()
@@ -90,28 +90,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         sidecar.kill()
 
 
-def _finite(result: list[dict[str, Any]]) -> bool:
-    return any(math.isfinite(float(r["value"][1])) for r in result)
-
-
 def _evaluate_all(prom: Prometheus, exprs: dict[str, str]) -> None:
-    """Poll until every expression returns at least one finite sample; fail
-    naming the ones that never did (an invalid query fails at once)."""
-    pending = dict(exprs)
     for expr in exprs.values():
         prom.query(expr)  # an invalid expression fails here at once, with Prometheus' error
-
-    def round_trip() -> bool:
-        for where, expr in list(pending.items()):
-            if _finite(prom.query(expr)):
-                del pending[where]
-        return not pending
-
-    try:
-        wait_until(round_trip, DEADLINE, 0.25, "every panel query to return data")
-    except AssertionError:
-        raise AssertionError("panels that would show 'No data':\n" +
-                             "\n".join(f"  {w}: {e}" for w, e in pending.items())) from None
+    wait_all_have_data(prom.query, exprs, DEADLINE)
 
 
 def _variable_values(prom: Prometheus, dashboard: dict[str, Any]) -> dict[str, list[str]]:

@@ -50,6 +50,21 @@ def test_check_config_of_the_local_docker_free_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.prometheus
+def test_check_config_of_the_multi_host_agent_and_central(tmp_path: Path) -> None:
+    """prometheus/agent.yml (agent mode: no rules, remote_write, host label) and
+    prometheus/global.yml (the central one: every rule file)."""
+    agent = promtool("check", "config", "--agent", str(PROM_DIR / "agent.yml"), cwd=tmp_path)
+    assert agent.returncode == 0, agent.stdout + agent.stderr
+    central = promtool("check", "config", str(PROM_DIR / "global.yml"), cwd=tmp_path)
+    assert central.returncode == 0, central.stdout + central.stderr
+    assert f"SUCCESS: {len(RULE_FILES)} rule files found" in central.stdout, central.stdout
+    config = yaml.safe_load((PROM_DIR / "agent.yml").read_text())
+    assert config["global"]["external_labels"] == {"host": "${TELEMETRY_HOST}"}
+    assert [w["url"] for w in config["remote_write"]] == ["http://prometheus-central:9090/api/v1/write"]
+    assert {job["job_name"] for job in config["scrape_configs"]} == {"metrics-sidecar", "trading-app-api"}
+
+
+@pytest.mark.prometheus
 def test_check_rules() -> None:
     result = promtool("check", "rules", *(str(p) for p in RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -4,6 +4,7 @@ holds it), so health answers even while scrapes wait."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
@@ -36,8 +37,10 @@ def health_report(ingest: IngestLoop, durable: DurableServices | None) -> tuple[
         "loop_running": ingest.running.is_set(),
         "zmq_endpoint": ingest.last_endpoint,
         "version": __version__,
+        "pid": os.getpid(),  # lets a launcher tell its own process from a stranger on the port
     }
     if store is not None:
         body["journal"] = {"write_errors": store.write_errors, "stalls": store.stalls,
-                           "frames_skipped_at_start": store.frames_skipped}
+                           "frames_skipped_at_start": store.frames_skipped,
+                           "records_left_out": store.unrecordable}
     return (503 if reasons else 200), body

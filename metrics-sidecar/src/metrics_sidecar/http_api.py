@@ -1,6 +1,5 @@
 """HTTP surface of the sidecar: Prometheus exposition, health, recent events."""
 
-import os
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
@@ -42,7 +41,6 @@ def create_app(state: TelemetryState, ingest: IngestLoop, durable: "DurableServi
     @app.get("/health", summary="200 while the loops run and the journal is written, else 503 with the reasons")
     async def health() -> JSONResponse:
         status, body = health_report(ingest, durable)
-        body["pid"] = os.getpid()  # lets a launcher tell its own process from a stranger on the port
         return JSONResponse(body, status_code=status)
 
     @app.get("/health/liveness", summary="200 while the process serves HTTP")

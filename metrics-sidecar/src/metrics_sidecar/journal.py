@@ -3,10 +3,10 @@ and replays on start.
 
 A file is a sequence of frames ``MAGIC <u32 length><u32 crc32><body>``; a body
 is a msgpack list of records. One frame is written with one ``write()`` per
-batch. Records are encoded one by one as they are recorded (``RecordBuffer``),
-so a record the journal cannot hold (an integer beyond 64 bits) is refused
-before the state changes, never found at write time with the state already
-changed.
+batch. The only values the format cannot hold are integers beyond 64 bits; the
+one integer an event carries from the wire, ``seq``, is checked when the event
+is recorded (``check_recordable``), before the state changes. Should a batch
+still fail to encode, ``encode_frame_skipping`` writes every record that does.
 
 Reading (``scan``): a frame whose checksum does not hold is damage. The reader
 then looks for the next ``MAGIC`` and carries on from the first intact frame
@@ -74,10 +74,19 @@ _encoder = msgspec.msgpack.Encoder()
 _decode = msgspec.msgpack.Decoder(list[Record]).decode
 
 
+MAX_RECORDABLE_INT = 2**64 - 1  # msgpack's largest integer
+
+
 class UnrecordableError(ValueError):
     """A record the journal cannot encode (e.g. an integer of 2**64 or more).
     Raised before the state changes; the ingest loops count the message as
     ``bad_field`` (a value out of the range the sidecar holds)."""
+
+
+def check_recordable(seq: int | None) -> None:
+    """Raise ``UnrecordableError`` for a seq no journal field holds."""
+    if seq is not None and not 0 <= seq <= MAX_RECORDABLE_INT:
+        raise UnrecordableError(f"seq {seq} is beyond what the journal holds (0..2**64-1)")
 
 
 class BadFrame(Exception):
@@ -88,29 +97,26 @@ class BadFrame(Exception):
         self.offset = offset
 
 
-class RecordBuffer:
-    """The batch's records, encoded as they arrive into one buffer."""
+def encode_frame(records: list[Any]) -> bytes:
+    """One frame; ``UnrecordableError`` if a record cannot be encoded."""
+    try:
+        body = _encoder.encode(records)
+    except (OverflowError, msgspec.EncodeError, TypeError, ValueError) as exc:  # ints beyond 64 bits
+        raise UnrecordableError(f"the journal cannot record a batch: {exc}") from None
+    return _FRAME.pack(MAGIC, len(body), zlib.crc32(body)) + body
 
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.count = 0
 
-    def add(self, record: Any) -> None:
-        size = len(self.buf)
+def encode_frame_skipping(records: list[Any]) -> tuple[bytes, int]:
+    """(the frame of every record that encodes, how many did not): the slow path
+    after ``encode_frame`` failed, so that one bad record never blocks the rest."""
+    parts = []
+    for record in records:
         try:
-            _encoder.encode_into(record, self.buf, -1)
-        except (OverflowError, msgspec.EncodeError, TypeError, ValueError) as exc:  # ints beyond 64 bits
-            del self.buf[size:]
-            raise UnrecordableError(f"the journal cannot record {type(record).__name__}: {exc}") from None
-        self.count += 1
-
-    def frame(self) -> bytes:
-        body = _array_header(self.count) + self.buf
-        return _FRAME.pack(MAGIC, len(body), zlib.crc32(body)) + body
-
-    def clear(self) -> None:
-        self.buf.clear()
-        self.count = 0
+            parts.append(_encoder.encode(record))
+        except (OverflowError, msgspec.EncodeError, TypeError, ValueError):
+            continue
+    body = _array_header(len(parts)) + b"".join(parts)
+    return _FRAME.pack(MAGIC, len(body), zlib.crc32(body)) + body, len(records) - len(parts)
 
 
 def _array_header(n: int) -> bytes:
@@ -119,13 +125,6 @@ def _array_header(n: int) -> bytes:
     if n < 65_536:
         return b"\xdc" + n.to_bytes(2, "big")
     return b"\xdd" + n.to_bytes(4, "big")
-
-
-def encode_frame(records: list[Any]) -> bytes:
-    buffer = RecordBuffer()
-    for record in records:
-        buffer.add(record)
-    return buffer.frame()
 
 
 @dataclass

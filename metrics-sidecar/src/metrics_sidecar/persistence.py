@@ -2,9 +2,9 @@
 counters continue across a restart, ``kill -9`` included, instead of resetting.
 
 - ``TelemetryState`` calls ``event()``/``reject()`` for everything it is asked
-  to apply; the records are encoded at once (a record the journal cannot hold
-  is refused before the state changes) and wait in memory while the batch
-  holds ``state.lock``.
+  to apply (an event whose seq the journal cannot hold is refused before the
+  state changes); the records wait in memory while the batch holds
+  ``state.lock``.
 - ``state.lock`` is replaced by a ``FlushingLock``: releasing it first writes
   the batch's records to ``journal-<gen>`` (one ``write()``). So nothing a scrape
   can see is missing from the file: a counter never goes backwards across a
@@ -35,10 +35,22 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import recovery, snapshot
 from .decode import Heartbeat, Tick, Trade
-from .journal import BatchesRec, CursorRec, DuplicatesRec, EventRec, RecordBuffer, RejectRec
+from .flushing_lock import FlushingLock
+from .journal import (
+    BatchesRec,
+    CursorRec,
+    DuplicatesRec,
+    EventRec,
+    RejectRec,
+    UnrecordableError,
+    check_recordable,
+    encode_frame,
+    encode_frame_skipping,
+)
 from .settings import Settings
 from .state import TelemetryState
 
@@ -46,33 +58,6 @@ log = logging.getLogger("metrics_sidecar.persistence")
 
 MAX_CURSORS = 65_536  # reliable streams remembered (an instance per publisher restart)
 _RETRY_MAX_SECONDS = 0.5  # longest wait between two attempts at a failing journal write
-
-
-class FlushingLock:
-    """Drop-in for ``state.lock``: its release writes the holder's journal records
-    first, so state is never visible before it is on its way to disk."""
-
-    def __init__(self, durable: DurableState) -> None:
-        self._lock = threading.Lock()
-        self._durable = durable
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return self._lock.acquire(blocking, timeout)
-
-    def release(self) -> None:
-        try:
-            self._durable.flush_locked()
-        finally:
-            self._lock.release()
-
-    def locked(self) -> bool:
-        return self._lock.locked()
-
-    def __enter__(self) -> bool:
-        return self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class DurableState:
@@ -90,7 +75,7 @@ class DurableState:
             raise RuntimeError(f"state directory {self.dir} is in use by another sidecar") from None
         self.cursors: OrderedDict[tuple[str, str], int] = OrderedDict()
         self.generation = 0
-        self._records = RecordBuffer()
+        self._records: list[Any] = []
         self._applied = 0.0
         self._journaled_batches = 0
         self._fd = -1
@@ -102,6 +87,7 @@ class DurableState:
         self.stalled = False
         self.last_error = ""
         self.frames_skipped = 0  # damaged journal frames skipped by this start's recovery
+        self.unrecordable = 0  # records left out of the journal because they could not be encoded (a bug)
         self._exit_requested = threading.Event()
         # main.py points this at uvicorn's should_exit: uvicorn holds SIGTERM until its
         # requests end, and a scrape waiting for a stalled write never would.
@@ -114,9 +100,9 @@ class DurableState:
     def event(self, event: Trade | Tick | Heartbeat) -> None:
         """Raises ``journal.UnrecordableError`` (before the state changes) for an
         event the journal cannot hold."""
-        applied = time.time()
-        self._records.add(EventRec(event, applied))
-        self._applied = applied
+        check_recordable(event.seq)
+        self._applied = time.time()
+        self._records.append(EventRec(event, self._applied))
 
     def _journaled_clock(self) -> float:
         """``state.clock`` while attached: apply() reads the very time the journal
@@ -124,36 +110,42 @@ class DurableState:
         return self._applied
 
     def reject(self, reason: str) -> None:
-        self._records.add(RejectRec(reason))
+        self._records.append(RejectRec(reason))
 
     def duplicates(self, count: int) -> None:
-        self._records.add(DuplicatesRec(count))
         self.state.duplicates += count
+        self._records.append(DuplicatesRec(count))
 
     def advance(self, producer: str, instance: str, seq: int) -> None:
         """The reliable channel processed this stream up to ``seq``."""
-        self._records.add(CursorRec(producer, instance, seq))  # raises before the cursor moves
+        check_recordable(seq)  # raises before the cursor moves
         key = (producer, instance)
         self.cursors[key] = seq
         self.cursors.move_to_end(key)
         if len(self.cursors) > MAX_CURSORS:
             self.cursors.popitem(last=False)
+        self._records.append(CursorRec(producer, instance, seq))
 
     @property
     def clean(self) -> bool:
         """Everything recorded so far reached the journal file (safe to ack)."""
-        return not self._records.count
+        return not self._records
 
     def flush_locked(self) -> None:
         """Write pending records as one frame; never raises. A failed write is
         cut back to the last whole frame and retried, the lock still held,
         until it succeeds (see the module docstring)."""
         if self.state.batches != self._journaled_batches:
-            self._records.add(BatchesRec(self.state.batches))
+            self._records.append(BatchesRec(self.state.batches))
             self._journaled_batches = self.state.batches
-        if not self._records.count or self._fd < 0:
+        if not self._records or self._fd < 0:
             return  # nothing to write, or closed (nothing may be applied after close())
-        frame = self._records.frame()
+        try:
+            frame = encode_frame(self._records)
+        except UnrecordableError:  # not reachable from the wire (check_recordable): a bug, never a dead loop
+            frame, dropped = encode_frame_skipping(self._records)
+            self.unrecordable += dropped
+            log.error("%d journal record(s) could not be encoded and were left out", dropped)
         delay = 0.01
         while not self._write_frame(frame):
             if self._exit_requested.is_set() or self.exit_check():
@@ -271,9 +263,9 @@ class DurableState:
                 self.use_journal(generation, fd)
             try:
                 os.fsync(old)
-            except OSError:
-                log.exception("fsync of journal-%d failed; it stays until a snapshot holds its records",
-                              generation - 1)
+            except OSError as exc:  # the environment, not a bug: no traceback
+                log.error("fsync of journal-%d failed (%s); it stays until a snapshot holds its records",
+                          generation - 1, exc)
             finally:
                 os.close(old)
         self.write_snapshot(data)
@@ -291,8 +283,8 @@ class DurableState:
                 self._last_snapshot = time.monotonic()  # a failed attempt waits an interval too
                 try:
                     self.snapshot_now()
-                except OSError:
-                    log.exception("snapshot failed; the journal keeps growing until one succeeds")
+                except OSError as exc:
+                    log.error("snapshot failed (%s); retried after the interval, the journals stay until then", exc)
 
     def close(self) -> None:
         """A final snapshot so the next start replays nothing."""
@@ -302,8 +294,8 @@ class DurableState:
             self._thread.join(5)
         try:
             self.snapshot_now()
-        except OSError:
-            log.exception("final snapshot failed; the journal will be replayed on the next start")
+        except OSError as exc:
+            log.error("final snapshot failed (%s); the journal will be replayed on the next start", exc)
         with self._file_lock:
             os.close(self._fd)
             self._fd = -1

@@ -38,7 +38,7 @@ class ProducerStats:
     received: int = 0
     last_seen: float = 0.0
     instances_seen: int = 0
-    restarts: int = 0  # seq went back to <= 1 or far behind within one stream (not persisted in snapshots)
+    restarts: int = 0  # seq went back to <= 1 or far behind (or jumped far ahead) within one stream
 
 
 class ProducerTracker:

@@ -79,6 +79,7 @@ class ProducerImage(msgspec.Struct, array_like=True):
     received: int
     last_seen: float
     instances_seen: int
+    restarts: int = 0  # producer_restarts_total; absent from snapshots written before it
 
 
 class StateImage(msgspec.Struct, kw_only=True):
@@ -131,7 +132,7 @@ def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> St
         series_overflow=dict(state.series_overflow),
         symbols={name: SymbolImage(s.last_price, s.last_ts, s.last_recv, s.spikes, s.out_of_order,
                                    dict(s.by_source)) for name, s in state.symbols.items()},
-        producers={name: ProducerImage(p.lost, p.received, p.last_seen, p.instances_seen)
+        producers={name: ProducerImage(p.lost, p.received, p.last_seen, p.instances_seen, p.restarts)
                    for name, p in tracker.stats.items()},
         producer_last_seq=[(name, instance, seq) for (name, instance), seq in tracker._last_seq.items()],
         producers_overflowed=tracker.overflowed,
@@ -163,7 +164,7 @@ def restore(state: TelemetryState, image: StateImage) -> None:
     tracker = state.producers
     tracker.stats.clear()
     for name, p in image.producers.items():
-        tracker.stats[name] = ProducerStats(p.lost, p.received, p.last_seen, p.instances_seen)
+        tracker.stats[name] = ProducerStats(p.lost, p.received, p.last_seen, p.instances_seen, p.restarts)
     tracker._last_seq = OrderedDict(((name, instance), seq) for name, instance, seq in image.producer_last_seq)
     tracker.overflowed = image.producers_overflowed
     _restore_hist(state.trade_latency, image.trade_latency, "trade_latency_seconds")

@@ -196,14 +196,15 @@ class TelemetryState:
             return reasons.STALE
         if type(event) is Trade:
             row = self.trades.get((event.side, self._symbol_key(event.symbol)))
-            if row is not None and row[1] + event.qty > _FLOAT_MAX:
+            if (row is not None and row[1] + event.qty > _FLOAT_MAX) or \
+                    self.trade_latency.sum + _HOP_MAX > _FLOAT_MAX:
                 return reasons.OVERFLOW
         # Every hop value is a difference of two times below 1e11 s (schema bounds,
         # the future check above): a sum that can take 1e11 more can take any of them.
         # (Comparisons, not math.isfinite: this runs for every message.)
         a, b, c, d = self._hops_by_kind[event.kind]
         if (a.sum + _HOP_MAX > _FLOAT_MAX or b.sum + _HOP_MAX > _FLOAT_MAX or c.sum + _HOP_MAX > _FLOAT_MAX
-                or d.sum + _HOP_MAX > _FLOAT_MAX or self.trade_latency.sum + _HOP_MAX > _FLOAT_MAX):
+                or d.sum + _HOP_MAX > _FLOAT_MAX):
             return reasons.OVERFLOW
         return None
 

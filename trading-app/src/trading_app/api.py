@@ -21,8 +21,9 @@ from . import __version__
 from .exposition import build_registry
 from .http_limits import ERROR_RESPONSES, ApiError, ErrorBody, error_response, install_error_shape, validation_items
 from .prices import LastPrices
-from .publisher import Publisher, make_publisher
 from .settings import AppSettings
+from .telemetry.factory import make_publisher
+from .telemetry.protocol import Publisher
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$"
 

@@ -42,7 +42,7 @@ def _from_sidecar() -> tuple[str, str]:
                 and labels.get("quantile") == "0.99"), None)
     lost = sum(v for n, _, v in samples if n == "messages_lost_total")
     invalid = sum(v for n, _, v in samples if n == "messages_invalid_total")
-    dropped = sum(get_publisher().snapshot()["dropped"].values())
+    dropped = sum(get_publisher().stats().dropped.values())
     counts = f"since start: lost {fixed(lost, 0)} · dropped by this UI {dropped} · invalid {fixed(invalid, 0)}"
     return f"p99 click→sidecar (recent trades): {_ms(p99) if samples else '—'}", counts
 

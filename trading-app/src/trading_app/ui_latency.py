@@ -166,7 +166,7 @@ def loss_and_drops(samples: Samples) -> None:
     messages, and what the publishers (this UI's and the API's) could not send."""
     settings = get_settings()
     api = exposition(f"http://{settings.host}:{settings.port}/metrics") if settings.port else []
-    ui_dropped = sum(get_publisher().snapshot()["dropped"].values())
+    ui_dropped = sum(get_publisher().stats().dropped.values())
     st.subheader("Loss, drops, invalid")
     lost, dup, invalid, ui_drop, api_drop = st.columns(5)
     # Counts in fixed notation: 1234567, never 1.23457e+06.
@@ -182,7 +182,7 @@ def loss_and_drops(samples: Samples) -> None:
     rows += [{"source": "API", "metric": name, "labels": ",".join(f"{k}={v}" for k, v in labels.items()),
               "value": value} for name, labels, value in api if name == "publisher_messages_dropped_total" and value]
     rows += [{"source": "this UI", "metric": "publisher_messages_dropped_total", "labels": f"type={t},reason={r}",
-              "value": n} for (t, r), n in get_publisher().snapshot()["dropped"].items()]
+              "value": n} for (t, r), n in get_publisher().stats().dropped.items()]
     if rows:
         st.table(rows)
 
