@@ -40,7 +40,8 @@ class TradeRequest(BaseModel):
 class TradeAccepted(BaseModel):
     event_id: str
     seq: int
-    queued: bool = Field(description="False if the publisher dropped it (sidecar unreachable or queue full)")
+    queued: bool = Field(description="Fire-and-forget mode: false if the publisher dropped it (sidecar "
+                                     "unreachable or queue full). Reliable mode: always true (a refusal is a 503)")
     message: dict[str, Any]
 
 
@@ -151,7 +152,7 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
         if not (user_ok and password_ok):
             raise ApiError(401, "header.authorization",
                            "missing or wrong HTTP Basic credentials (Authorization: Basic ...)",
-                                headers={"WWW-Authenticate": 'Basic realm="trading-app", charset="UTF-8"'})
+                           headers={"WWW-Authenticate": 'Basic realm="trading-app", charset="UTF-8"'})
 
     def check_order(req: TradeRequest) -> None:
         """The desk's order-entry rules (WEBAPP_MAX_QTY, WEBAPP_SYMBOLS), issue 15."""
