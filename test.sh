@@ -23,4 +23,12 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
-echo "== pytest"; exec python -m pytest "$@"
+echo "== pytest"
+# Coverage of the in-process code (unit tests, in-process apps), then a summary per package.
+# COVERAGE=0 ./test.sh skips it (the tracer slows CPU-bound unit tests down, e.g. the decode fuzz).
+if [ "${COVERAGE:-1}" = "0" ]; then exec python -m pytest "$@"; fi
+rm -f .coverage
+status=0
+python -m pytest --cov=metrics_sidecar --cov=trading_app --cov-report= "$@" || status=$?
+echo "== coverage"; python scripts/coverage_summary.py
+exit "$status"
