@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -22,9 +22,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.05,
+def wait_until(predicate: Callable[[], T | Literal[False] | None], timeout: float, interval: float = 0.05,
                message: str = "condition") -> T:
-    """Poll until predicate() is truthy; return its value or raise WaitTimeout at the deadline."""
+    """Poll until predicate() is truthy; return its value or raise WaitTimeout at the deadline.
+    (The type says what a ``cond and value`` predicate returns once it holds: never False or None.)"""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -86,8 +86,9 @@ def event_log_shows(page: Any, notice: tuple[str, str, float, str, int, float], 
     """The top row of the event log is exactly the emitted message."""
     _, side, qty, symbol, seq, ts = notice
     # The page streams in while it reruns: the table may trail the notification.
-    row = wait_until(lambda: (rows := table_rows(page, "event_log")) and rows[0]["seq"] == str(seq) and rows[0],
-                     5, message=f"event log row for seq {seq}")
+    row = cast(dict[str, str], wait_until(
+        lambda: (rows := table_rows(page, "event_log")) and rows[0]["seq"] == str(seq) and rows[0],
+        5, message=f"event log row for seq {seq}"))
     assert (row["side"], float(row["qty"]), row["symbol"], row["status"]) == (side, qty, symbol, status)
     assert datetime.fromisoformat(row["ts"]).timestamp() == ts
 
@@ -112,22 +113,22 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
         volume0, trades0 = side_total(before, "volume_total", side), side_total(before, "trades_total", side)
         expr = f'sum(volume_total{{side="{side}"}})'
         # Steady state first: Prometheus has scraped the current value.
-        wait_until(lambda e=expr, v=volume0: prom.value(f"({e}) or vector(0)") == v, 10, message="steady state")
+        wait_until(lambda e=expr, v=volume0: prom.value(f"({e}) or vector(0)") == v, 10, message="steady state")  # type: ignore[misc]
 
         notice = click(page, side, 3)
         verb, _, qty, symbol, seq, ts = notice
         assert (verb, qty, symbol) == ("Emitted", 3.0, SYMBOL)
         event_log_shows(page, notice, "sent")
-        row = wait_until(lambda s=seq: blotter_row(page, s), 5, message="the blotter's received row")
+        row = wait_until(lambda s=seq: blotter_row(page, s), 5, message="the blotter's received row")  # type: ignore[misc]
         assert (row["side"], row["qty"], row["symbol"]) == (side, "3", SYMBOL)
         assert float(row["latency_ms"]) >= 0
-        after = wait_until(lambda s=side, t=trades0: (m := sidecar_metrics(stack["sidecar"]))
+        after = wait_until(lambda s=side, t=trades0: (m := sidecar_metrics(stack["sidecar"]))  # type: ignore[misc]
                            and side_total(m, "trades_total", s) == t + 1 and m, 5, message="sidecar counted it")
         assert side_total(after, "volume_total", side) == volume0 + 3
         # Seed criterion 1: in Prometheus within one scrape interval + 1 s of the click
         # (ts is stamped by publish(); +0.5 s for the query itself and the poll).
         deadline = ts + SCRAPE_INTERVAL + 1.0 + 0.5
-        wait_until(lambda e=expr, v=volume0: prom.value(e) == v + 3, max(0.0, deadline - time.time()), 0.05,
+        wait_until(lambda e=expr, v=volume0: prom.value(e) == v + 3, max(0.0, deadline - time.time()), 0.05,  # type: ignore[misc]
                    message=f"Prometheus {expr} up by 3 within one scrape + 1 s")
         shot(page, f"02-{side}")
         seqs.append(seq)
@@ -135,7 +136,7 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
     page.reload()
     page.get_by_text("Sidecar connected").wait_for(timeout=30_000)
     for seq in seqs:
-        wait_until(lambda s=seq: blotter_row(page, s), 10, message=f"seq {seq} in the blotter after a reload")
+        wait_until(lambda s=seq: blotter_row(page, s), 10, message=f"seq {seq} in the blotter after a reload")  # type: ignore[misc]
     assert table_rows(page, "event_log") == []  # the session's own log did not survive; the blotter did
 
 

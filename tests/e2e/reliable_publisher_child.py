@@ -16,8 +16,10 @@ import json
 import os
 import signal
 from dataclasses import asdict
+from typing import cast
 
 from trading_app.telemetry.reliable import ReliablePublisher
+from trading_app.telemetry.stats import OutboxStats
 
 
 def main() -> None:
@@ -36,8 +38,9 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
     unacked_before_close = pub.unacked()
     pub.close()
+    outbox = cast(OutboxStats, pub.stats().outbox)  # always set in reliable mode
     print(json.dumps({"accepted": accepted, "instance": pub.instance, "unacked_before_close": unacked_before_close,
-                      "unacked_after_close": pub.unacked(), **asdict(pub.stats().outbox)}), flush=True)
+                      "unacked_after_close": pub.unacked(), **asdict(outbox)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ class Scraper(threading.Thread):
 
     def backwards(self) -> list[tuple[int, str, float, float]]:
         """(scrape index, series, before, after) for every series that decreased."""
-        out = []
+        out: list[tuple[int, str, float, float]] = []
         for i, (a, b) in enumerate(zip(self.scrapes, self.scrapes[1:], strict=False)):
             out.extend((i, key, a[key], b.get(key, 0.0)) for key in a if b.get(key, 0.0) < a[key])
         return out

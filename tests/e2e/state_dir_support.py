@@ -69,7 +69,7 @@ def send_one_by_one(push: zmq.Socket, http: str, seqs: range) -> None:
     for seq in seqs:
         before = count(http)
         push.send(trade(seq))
-        wait_until(lambda before=before: count(http) == before + 1, 10, message=f"trade {seq} counted")
+        wait_until(lambda before=before: count(http) == before + 1, 10, message=f"trade {seq} counted")  # type: ignore[misc]
 
 
 def frames(journal: Path) -> list[tuple[int, int]]:

@@ -77,7 +77,7 @@ class Client:
         deadline = time.monotonic() + timeout
         while not set(wanted) & set(self.events):
             assert time.monotonic() < deadline, (
-                f"none of {[e.name for e in wanted]}; saw {sorted({e.name for e in self.events})}")
+                f"none of {[e.name for e in wanted]}; saw {sorted({e.name for e in self.events}, key=str)}")
             if self.monitor.poll(50):
                 self.events.append(zmq.Event(recv_monitor_message(self.monitor)["event"]))
 

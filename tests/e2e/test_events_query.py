@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
 import zmq
@@ -34,7 +35,7 @@ def test_filters_pick_one_producer_instances_trades(sidecar: Service, push: zmq.
     wait_until(lambda: len(httpx.get(url, params={"limit": 100}).json()["events"]) == 15, 10,
                message="all 15 events received")
 
-    def get(**params: object) -> list[dict[str, object]]:
+    def get(**params: Any) -> list[dict[str, object]]:
         response = httpx.get(url, params=params)
         assert response.status_code == 200, response.text
         return list(response.json()["events"])

@@ -134,7 +134,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             c.start(multihost.api(topo, host, workdir, env))
             c.start(multihost.agent(topo, host, workdir))
         for host in topo.hosts:
-            wait_until(lambda h=host: c.api_connected(h), DEADLINE, 0.1, f"{host}'s API connected to its sidecar")
+            wait_until(lambda h=host: c.api_connected(h), DEADLINE, 0.1, f"{host}'s API connected to its sidecar")  # type: ignore[misc]
         # Both hosts' agents are writing before anything is counted.
         wait_until(lambda: c.by('up{job="metrics-sidecar"}', "host") == {("a",): 1, ("b",): 1}, DEADLINE, 0.2,
                    "both hosts' sidecars up on the central Prometheus")
@@ -273,7 +273,7 @@ def test_sidecar_kill_fire_and_forget_counts_the_loss_reliable_loses_nothing(clu
         assert c.trade("b", "sell", 1)["queued"] is True
     before += RELIABLE_BEFORE
     _wait_totals(c, N_A, before, "reliable trades before the kill")
-    accepted = []
+    accepted: list[bool] = []
     _kill_and_restart_sidecar(c, lambda: accepted.extend(c.trade("b", "sell", 1)["queued"]
                                                          for _ in range(RELIABLE_DURING)))
     assert accepted == [True] * RELIABLE_DURING

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import cast
 
 from e2e.reliable_support import RestartableSidecar, Scraper, total
 from support.procs import wait_until
 from trading_app.telemetry.reliable import ReliablePublisher
+from trading_app.telemetry.stats import OutboxStats
 
 N = 100_000
 KILLS = 3
@@ -40,7 +42,7 @@ def test_kill9_sidecar_mid_stream_loses_nothing_and_never_goes_backwards(tmp_pat
         publisher.start()
         for k in range(1, KILLS + 1):
             # Kill at a quarter, half and three quarters of the delivery: always mid-stream.
-            wait_until(lambda k=k: total(sidecar.metrics(), "trades_total") >= k * N / (KILLS + 1), 60,
+            wait_until(lambda k=k: total(sidecar.metrics(), "trades_total") >= k * N / (KILLS + 1), 60,  # type: ignore[misc]
                        message=f"{k}/{KILLS + 1} delivered")
             sidecar.kill9()
             sidecar.start()
@@ -71,6 +73,6 @@ def test_kill9_sidecar_mid_stream_loses_nothing_and_never_goes_backwards(tmp_pat
     assert scraper.backwards() == [], "a scrape saw a counter go backwards"
     assert len(scraper.scrapes) > 20 and scraper.failures > 0  # it really scraped across the restarts
     assert max(scraper.values("trades_total")) <= N  # never more than was sent, in any scrape
-    assert pub.stats().outbox.resent > 0  # the kills really cost in-flight messages
+    assert cast(OutboxStats, pub.stats().outbox).resent > 0  # the kills really cost in-flight messages
     assert total(again, "trades_total") == N and again['messages_lost_total{producer="kill9"}'] == 0
     assert again["messages_duplicate_total"] == final["messages_duplicate_total"]

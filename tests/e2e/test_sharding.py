@@ -23,7 +23,7 @@ def shard_of(symbol: str) -> int:
     return zlib.crc32(symbol.encode()) % 2
 
 
-def publish_rounds(pub: Publisher, rounds: int) -> list[Published]:
+def publish_rounds(pub: Publisher | ReliablePublisher, rounds: int) -> list[Published]:
     return [pub.trade("buy", 1.0, symbol=symbol) for _ in range(rounds) for symbol in SYMBOLS]
 
 

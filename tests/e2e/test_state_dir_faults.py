@@ -11,6 +11,7 @@ import shutil
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,7 +64,7 @@ def test_a_message_the_journal_cannot_record_never_stops_ingest(tmp_path: Path) 
             dealer.send_multipart([b"rel1", json.dumps(forged).encode()])
             good = {"producer": "r", "instance": "j", "seq": 1, "acked": 0}
             dealer.send_multipart([b"rel1", json.dumps(good).encode(), trade(1, producer="r")])
-            acks = []
+            acks: list[dict[str, Any]] = []
             while not any(a["producer"] == "r" for a in acks):
                 assert dealer.poll(10_000), f"no ack for the good batch (acks so far: {acks})"
                 kind, body = dealer.recv_multipart()

@@ -65,7 +65,7 @@ def _expected_journal(original: bytes, damaged: bytes, spans: list[tuple[int, in
 
 
 def _recover_here(state: Path) -> tuple[float, int] | StateDirError:
-    settings = Settings(state_dir=str(state), latency_samples=16)  # type: ignore[call-arg]
+    settings = Settings(state_dir=str(state), latency_samples=16)
     store = DurableState(settings, TelemetryState(settings))
     try:
         store.recover()

@@ -83,7 +83,7 @@ def metric_names(expr: str) -> set[str]:
 
 def rules() -> list[dict[str, Any]]:
     """Every rule in prometheus/rules/*.yml, with the file it came from."""
-    out = []
+    out: list[dict[str, Any]] = []
     for path in sorted(RULES_DIR.glob("*.yml")):
         for group in yaml.safe_load(path.read_text())["groups"]:
             out.extend({**rule, "file": path.name} for rule in group["rules"])

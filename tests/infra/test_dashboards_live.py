@@ -168,7 +168,7 @@ def test_panels_show_exactly_what_was_sent(stack: Stack) -> None:
     ]
     for dashboard, title, labels, want in expected:
         expr = _panel_expr(dashboard, title)
-        wait_until(lambda e=expr, ls=labels, w=want: _by(prom, e, *ls) == w, DEADLINE, 0.25,
+        wait_until(lambda e=expr, ls=labels, w=want: _by(prom, e, *ls) == w, DEADLINE, 0.25,  # type: ignore[misc]
                    f"{title}: {expr} == {want}")
     # The last trade's ts was stamped inside its POST, and the query evaluates time() while it
     # runs: both bracketed by wall-clock readings, so the panel's value is known to the ms,
@@ -200,4 +200,4 @@ def test_every_rule_loaded_healthy_and_reads_real_metrics(stack: Stack) -> None:
         missing = metric_names(rule["expr"]) - exposed - recorded - OPTIONAL_METRICS
         assert not missing, f"{rule.get('alert') or rule['record']} ({rule['file']}) reads unknown {missing}"
     for record in recorded:  # every recording rule produces series against the real exposition
-        wait_until(lambda r=record: stack.prom.query(r), DEADLINE, 0.25, f"{record} has series")
+        wait_until(lambda r=record: stack.prom.query(r), DEADLINE, 0.25, f"{record} has series")  # type: ignore[misc]
