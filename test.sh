@@ -23,6 +23,8 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
+# Each package's tests on their own: both have a conftest.py and a test_settings.py (one module name each).
+mypy metrics-sidecar/tests; mypy trading-app/tests
 echo "== pytest"
 # Coverage of the in-process code (unit tests, in-process apps), then a summary per package.
 # COVERAGE=0 ./test.sh skips it (the tracer slows CPU-bound unit tests down, e.g. the decode fuzz).

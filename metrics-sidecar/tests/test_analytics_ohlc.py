@@ -64,7 +64,7 @@ def pandas_bars(path: Path, seconds: int) -> pd.DataFrame:
         open=("price", "first"), high=("price", "max"), low=("price", "min"), close=("price", "last"),
         volume=("volume", "sum"), ticks=("price", "count"), turnover=("turnover", "sum"))
     bars = bars[bars["ticks"] > 0]  # empty periods: pandas gives NaN rows, the book gives no bar
-    bars.insert(0, "start", bars.index.as_unit("s").asi8)
+    bars.insert(0, "start", bars.index.as_unit("s").asi8)  # type: ignore[attr-defined]
     return bars.reset_index(drop=True)
 
 
@@ -95,6 +95,7 @@ def test_ring_keeps_the_newest_bars_and_limit_takes_the_tail(ticks_csv: Path) ->
     engine = replay(ticks_csv, bars=25)
     expected = pandas_bars(ticks_csv, 60)
     got = engine.bars("BTCUSDT", 60, 1000)
+    assert got is not None
     # 25 closed bars in the ring plus the one still being built.
     assert [row[0] for row in got] == expected["start"].tolist()[-26:]
     assert engine.bars("BTCUSDT", 60, 3) == got[-3:]

@@ -35,7 +35,7 @@ def test_ticks_conflate_and_trades_do_not() -> None:
     hub.publish_trade(trade(1.0))
     hub.publish_trade(trade(2.0, "A"))
     items = client.take()
-    assert [(type(i).__name__, getattr(i, "price", None) if type(i) is Tick else i.qty) for i in items] == [
+    assert [(type(i).__name__, getattr(i, "price", None) if type(i) is Tick else i.qty) for i in items] == [  # type: ignore[union-attr]
         ("Tick", 3.0), ("Tick", 7.0), ("Trade", 1.0), ("Trade", 2.0)]
     assert client.take() == []
 
@@ -64,7 +64,7 @@ def test_a_full_client_is_dropped_and_the_others_keep_going() -> None:
     assert stalled.take() == []  # its backlog was freed
     hub.drop(stalled, "slow")  # dropping twice counts once
     assert hub.dropped == {"queue_full": 1, "slow": 0}
-    assert [t.qty for t in reader.take()] == [9.0]  # type: ignore[attr-defined]
+    assert [t.qty for t in reader.take()] == [9.0]  # type: ignore[union-attr]
     for symbol in "ABC":  # ticks of known symbols replace each other: never full
         for _ in range(100):
             hub.publish_tick(tick(symbol, 1.0))

@@ -164,7 +164,7 @@ def test_an_event_the_journal_cannot_record_is_refused_before_the_state_changes(
 
 
 def test_health_names_every_dead_loop_and_a_stalled_journal(tmp_path: Path) -> None:
-    settings = Settings(state_dir=str(tmp_path), reliable_bind="tcp://127.0.0.1:0")  # type: ignore[call-arg]
+    settings = Settings(state_dir=str(tmp_path), reliable_bind="tcp://127.0.0.1:0")
     state = TelemetryState(settings)
     services = DurableServices(settings, state, zmq.Context.instance())
     ingest = IngestLoop(settings, state)  # neither loop started: both count as dead

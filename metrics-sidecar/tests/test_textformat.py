@@ -85,12 +85,12 @@ def test_sidecar_scrape_parses_with_exact_values() -> None:
     now = time.time()
     events: list[Trade | Tick] = []
     for i in range(5):
-        t = Trade(side="buy" if i % 2 else "sell", qty=1.5, ts=now, symbol="ABC", price=10.0 + i)  # type: ignore[arg-type]
+        t = Trade(side="buy" if i % 2 else "sell", qty=1.5, ts=now, symbol="ABC", price=10.0 + i)
         k = Tick(symbol="ABC", price=10.0 + i, ts=now + i * 0.001, volume=2.0)
         events += [t, k]
     with state.lock:
         for e in events:
-            e.ts_s = e.ts
+            e.ts_s = e.ts  # type: ignore[assignment]
             e.recv_ts = now + 0.01
             state.apply(e)
     families = {f.name: f for f in text_string_to_metric_families(render(state).decode())}

@@ -230,6 +230,6 @@ def test_latency_page_reads_percentiles_from_prometheus(prom_stack: tuple[Servic
     assert sorted(recent.index) == sorted(HOPS)
     # Exact recent p50: at least the event's age (applied after it was sent), and in
     # the (1000, 4000] ms bucket the histogram above put every sample in.
-    assert EVENT_AGE * 1000 <= recent.loc["event_to_apply", "p50"] <= 4000
+    assert EVENT_AGE * 1000 <= recent.loc["event_to_apply", "p50"] <= 4000  # type: ignore[operator,arg-type]
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Lost (seq gaps)"], metrics["Duplicates"], metrics["Invalid"]) == ("0", "0", "0")

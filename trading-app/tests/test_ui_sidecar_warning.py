@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import streamlit as st
@@ -52,7 +52,7 @@ def _emitted(at: AppTest) -> dict[str, Any]:
 
 
 def _event_log_top(at: AppTest) -> dict[str, Any]:
-    return dict(at.table[0].value.iloc[0].to_dict())
+    return cast(dict[str, Any], at.table[0].value.iloc[0].to_dict())
 
 
 def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
             assert [t.value for t in at.toast] == [f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
             assert _event_log_top(at) == {"seq": n, "side": side, "qty": "3", "symbol": "BTCUSDT", "ts": ts,
                                           "status": "sent"}
-            metrics = wait_until(lambda s=side: (m := scrape(sidecar.http + "/metrics/"))
+            metrics = wait_until(lambda s=side: (m := scrape(sidecar.http + "/metrics/"))  # type: ignore[misc]
                                  and m.get(f'trades_total{{side="{s}",symbol="BTCUSDT"}}') == 1 and m, 10,
                                  message=f"the {side} click is counted by the sidecar")
             assert metrics[f'volume_total{{side="{side}",symbol="BTCUSDT"}}'] == 3.0
@@ -113,7 +113,7 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
         # the one dropped before it existed, newest first.
         def blotter(app: AppTest) -> list[dict[str, Any]]:
             app.run()
-            return [] if len(app.table) < 2 else app.table[1].value.to_dict("records")
+            return [] if len(app.table) < 2 else cast(list[dict[str, Any]], app.table[1].value.to_dict("records"))
 
         rows = wait_until(lambda: len(r := blotter(at)) == 3 and r, 10, message="blotter")
         assert [(r["seq"], r["side"], r["qty"], r["symbol"], r["status"]) for r in rows] == [
