@@ -222,6 +222,24 @@ def latency_loss() -> Json:
         (timeseries("publish() duration p99 (trading app)", [
             target("histogram_quantile(0.99, sum by (le) (rate(publisher_publish_duration_seconds_bucket"
                    "[$__rate_interval])))", "p99")], unit="s"), 8, 8),
+        (row("Clock skew and tails"), 24, 1),
+        (timeseries("Producer clock offset (estimate)", [
+            target('producer_clock_offset_seconds{producer=~"$producer"}', "{{producer}} @ {{instance}}")],
+            unit="s", steps=thresholds((None, "green"), (0.005, "red")), threshold_line=True,
+            description="Producer clock minus sidecar clock: -min(receive - sent_ts) over the last minute, a lower "
+                        "bound (true offset within + the fastest transport delay). A constant transport delay looks "
+                        "like an offset. ProducerClockSkew fires above 5 ms (either sign) for 1 min."), 8, 8),
+        (timeseries("Negative hop samples (clock skew) per interval", [
+            target(f"sum by (hop, type, clock) (increase(hop_latency_negative_total{{{hop_sel}}}[$__rate_interval]))",
+                   "{{hop}} · {{type}} ({{clock}})")], bars=True,
+            description="Samples whose later timestamp came first; each is in the histogram as 0. clock=cross: "
+                        "the producer's clock is ahead; clock=same: a clock stepped."), 8, 8),
+        (timeseries("Max (last 15-30 s) and exact p99.9", [
+            target(f"max by (hop, type) (hop_latency_max_seconds{{{hop_sel}}})", "max {{hop}} · {{type}}"),
+            target(across_hosts("max", f'hop_latency_recent_seconds{{{hop_sel},quantile="0.999"}}'),
+                   "p99.9 {{hop}} · {{type}}")], unit="s",
+            description="The largest sample of each hop in the last 15-30 s (no sample escapes a 15 s scrape), "
+                        "and the exact p99.9 of the recent samples."), 8, 8),
         (row("Loss and producers"), 24, 1),
         (stat("Lost messages by producer", [
             target('sum by (producer) (messages_lost_total{producer=~"$producer"})', "{{producer}}")],

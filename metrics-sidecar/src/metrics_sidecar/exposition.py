@@ -19,11 +19,11 @@ from prometheus_client import generate_latest as _generate_latest
 from .analytics_exposition import write_analytics
 from .histogram import Histogram, percentile
 from .persistence import DurableState
-from .state import TelemetryState
+from .state import HOP_CLOCKS, HOPS, TelemetryState
 from .textformat import Writer, labels
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-QUANTILES = (0.5, 0.95, 0.99)
+QUANTILES = (0.5, 0.95, 0.99, 0.999)
 
 
 def process_registry() -> CollectorRegistry:
@@ -64,6 +64,11 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
         trade_latency = _copy(state.trade_latency)
         hops = {key: _copy(h) for key, h in state.hops.items() if h.count}
         samples = {key: state.hop_samples[key].snapshot() for key in hops}
+        state.roll_peaks(now)
+        maxima = {key: state.hops[key].window_max() for key in hops}
+        negative = {(hop, kind): counts[i] for kind, counts in state.hop_negative.items()
+                    for i, hop in enumerate(HOPS) if (hop, kind) in hops}
+        offsets = state.clock_offsets.estimates(now)
         batches = state.batches
 
     out.family("trades_total", "counter", "Trades received, by side and symbol (symbol empty for seed messages)")
@@ -94,6 +99,8 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
         pair = labels((("hop", hop), ("type", kind)))
         out.sample("hop_latency_recent_seconds_count", pair, hops[(hop, kind)].count)
         out.sample("hop_latency_recent_seconds_sum", pair, hops[(hop, kind)].sum)
+
+    write_skew_and_tails(out, negative, maxima, offsets)
 
     out.family("messages_received_total", "counter", "Valid messages applied, by type")
     out.column("messages_received_total", [labels((("type", k),)) for k, _ in received], [n for _, n in received])
@@ -137,6 +144,30 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.sample("sidecar_ingest_batches_total", "", batches)
     out.family("sidecar_start_time_seconds", "gauge", "Sidecar start time, unix seconds")
     out.sample("sidecar_start_time_seconds", "", state.started_at)
+
+
+def write_skew_and_tails(out: Writer, negative: dict[tuple[str, str], int],
+                         maxima: dict[tuple[str, str], float | None], offsets: dict[str, float]) -> None:
+    """Clock skew (negative samples, producer offsets) and the recent maximum of each hop."""
+    out.family("hop_latency_negative_total", "counter",
+               "Hop samples that came out negative (clock skew); observed as 0 in the histogram")
+    for (hop, kind), n in sorted(negative.items()):
+        out.sample("hop_latency_negative_total", _hop_labels(hop, kind), n)
+    out.family("hop_latency_max_seconds", "gauge", "Largest sample of each hop over the last 15-30 s")
+    for (hop, kind), top in sorted(maxima.items()):
+        if top is not None:
+            out.sample("hop_latency_max_seconds", _hop_labels(hop, kind), top)
+    out.family("hop_latency_clock_info", "gauge",
+               "1 per hop and type: clock=same when both its timestamps come from one clock, cross when from two")
+    for (hop, kind), clock in sorted(HOP_CLOCKS.items()):
+        out.sample("hop_latency_clock_info", labels((("clock", clock), ("hop", hop), ("type", kind))), 1)
+    out.family("producer_clock_offset_seconds", "gauge",
+               "Producer clock minus sidecar clock, estimated as -min(receive - sent_ts) over the last 50-60 s")
+    out.column("producer_clock_offset_seconds", [labels((("producer", p),)) for p in offsets], offsets.values())
+
+
+def _hop_labels(hop: str, kind: str) -> str:
+    return labels((("clock", HOP_CLOCKS[hop, kind]), ("hop", hop), ("type", kind)))
 
 
 def write_journal(durable: DurableState, out: Writer) -> None:

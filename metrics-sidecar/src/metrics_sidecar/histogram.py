@@ -18,8 +18,11 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
 )
 
 
+_NONE = float("-inf")
+
+
 class Histogram:
-    __slots__ = ("bounds", "count", "counts", "ring", "sum")
+    __slots__ = ("bounds", "count", "counts", "peak", "previous_peak", "ring", "sum")
 
     def __init__(self, bounds: tuple[float, ...] = DEFAULT_BUCKETS, ring: SampleRing | None = None) -> None:
         self.bounds = bounds
@@ -27,6 +30,9 @@ class Histogram:
         self.sum = 0.0
         self.count = 0
         self.ring = ring  # when set, every observation is also kept as a raw sample
+        # Largest value of the current and of the previous peak slot (roll_peak); -inf: none.
+        self.peak = _NONE
+        self.previous_peak = _NONE
 
     def observe(self, value: float) -> None:
         # Prometheus buckets are "le": a value equal to a bound belongs to it,
@@ -34,6 +40,8 @@ class Histogram:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
         self.count += 1
+        if value > self.peak:
+            self.peak = value
         ring = self.ring
         if ring is not None:
             # SampleRing.add inlined: the sidecar observes four hops per message.
@@ -42,6 +50,16 @@ class Histogram:
             ring.pos = pos + 1 if pos + 1 < ring.size else 0
             if ring.filled < ring.size:
                 ring.filled += 1
+
+    def roll_peak(self, slots: int) -> None:
+        """Start a new peak slot; ``slots`` > 1 slot lengths passed: the previous one is empty too."""
+        self.previous_peak = self.peak if slots == 1 else _NONE
+        self.peak = _NONE
+
+    def window_max(self) -> float | None:
+        """Largest value of the current and previous peak slots, or None when both are empty."""
+        top = max(self.peak, self.previous_peak)
+        return None if top == _NONE else top
 
     def cumulative(self) -> list[tuple[str, int]]:
         """(le, cumulative count) pairs including +Inf, as the exposition needs."""
