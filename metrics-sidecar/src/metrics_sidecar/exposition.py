@@ -15,14 +15,17 @@ import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as _generate_openmetrics
 
 from .analytics_exposition import write_analytics
+from .decode import Heartbeat, Tick, Trade
 from .histogram import Histogram, percentile
 from .persistence import DurableState
 from .state import HOP_CLOCKS, HOPS, TelemetryState
-from .textformat import Writer, labels
+from .textformat import Writer, exemplar, labels
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 QUANTILES = (0.5, 0.95, 0.99, 0.999)
 
 
@@ -34,16 +37,24 @@ def process_registry() -> CollectorRegistry:
     return registry
 
 
-def render(state: TelemetryState, process: CollectorRegistry | None = None) -> bytes:
-    """The whole ``/metrics/`` body."""
+def wants_openmetrics(accept: str | None) -> bool:
+    """The scraper asked for OpenMetrics (Prometheus does, first, in its Accept header)."""
+    return accept is not None and "application/openmetrics-text" in accept
+
+
+def render(state: TelemetryState, process: CollectorRegistry | None = None, openmetrics: bool = False) -> bytes:
+    """The whole ``/metrics/`` body: the text format, or OpenMetrics (with exemplars on the
+    hop-latency buckets) when ``openmetrics``."""
     now = time.time()
-    out = Writer()
+    out = Writer(openmetrics)
     write_state(state, out, now)
     if isinstance(state.journal, DurableState):
         write_journal(state.journal, out)
     if state.analytics is not None:
         write_analytics(state, out, now)
     body = out.text().encode()
+    if openmetrics:  # prometheus_client's OpenMetrics output ends with the "# EOF" line
+        return body + (_generate_openmetrics(process) if process is not None else b"# EOF\n")
     return body + _generate_latest(process) if process is not None else body
 
 
@@ -85,7 +96,8 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.family("hop_latency_seconds", "histogram",
                "Latency of each hop (event, send, receive, apply), by message type")
     for (hop, kind), h in sorted(hops.items()):
-        out.histogram("hop_latency_seconds", [("hop", hop), ("type", kind)], h.cumulative(), h.sum)
+        out.histogram("hop_latency_seconds", [("hop", hop), ("type", kind)], h.cumulative(), h.sum,
+                      _exemplars(h) if out.openmetrics else None)
     # A summary, not a gauge: a `quantile` label is reserved for summaries
     # (promtool check metrics rejects it on a gauge). Quantiles are exact over
     # the recent samples; _count/_sum are cumulative, like a client summary's.
@@ -183,9 +195,27 @@ def write_journal(durable: DurableState, out: Writer) -> None:
     out.sample("sidecar_journal_frames_skipped_total", "", durable.frames_skipped)
 
 
+def _exemplars(h: Histogram) -> list[str]:
+    """Per bucket, the exemplar text of its most recent event: event_id, producer and seq
+    (those it has; event_id kept longest under the 128-character limit), value, receive time."""
+    out: list[str] = []
+    for kept in h.exemplars:
+        if kept is None:
+            out.append("")
+            continue
+        event, value = kept
+        assert isinstance(event, Trade | Tick | Heartbeat)
+        pairs = [(name, v) for name, v in (("producer", event.producer),
+                                            ("seq", None if event.seq is None else str(event.seq)),
+                                            ("event_id", event.event_id)) if v is not None]
+        out.append(exemplar(pairs, value, event.recv_ts))
+    return out
+
+
 def _copy(h: Histogram) -> Histogram:
     c = Histogram(h.bounds)
     c.counts = list(h.counts)
+    c.exemplars = list(h.exemplars)
     c.sum = h.sum
     c.count = h.count
     return c

@@ -22,7 +22,7 @@ _NONE = float("-inf")
 
 
 class Histogram:
-    __slots__ = ("bounds", "count", "counts", "peak", "previous_peak", "ring", "sum")
+    __slots__ = ("bounds", "count", "counts", "exemplars", "peak", "previous_peak", "ring", "sum")
 
     def __init__(self, bounds: tuple[float, ...] = DEFAULT_BUCKETS, ring: SampleRing | None = None) -> None:
         self.bounds = bounds
@@ -33,11 +33,18 @@ class Histogram:
         # Largest value of the current and of the previous peak slot (roll_peak); -inf: none.
         self.peak = _NONE
         self.previous_peak = _NONE
+        # Per bucket, the last (event, value) observed with an exemplar (OpenMetrics exposition).
+        self.exemplars: list[tuple[object, float] | None] = [None] * (len(bounds) + 1)
 
-    def observe(self, value: float) -> None:
+    def observe(self, value: float, exemplar: object = None) -> None:
+        """``exemplar``: the event observed (the sidecar's hops pass it), kept as the
+        bucket's most recent exemplar."""
         # Prometheus buckets are "le": a value equal to a bound belongs to it,
         # which is exactly bisect_left's index.
-        self.counts[bisect_left(self.bounds, value)] += 1
+        index = bisect_left(self.bounds, value)
+        self.counts[index] += 1
+        if exemplar is not None:
+            self.exemplars[index] = (exemplar, value)
         self.sum += value
         self.count += 1
         if value > self.peak:

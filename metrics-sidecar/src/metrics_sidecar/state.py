@@ -198,24 +198,24 @@ class TelemetryState:
             if value < 0.0:
                 negative[0] += 1
                 value = 0.0
-            event_to_send.observe(value)
+            event_to_send.observe(value, event)
             value = recv - sent
             if producer is not None:
                 self.clock_offsets.observe(producer, sent, recv)
             if value < 0.0:
                 negative[1] += 1
                 value = 0.0
-            send_to_receive.observe(value)
+            send_to_receive.observe(value, event)
         value = applied - recv
         if value < 0.0:
             negative[2] += 1
             value = 0.0
-        receive_to_apply.observe(value)
+        receive_to_apply.observe(value, event)
         value = applied - ts
         if value < 0.0:
             negative[3] += 1
             value = 0.0
-        event_to_apply.observe(value)
+        event_to_apply.observe(value, event)
         return None
 
     def roll_peaks(self, now: float) -> None:
