@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, PlatformCo
 from prometheus_client import generate_latest as _generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as _generate_openmetrics
 
+from . import protobuf_exposition
 from .analytics_exposition import write_analytics
 from .decode import Heartbeat, Tick, Trade
 from .histogram import Histogram, percentile
@@ -56,6 +57,17 @@ def render(state: TelemetryState, process: CollectorRegistry | None = None, open
     if openmetrics:  # prometheus_client's OpenMetrics output ends with the "# EOF" line
         return body + (_generate_openmetrics(process) if process is not None else b"# EOF\n")
     return body + _generate_latest(process) if process is not None else body
+
+
+def render_protobuf(state: TelemetryState, process: CollectorRegistry | None = None) -> bytes:
+    """The protobuf exposition (protobuf_exposition.py): every family, and the hop-latency
+    histograms with their native buckets."""
+    text = render(state, process).decode()
+    with state.lock:
+        native: dict[tuple[tuple[str, str], ...], protobuf_exposition.NativeBuckets] = {
+            (("hop", hop), ("type", kind)): (h.native_zero, dict(h.native))
+                  for (hop, kind), h in state.hops.items() if h.count and h.native is not None}
+    return protobuf_exposition.encode(text, native, "hop_latency_seconds")
 
 
 def write_state(state: TelemetryState, out: Writer, now: float) -> None:

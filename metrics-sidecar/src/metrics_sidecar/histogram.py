@@ -6,6 +6,7 @@ are kept in a small ring (``SampleRing``), which a histogram can feed itself."""
 from __future__ import annotations
 
 from bisect import bisect_left
+from math import ceil, log2
 
 # 50 us ... 5 s in a 1-2-5 progression: fine enough that histogram_quantile()
 # interpolation error stays within one step at every scale a hop can live at.
@@ -19,12 +20,19 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
 
 
 _NONE = float("-inf")
+# Native (sparse exponential) buckets: schema 3, bucket i = (2**((i-1)/8), 2**(i/8)], each
+# 9.05 % wider than the last: a quantile is within ~4.4 % of the truth, at any scale.
+NATIVE_SCHEMA = 3
+_NATIVE_SCALE = 2**NATIVE_SCHEMA
+NATIVE_ZERO_THRESHOLD = 2.0**-128  # values at or below it (and clamped negatives, 0) go to the zero bucket
 
 
 class Histogram:
-    __slots__ = ("bounds", "count", "counts", "exemplars", "peak", "previous_peak", "ring", "sum")
+    __slots__ = ("bounds", "count", "counts", "exemplars", "native", "native_zero", "peak", "previous_peak", "ring",
+                 "sum")
 
-    def __init__(self, bounds: tuple[float, ...] = DEFAULT_BUCKETS, ring: SampleRing | None = None) -> None:
+    def __init__(self, bounds: tuple[float, ...] = DEFAULT_BUCKETS, ring: SampleRing | None = None,
+                 native: bool = False) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)  # last slot is +Inf
         self.sum = 0.0
@@ -35,6 +43,9 @@ class Histogram:
         self.previous_peak = _NONE
         # Per bucket, the last (event, value) observed with an exemplar (OpenMetrics exposition).
         self.exemplars: list[tuple[object, float] | None] = [None] * (len(bounds) + 1)
+        # Native buckets (protobuf exposition): index -> count, and the zero bucket's count.
+        self.native: dict[int, int] | None = {} if native else None
+        self.native_zero = 0
 
     def observe(self, value: float, exemplar: object = None) -> None:
         """``exemplar``: the event observed (the sidecar's hops pass it), kept as the
@@ -49,6 +60,13 @@ class Histogram:
         self.count += 1
         if value > self.peak:
             self.peak = value
+        native = self.native
+        if native is not None:
+            if value > NATIVE_ZERO_THRESHOLD:
+                key = ceil(log2(value) * _NATIVE_SCALE)
+                native[key] = native.get(key, 0) + 1
+            else:
+                self.native_zero += 1
         ring = self.ring
         if ring is not None:
             # SampleRing.add inlined: the sidecar observes four hops per message.

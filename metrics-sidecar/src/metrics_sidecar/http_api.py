@@ -8,11 +8,20 @@ from fastapi.responses import JSONResponse
 
 from . import __version__
 from .events_query import EventFilter, select
-from .exposition import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, process_registry, render, wants_openmetrics
+from .exposition import (
+    CONTENT_TYPE,
+    OPENMETRICS_CONTENT_TYPE,
+    process_registry,
+    render,
+    render_protobuf,
+    wants_openmetrics,
+)
 from .health import health_report
 from .http_limits import ERROR_RESPONSES, install_error_shape
 from .http_market import market_router
 from .ingest import IngestLoop
+from .protobuf_exposition import CONTENT_TYPE as PROTOBUF_CONTENT_TYPE
+from .protobuf_exposition import wants_protobuf
 from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN
 from .state import TelemetryState
 
@@ -29,7 +38,10 @@ def create_app(state: TelemetryState, ingest: IngestLoop, durable: "DurableServi
     app.include_router(market_router(state))  # /symbols, /analytics/sides, /stream (docs/api.md)
 
     def metrics(request: Request) -> Response:
-        if wants_openmetrics(request.headers.get("accept")):  # exemplars on the hop-latency buckets
+        accept = request.headers.get("accept")
+        if wants_protobuf(accept):  # Prometheus with native histograms: hop latency as native histograms
+            return Response(render_protobuf(state, process), media_type=PROTOBUF_CONTENT_TYPE)
+        if wants_openmetrics(accept):  # exemplars on the hop-latency buckets
             return Response(render(state, process, openmetrics=True), media_type=OPENMETRICS_CONTENT_TYPE)
         return Response(render(state, process), media_type=CONTENT_TYPE)
 

@@ -82,7 +82,7 @@ class TelemetryState:
         }
         # Each hop histogram feeds its own sample ring: one observe() per hop.
         self.hops: dict[tuple[str, str], Histogram] = {
-            key: Histogram(buckets, ring) for key, ring in self.hop_samples.items()
+            key: Histogram(buckets, ring, native=True) for key, ring in self.hop_samples.items()
         }
         # The hot path's view: per message type, the four hops in HOPS order.
         self._hops_by_kind: dict[str, tuple[Histogram, ...]] = {
