@@ -20,7 +20,7 @@ import time
 
 import zmq
 
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 _EARLY = 100e-6  # how far ahead of its slot a call may go
 
@@ -48,7 +48,8 @@ def main() -> None:
     n = int(args.rate * args.seconds)
     queued = 0
     context = zmq.Context() if args.io_thread == "normal" else None
-    with Publisher(args.endpoint, producer="bench-b4", heartbeat_interval=0, context=context) as pub:
+    with Publisher(args.endpoint, producer="bench-b4", heartbeat_interval=0, context=context,
+                   batch_backlog=True) as pub:  # as make_publisher() builds it
         if not pub.wait_connected(10):
             raise SystemExit("sidecar not reachable")
         gap = 1.0 / args.rate

@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from soak import scrape, start_sidecar, total  # a sibling script, not a package import
 
-from trading_app.publisher import Publisher
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.protocol import Publisher
+from trading_app.telemetry.push import PushPublisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 MODES = ("fire_and_forget", "reliable", "reliable_full")
 
@@ -48,7 +49,7 @@ def one_run(mode: str, count: int, workdir: Path) -> dict[str, Any]:
                                                heartbeat_interval=0,
                                                synchronous="FULL" if mode == "reliable_full" else "NORMAL")
         else:
-            pub = Publisher(info["zmq"], producer="bench", heartbeat_interval=0, sndhwm=100_000)
+            pub = PushPublisher(info["zmq"], producer="bench", heartbeat_interval=0, sndhwm=100_000)
         pub.wait_connected(10)
         durations: list[int] = []
         accepted = 0

@@ -49,8 +49,8 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
                                   f"{b['up']['bare_send']['p99']:.1f} µs; .labels().inc() "
                                   f"{prom['p50']:.1f} / {prom['p99']:.1f} µs"),
                      "ratio": f"{up['p50'] / b['up']['bare_send']['p50']:.1f}× send",
-                     "target": "p50 ≤ 3 µs, p99 ≤ 20 µs, up and down",
-                     "met": max(up["p50"], down["p50"]) <= 3 and max(up["p99"], down["p99"]) <= 20})
+                     "target": "p50 ≤ 1 µs, p99 ≤ 5 µs, up and down",
+                     "met": max(up["p50"], down["p50"]) <= 1 and max(up["p99"], down["p99"]) <= 5})
     if "B4" in r:
         for row in r["B4"]:
             q = row["quantiles_s"]["event_to_apply"]
@@ -187,8 +187,8 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
             samples = sorted(r["B3"][case]["samples"])
             n = len(samples)
             ax.plot(samples, [(i + 1) / n for i in range(n)], label=f"publish(), sidecar {case}")
-        ax.axvline(3, color="#999", ls=":", lw=1, label="p50 target 3 µs")
-        ax.axvline(20, color="#999", ls="--", lw=1, label="p99 target 20 µs")
+        ax.axvline(1, color="#999", ls=":", lw=1, label="p50 target 1 µs")
+        ax.axvline(5, color="#999", ls="--", lw=1, label="p99 target 5 µs")
         ax.set_xscale("log")
         ax.set_xlabel("µs per call (log)")
         ax.set_ylabel("fraction of calls")

@@ -7,7 +7,7 @@ block at the high-water mark instead of dropping: the benchmark measures how
 fast the receiver drains, with every message delivered.
 
 ``--batch K`` groups K messages into one frame, a JSON array packed by
-``trading_app.publisher.pack_frames`` (what ``Publisher.publish_many`` sends for
+``trading_app.telemetry.frames.pack_frames`` (what ``Publisher.publish_many`` sends for
 a backlog).
 
 Prints ``{"event": "result", "t0": <wall time of the first send>, ...}``.
@@ -24,7 +24,7 @@ import msgspec
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from trading_app.publisher import pack_frames
+from trading_app.telemetry.frames import pack_frames
 
 
 def trade_messages(n: int, symbols: int, instance: str, first_seq: int = 1,

@@ -29,14 +29,16 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from trading_app.publisher import Publisher
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.protocol import Publisher
+from trading_app.telemetry.push import PushPublisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 BIN = Path(sys.executable).parent
 SYMBOLS = [f"SOAK{i}" for i in range(10)]
@@ -132,7 +134,7 @@ def run(mode: str, seconds: float, probe_seconds: float, max_drift: float, workd
             pub: Publisher = ReliablePublisher(info["reliable"], workdir / "outbox.sqlite", producer="soak",
                                                heartbeat_interval=1.0)
         else:
-            pub = Publisher(info["zmq"], producer="soak", heartbeat_interval=1.0)
+            pub = PushPublisher(info["zmq"], producer="soak", heartbeat_interval=1.0)
         pub.wait_connected(10)
         # 1. probe the maximum ingest rate
         t0 = time.monotonic()
@@ -162,7 +164,7 @@ def run(mode: str, seconds: float, probe_seconds: float, max_drift: float, workd
         expected = total(start_metrics, "trades_total") + paced_accepted
         end_metrics = wait_counted(url, expected, 60)
         final = rss_median(popen.pid)
-        outbox = pub.snapshot().get("outbox")
+        outbox = asdict(stats.outbox) if (stats := pub.stats()).outbox is not None else None
         pub.close()
     finally:
         popen.terminate()

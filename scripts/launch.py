@@ -53,7 +53,7 @@ def check_ports(plan: Plan, with_prometheus: bool) -> None:
         if key == "prometheus" and not with_prometheus:
             continue
         port = plan.ports[key]
-        if port_taken(plan.host, port):
+        if port and port_taken(plan.host, port):
             how = f"{flag} or {var}" if var else flag
             raise LaunchError(f"port {port} ({what}) on {plan.host} is already in use {who_listens(port)}; "
                               f"stop that process or choose another port ({how}, or --ports auto)")
@@ -77,11 +77,11 @@ def steps(plan: Plan, dev: bool, run_dir: Path) -> list[Step]:
            Step("trading-app-ui", ui_cmd, plan.ports["ui"], f"{plan.url('ui')}/_stcore/health", 60)]
     if plan.prometheus_bin:
         config = run_dir / "prometheus.yml"
-        config.write_text(promconf.render({
-            "metrics-sidecar": (f"{host}:{plan.ports['sidecar']}", "/metrics/"),
-            "trading-app-api": (f"{host}:{plan.ports['api']}", "/metrics"),
-            "trading-app-ui": (f"{host}:{plan.ports['ui_metrics']}", "/metrics"),
-        }))
+        targets = {"metrics-sidecar": (f"{host}:{plan.ports['sidecar']}", "/metrics/"),
+                   "trading-app-api": (f"{host}:{plan.ports['api']}", "/metrics")}
+        if plan.ports["ui_metrics"]:  # WEBAPP_UI_METRICS_PORT=0: the UI serves no /metrics
+            targets["trading-app-ui"] = (f"{host}:{plan.ports['ui_metrics']}", "/metrics")
+        config.write_text(promconf.render(targets))
         out.append(Step("prometheus", [plan.prometheus_bin, f"--config.file={config}",
                                        f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
                                        f"--web.listen-address={host}:{plan.ports['prometheus']}"],
@@ -100,8 +100,9 @@ trading-telemetry is running{' (dev: hot reload)' if dev else ''}:
   ZeroMQ                {plan.zmq_addr}
   logs                  {run_dir}/*.log
 Ctrl-C stops everything.""")
+    ui_metrics = f"{plan.url('ui_metrics')}/metrics" if plan.ports["ui_metrics"] else None
     say(json.dumps({
-        "event": "ready", "ui": ui, "ui_metrics": f"{plan.url('ui_metrics')}/metrics", "api": api,
+        "event": "ready", "ui": ui, "ui_metrics": ui_metrics, "api": api,
         "sidecar": sidecar, "zmq": plan.zmq_addr, "prometheus": prom if plan.prometheus_bin else None,
         "pids": {c.name: c.proc.pid for c in sup.children}, "run_dir": str(run_dir),
     }))

@@ -12,42 +12,17 @@ Every wait is on page content, with a deadline; there are no fixed sleeps.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from launched import CHROMIUM, CHROMIUM_ARGS, Launched
 from polling import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def launch(run_dir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "launch.py"), "--ports", "auto", "--feed", "sim",
-                             "--run-dir", str(run_dir)], stdout=subprocess.PIPE, text=True, cwd=REPO,
-                            env={**os.environ, "WEBAPP_FEED_SEED": "7"})
-    ready: dict[str, Any] = {}
-
-    def pump() -> None:  # reads every line, so the launcher never blocks on a full pipe
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith('{"event": "ready"'):
-                ready.update(json.loads(line))
-
-    threading.Thread(target=pump, daemon=True).start()
-    wait_until(lambda: ready or proc.poll() is not None, 180, 0.2, message="the launcher's ready line")
-    if not ready:
-        raise SystemExit(f"screenshots: the launcher exited with {proc.returncode}; see {run_dir}/*.log")
-    return proc, ready
 
 
 def strip_text(page: Any) -> str:
@@ -114,12 +89,11 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="screenshots-") as run_dir:
-        proc, ready = launch(Path(run_dir))
+        loop = Launched(REPO, Path(run_dir), ["--feed", "sim"], {**os.environ, "WEBAPP_FEED_SEED": "7"})
         try:
-            take(ready, out)
+            take(loop.wait_ready(180), out)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+            loop.stop()
     print(f"screenshots: wrote {', '.join(sorted(p.name for p in out.glob('*.png')))} to {out}")
     return 0
 

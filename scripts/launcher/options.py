@@ -113,8 +113,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], env_file: Path
         if chosen is None and args.ports == "auto":
             chosen, source = free_port(), "--ports auto"
         if chosen is None:
-            # 0 means "OS picks" to the programs; the launcher must know the port to check it.
-            ports[key] = from_settings[key] or free_port()
+            # 0 means "OS picks" to the programs (the launcher must know the port to check
+            # it), except WEBAPP_UI_METRICS_PORT=0, which turns the UI's /metrics off.
+            ports[key] = from_settings[key] or (0 if key == "ui_metrics" else free_port())
             continue
         if not 0 < chosen < 65536:
             raise LaunchError(f"{flag}={chosen}: must be 1..65535")
@@ -122,6 +123,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], env_file: Path
         if var and var in seen and chosen != from_settings[key]:
             notes.append(f"{source} wins: {key} port {chosen} instead of {var}={seen[var]}")
     host = args.host or env_host
+    if not args.host and seen.get("WEBAPP_HOST", env_host) != env_host:
+        notes.append(f"every listener binds to {env_host} (SIDECAR_HOST), not WEBAPP_HOST={seen['WEBAPP_HOST']}; "
+                     "use --host to choose")
     for var in ("SIDECAR_HOST", "WEBAPP_HOST"):
         if args.host and var in seen and seen[var] != args.host:
             notes.append(f"--host wins: {args.host} instead of {var}={seen[var]}")
@@ -139,7 +143,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], env_file: Path
             notes.append(f"--feed wins: {args.feed} instead of WEBAPP_FEED={seen['WEBAPP_FEED']}")
     # Where the app finds the sidecar (and Prometheus): what the launcher starts, unless
     # configured explicitly; a configured value that points elsewhere is kept, with a note.
-    links = {"WEBAPP_ZMQ_ADDR": ("zmq", zmq_addr), "WEBAPP_SIDECAR_URL": ("sidecar", f"http://{host}:{ports['sidecar']}")}
+    links = {"WEBAPP_ZMQ_ADDR": ("zmq", zmq_addr),
+             "WEBAPP_SIDECAR_URL": ("sidecar", f"http://{host}:{ports['sidecar']}")}
     if prometheus_bin:
         links["WEBAPP_PROMETHEUS_URL"] = ("prometheus", f"http://{host}:{ports['prometheus']}")
     for var, (key, value) in links.items():

@@ -4,22 +4,17 @@ README's run command."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from support.procs import REPO, require_binary
+from launched import CHROMIUM_ARGS, Launched
+
+from support.procs import REPO, require_binary, wait_until
 
 ARTIFACTS = REPO / "test-artifacts"  # git-ignored: every step's screenshot
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @contextmanager
@@ -27,33 +22,17 @@ def launched_loop(run_dir: Path, *args: str, repo: Path = REPO, env: dict[str, s
                   timeout: float = 120.0) -> Iterator[dict[str, Any]]:
     """Run ``<repo>/scripts/launch.py --ports auto --run-dir <run_dir> *args``; yield
     its ready line (URLs, pids). SIGTERM at the end stops every process it started."""
-    proc = subprocess.Popen([sys.executable, str(repo / "scripts" / "launch.py"), "--ports", "auto",
-                             "--run-dir", str(run_dir), *args], stdout=subprocess.PIPE, text=True, cwd=repo,
-                            env={**os.environ, "WEBAPP_DELIVERY": "fire_and_forget", **(env or {})})
-    info: dict[str, Any] = {}
-    ready = threading.Event()
-
-    def pump() -> None:  # reads every line, so the launcher never blocks on a full pipe
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if not ready.is_set() and line.startswith('{"event": "ready"'):
-                info.update(json.loads(line))
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
+    loop = Launched(repo, run_dir, list(args),
+                    {**os.environ, "WEBAPP_DELIVERY": "fire_and_forget", **(env or {})})
     try:
-        if not ready.wait(timeout):
-            logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in run_dir.glob("*.log"))
-            raise AssertionError(f"launcher not ready within {timeout}s (rc={proc.poll()})\n{logs}")
+        try:
+            info = loop.wait_ready(timeout)
+        except TimeoutError as exc:
+            raise AssertionError(str(exc)) from None
         info["run_dir"] = run_dir
         yield info
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        loop.stop()
 
 
 @contextmanager
@@ -95,3 +74,19 @@ def table_rows(page: Any, container_key: str) -> list[dict[str, str]]:
 def exception_count(page: Any) -> int:
     """Streamlit renders an uncaught exception as an stException element."""
     return int(page.locator('[data-testid="stException"]').count())
+
+
+def type_quantity(page: Any, text: str) -> None:
+    field = page.get_by_label("Quantity")
+    field.fill(text)
+    field.press("Enter")
+
+
+def choose_symbol(page: Any, symbol: str) -> None:
+    """Type into the Trade page's symbol box (it accepts a new entry, which a click
+    then refuses when WEBAPP_SYMBOLS does not list it)."""
+    box = page.locator(".st-key-symbol input")
+    box.click()
+    box.fill(symbol)
+    box.press("Enter")
+    wait_until(lambda: box.input_value() == symbol, 10, message=f"symbol box shows {symbol}")

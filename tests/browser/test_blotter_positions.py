@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from browser.loop import chromium_page, exception_count, launched_loop, shot, table_rows
+from browser.loop import (
+    choose_symbol,
+    chromium_page,
+    exception_count,
+    launched_loop,
+    shot,
+    table_rows,
+    type_quantity,
+)
 from support.procs import require_binary, wait_until
 
 pytestmark = pytest.mark.browser
@@ -30,7 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def feed_btc(zmq: str) -> None:
-    from trading_app.publisher import Publisher
+    from trading_app.telemetry.push import PushPublisher as Publisher
 
     with Publisher(zmq, producer="browser-feed", heartbeat_interval=0) as pub:
         wait_until(lambda: pub.connected, 10, message="feed connected")
@@ -42,14 +50,8 @@ def feed_btc(zmq: str) -> None:
 
 def order(page: Any, side: str, qty: str, symbol: str) -> int:
     """Place one order; its seq from the notification."""
-    box = page.locator(".st-key-symbol input")
-    box.click()
-    box.fill(symbol)
-    box.press("Enter")
-    wait_until(lambda: box.input_value() == symbol, 10, message=f"symbol {symbol} chosen")
-    field = page.get_by_label("Quantity")
-    field.fill(qty)
-    field.press("Enter")
+    choose_symbol(page, symbol)
+    type_quantity(page, qty)
     before = page.locator(".st-key-notice").inner_text() if page.locator(".st-key-notice").count() else ""
     page.get_by_role("button", name=side.capitalize(), exact=True).click()
     text = wait_until(lambda: (t := page.locator(".st-key-notice").inner_text()) != before

@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from browser.loop import chromium_page, exception_count, launched_loop, shot, table_rows
+from browser.loop import (
+    choose_symbol,
+    chromium_page,
+    exception_count,
+    launched_loop,
+    shot,
+    table_rows,
+    type_quantity,
+)
 from support.procs import require_binary, wait_until
 from support.prom import scrape
 
@@ -51,22 +59,6 @@ def counters(stack: dict[str, Any]) -> dict[str, float]:
 def notice_text(page: Any) -> str:
     box = page.locator(".st-key-notice")
     return box.inner_text().strip() if box.count() else ""
-
-
-def type_quantity(page: Any, text: str) -> None:
-    field = page.get_by_label("Quantity")
-    field.fill(text)
-    field.press("Enter")
-
-
-def choose_symbol(page: Any, symbol: str) -> None:
-    """Type into the symbol box (it accepts a new entry, which the click then refuses)."""
-    box = page.locator(".st-key-symbol input")
-    box.click()
-    box.fill(symbol)
-    box.press("Enter")
-    wait_until(lambda: box.input_value() == symbol, 10,
-               message=f"symbol box shows {symbol}")
 
 
 def click(page: Any, side: str) -> None:

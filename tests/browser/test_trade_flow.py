@@ -197,7 +197,7 @@ def _exited(pid: int) -> bool:
 
 
 def test_market_and_latency_pages_render_live_data(stack: dict[str, Any], page: Any) -> None:
-    from trading_app.publisher import Publisher
+    from trading_app.telemetry.push import PushPublisher as Publisher
 
     with Publisher(stack["zmq"], producer="browser-feed", heartbeat_interval=0) as pub:
         wait_until(lambda: pub.connected, 10, message="feed connected")

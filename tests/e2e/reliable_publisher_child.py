@@ -15,8 +15,9 @@ import argparse
 import json
 import os
 import signal
+from dataclasses import asdict
 
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
     unacked_before_close = pub.unacked()
     pub.close()
     print(json.dumps({"accepted": accepted, "instance": pub.instance, "unacked_before_close": unacked_before_close,
-                      "unacked_after_close": pub.unacked(), **pub.snapshot()["outbox"]}), flush=True)
+                      "unacked_after_close": pub.unacked(), **asdict(pub.stats().outbox)}), flush=True)
 
 
 if __name__ == "__main__":

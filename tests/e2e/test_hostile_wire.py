@@ -23,7 +23,7 @@ from e2e.wire_fuzz_support import RouterModel, Wire, pull_outcomes
 from support.procs import Service, start_sidecar, wait_until
 from support.prom import scrape
 from support.sockets import push_socket
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 # Each test class of hostile input, and how long the fuzz test may send (CI: <= 60 s in all).
 FUZZ_SECONDS = float(os.environ.get("WIRE_FUZZ_SECONDS", "20"))

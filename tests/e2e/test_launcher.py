@@ -183,6 +183,10 @@ def test_a_child_killed_with_9_is_reported_with_its_log_and_everything_stops(tmp
     log = run_dir / "trading-app-api.log"
     report = next(line for line in run.lines if line.startswith("launch: trading-app-api"))
     assert report == f"launch: trading-app-api (pid {api}) killed by SIGKILL; last lines of {log}:"
+    # Then the tail of that log (its last 15 lines), indented, exactly.
+    tail = log.read_text().splitlines()[-15:]
+    at = run.lines.index(report)
+    assert tail and run.lines[at + 1:at + 1 + len(tail)] == [f"    {line}" for line in tail]
     assert "launch: trading-app-api died; stopping everything the launcher started" in run.stderr
     assert_all_gone(run.started_pids())
 
@@ -266,3 +270,47 @@ def test_a_bad_value_in_dot_env_is_the_same_clean_error(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert run.stderr.startswith("launch: trading-app: invalid configuration: WEBAPP_PORT='eighty': ")
     assert "Traceback" not in run.stderr and '"started"' not in run.stdout
+
+
+def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+    with launcher(tmp_path / "run", "--ports", "auto", "--no-prometheus") as run:
+        ready = run.event("ready")
+        run.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert run.wait() == 0
+    assert "launch: stopping every process it started" in run.lines
+    assert sorted(run.event("stopped")["pids"]) == sorted(ready["pids"].values())
+    assert_all_gone(list(ready["pids"].values()))
+
+
+def test_flags_win_over_the_environment_and_configured_links_are_kept_with_a_note(tmp_path: Path) -> None:
+    """resolve() alone (no process): what the launcher would give its children."""
+    from launcher.options import parser, resolve
+
+    environ = {"SIDECAR_ZMQ_BIND": "tcp://127.0.0.1:6001", "SIDECAR_PORT": "8101", "WEBAPP_PORT": "8100",
+               "WEBAPP_ZMQ_ADDR": "tcp://127.0.0.1:7001", "WEBAPP_FEED": "csv"}
+    plan = resolve(parser("").parse_args(["--api-port", "9100", "--feed", "sim"]), environ, tmp_path / ".env")
+    assert (plan.ports["zmq"], plan.ports["sidecar"], plan.ports["api"]) == (6001, 8101, 9100)
+    assert plan.env["WEBAPP_PORT"] == "9100" and plan.env["WEBAPP_FEED"] == "sim"
+    assert plan.env["WEBAPP_ZMQ_ADDR"] == "tcp://127.0.0.1:7001"  # configured: kept, and said
+    assert plan.notes == [
+        "--api-port wins: api port 9100 instead of WEBAPP_PORT=8100",
+        "--feed wins: sim instead of WEBAPP_FEED=csv",
+        "WEBAPP_ZMQ_ADDR=tcp://127.0.0.1:7001 kept from the configuration; the launched service is at "
+        "tcp://127.0.0.1:6001",
+    ]
+    # A flag that moves the ZeroMQ port also moves the app's link to it, and says so.
+    plan = resolve(parser("").parse_args(["--zmq-port", "6500"]), environ, tmp_path / ".env")
+    assert plan.env["SIDECAR_ZMQ_BIND"] == plan.env["WEBAPP_ZMQ_ADDR"] == "tcp://127.0.0.1:6500"
+    assert plan.notes == ["--zmq-port wins: zmq port 6500 instead of SIDECAR_ZMQ_BIND=tcp://127.0.0.1:6001",
+                          "--zmq-port wins: WEBAPP_ZMQ_ADDR=tcp://127.0.0.1:6500 instead of tcp://127.0.0.1:7001"]
+
+
+def test_ui_metrics_port_0_stays_off_and_a_split_host_is_said(tmp_path: Path) -> None:
+    from launcher.options import parser, resolve
+
+    environ = {"WEBAPP_UI_METRICS_PORT": "0", "WEBAPP_HOST": "0.0.0.0"}
+    plan = resolve(parser("").parse_args([]), environ, tmp_path / ".env")
+    assert plan.ports["ui_metrics"] == 0 and plan.env["WEBAPP_UI_METRICS_PORT"] == "0"  # 0 = the UI's /metrics off
+    assert plan.env["WEBAPP_HOST"] == plan.env["SIDECAR_HOST"] == "127.0.0.1"
+    assert plan.notes == ["every listener binds to 127.0.0.1 (SIDECAR_HOST), not WEBAPP_HOST=0.0.0.0; "
+                          "use --host to choose"]

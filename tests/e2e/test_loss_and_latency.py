@@ -12,7 +12,7 @@ import zmq
 
 from support.procs import Service, start_sidecar, wait_until
 from support.prom import scrape
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 HOP_CLOCK = {"event_to_send": "same", "send_to_receive": "cross", "receive_to_apply": "same"}  # for trades
 
@@ -57,7 +57,7 @@ def test_publisher_drops_show_up_as_loss_with_no_help_from_the_publisher(sidecar
     lost = metrics['messages_lost_total{producer="hwm"}']
     # Loss is only visible up to the last seq that arrived; drops after it are a gap nobody closed yet.
     assert lost == sum(1 for r in results if not r.queued and r.seq < last_queued)
-    assert pub.snapshot()["dropped"].get(("tick", "hwm"), 0) == dropped
+    assert pub.stats().dropped.get(("tick", "queue_full"), 0) == dropped
 
 
 def test_producer_down_after_three_missed_heartbeats(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from e2e.reliable_support import RestartableSidecar, total
 from support.procs import BIN, wait_until
 from trading_app.curve_keys import load_client_keys
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 
 def _keys(tmp_path: Path) -> tuple[Path, Path]:

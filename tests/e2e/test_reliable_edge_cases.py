@@ -12,7 +12,7 @@ import httpx
 from e2e.reliable_support import RestartableSidecar, total
 from support.procs import free_port, start_api, wait_until
 from support.prom import scrape
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 
 def test_accepted_while_no_sidecar_runs_then_delivered_when_it_starts(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_a_full_outbox_refuses_and_counts(tmp_path: Path) -> None:
         pub.close(drain_seconds=0)
     assert sum(r.queued for r in results) == 100
     assert {r.reason for r in results[100:]} == {"outbox_full"}
-    assert pub.snapshot()["dropped"] == {("trade", "outbox_full"): 50}
+    assert pub.stats().dropped == {("trade", "outbox_full"): 50}
     # Still there for the next start: a refused message never consumed a seq.
     assert [r.seq for r in results[:100]] == list(range(1, 101))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from e2e.reliable_support import RestartableSidecar, Scraper, total
 from support.procs import wait_until
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 N = 100_000
 KILLS = 3
@@ -71,6 +71,6 @@ def test_kill9_sidecar_mid_stream_loses_nothing_and_never_goes_backwards(tmp_pat
     assert scraper.backwards() == [], "a scrape saw a counter go backwards"
     assert len(scraper.scrapes) > 20 and scraper.failures > 0  # it really scraped across the restarts
     assert max(scraper.values("trades_total")) <= N  # never more than was sent, in any scrape
-    assert pub.snapshot()["outbox"]["resent"] > 0  # the kills really cost in-flight messages
+    assert pub.stats().outbox.resent > 0  # the kills really cost in-flight messages
     assert total(again, "trades_total") == N and again['messages_lost_total{producer="kill9"}'] == 0
     assert again["messages_duplicate_total"] == final["messages_duplicate_total"]

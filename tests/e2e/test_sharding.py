@@ -11,8 +11,9 @@ from pathlib import Path
 
 from e2e.reliable_support import RestartableSidecar, total
 from support.procs import wait_until
-from trading_app.publisher import Published, Publisher
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.protocol import Published
+from trading_app.telemetry.push import PushPublisher as Publisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 SYMBOLS = [f"SYM{i}" for i in range(24)]
 
@@ -54,7 +55,7 @@ def test_fire_and_forget_shards_by_symbol_and_a_stopped_sidecar_costs_only_its_s
         assert len(dropped) == sum(1 for r in phase2 if shard_of(r.message["symbol"]) == 1)  # all of B's shard
         assert {r.reason for r in dropped} == {"no_peer"}
         assert all(r.queued for r in phase2 if shard_of(r.message["symbol"]) == 0)  # A's shard untouched
-        assert pub.snapshot()["dropped"] == {("trade", "no_peer"): len(dropped)}
+        assert pub.stats().dropped == {("trade", "no_peer"): len(dropped)}
 
         b.start()  # same ports, same state: its counters and per-instance seq continue
         wait_until(lambda: pub.endpoint_status()[b.zmq], 10, message="B reconnected")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
 import httpx
+import zmq
 
 from support.procs import BIN, Service, free_port, start_api, start_sidecar, wait_until
 
@@ -51,3 +53,24 @@ def test_bad_setting_fails_at_start_naming_the_variable() -> None:
         assert result.returncode == 2, (binary, result.stderr)
         assert f"{key}='not-a-port'" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_busy_port_fails_the_start_naming_the_endpoint_and_its_variable() -> None:
+    with socket.socket() as http_taken, zmq.Context() as ctx, ctx.socket(zmq.PULL) as zmq_taken:
+        http_taken.bind(("127.0.0.1", 0))
+        http_taken.listen()
+        http_port = http_taken.getsockname()[1]
+        zmq_taken.bind("tcp://127.0.0.1:*")
+        zmq_endpoint = zmq_taken.getsockopt_string(zmq.LAST_ENDPOINT)
+        for env, named in (
+            ({"SIDECAR_ZMQ_BIND": zmq_endpoint, "SIDECAR_PORT": "0"},
+             f"cannot bind the ZeroMQ PULL socket to {zmq_endpoint} (SIDECAR_ZMQ_BIND)"),
+            ({"SIDECAR_ZMQ_BIND": "tcp://127.0.0.1:0", "SIDECAR_PORT": str(http_port)},
+             f"cannot bind HTTP to 127.0.0.1:{http_port} (SIDECAR_HOST, SIDECAR_PORT)"),
+        ):
+            result = subprocess.run([str(BIN / "metrics-sidecar")], env={**os.environ, **env},
+                                    capture_output=True, text=True, timeout=30)
+            assert result.returncode == 1, result.stderr
+            assert named in result.stderr
+            assert "Traceback" not in result.stderr
+        zmq_taken.setsockopt(zmq.LINGER, 0)

@@ -23,19 +23,23 @@ from urllib.parse import urlsplit
 import httpx
 import zmq
 
-from support.procs import BIN, Service, start_ready, wait_until
+from support.procs import BIN, Service, free_port, start_ready, wait_until
 from support.prom import scrape
 
 PEERS = 300
 LOW = 256
 
 
-def sidecar_with_nofile(log_dir: Path, soft: int, hard: int) -> Service:
+def with_nofile(program: str, soft: int, hard: int) -> list[str]:
+    """``program`` started with RLIMIT_NOFILE (soft, hard), set before exec."""
     limit = f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}))"
-    cmd = [sys.executable, "-c", f"import os, resource, sys; {limit}; os.execv(sys.argv[1], sys.argv[1:])",
-           str(BIN / "metrics-sidecar")]
+    return [sys.executable, "-c", f"import os, resource, sys; {limit}; os.execv(sys.argv[1], sys.argv[1:])",
+            str(BIN / program)]
+
+
+def sidecar_with_nofile(log_dir: Path, soft: int, hard: int) -> Service:
     env = {"SIDECAR_PORT": "0", "SIDECAR_ZMQ_BIND": "tcp://127.0.0.1:0", "SIDECAR_HOST": "127.0.0.1"}
-    return start_ready("metrics-sidecar", cmd, env, log_dir)
+    return start_ready("metrics-sidecar", with_nofile("metrics-sidecar", soft, hard), env, log_dir)
 
 
 def open_files_limit(pid: int) -> tuple[int, int]:
@@ -100,7 +104,11 @@ def test_at_the_hard_limit_http_recovers_and_the_log_stays_small(tmp_path: Path)
         assert open_files_limit(sidecar.popen.pid) == (LOW, LOW)
         started = time.monotonic()
         with silent_peers(sidecar.zmq, PEERS):
-            # Descriptors run out while the peers are connected; libzmq drops them
+            # libzmq accepts peers until every descriptor is taken (polled: its I/O
+            # thread may lag behind our connects) ...
+            fds = Path(f"/proc/{sidecar.popen.pid}/fd")
+            wait_until(lambda: len(list(fds.iterdir())) == LOW, 20, message=f"all {LOW} descriptors taken")
+            # ... so HTTP cannot accept while the peers are connected; libzmq drops them
             # after ZMQ_HANDSHAKE_IVL (5 s) and HTTP answers again, peers still open.
             wait_until(lambda: answers(sidecar), 30, interval=0.5, message="HTTP answering again")
             elapsed = time.monotonic() - started
@@ -113,3 +121,15 @@ def test_at_the_hard_limit_http_recovers_and_the_log_stays_small(tmp_path: Path)
         assert len(sidecar.log().splitlines()) < 200, sidecar.log()[-3000:]
     finally:
         sidecar.kill()
+
+
+def test_the_trading_api_raises_its_open_file_limit_too(tmp_path: Path) -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    env = {"WEBAPP_PORT": "0", "WEBAPP_HOST": "127.0.0.1", "WEBAPP_ZMQ_ADDR": f"tcp://127.0.0.1:{free_port()}",
+           "WEBAPP_HEARTBEAT_INTERVAL_SECONDS": "0"}
+    api = start_ready("trading-app-api", with_nofile("trading-app-api", LOW, hard), env, tmp_path)
+    try:
+        assert open_files_limit(api.popen.pid) == (hard, hard)
+        assert httpx.get(api.http + "/health", timeout=10).status_code == 200
+    finally:
+        api.kill()

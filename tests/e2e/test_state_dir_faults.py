@@ -38,7 +38,7 @@ from e2e.state_dir_support import (
 from support.procs import wait_until
 from support.prom import scrape
 from support.sockets import push_socket
-from trading_app.reliable import ReliablePublisher
+from trading_app.telemetry.reliable import ReliablePublisher
 
 
 def test_a_message_the_journal_cannot_record_never_stops_ingest(tmp_path: Path) -> None:

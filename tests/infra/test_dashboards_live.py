@@ -30,7 +30,7 @@ from infra.grafana_model import (
 )
 from support.procs import Service, start_api, start_sidecar, wait_until
 from support.prom import Prometheus, scrape, start_prometheus
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 pytestmark = pytest.mark.prometheus
 DASHBOARDS = load_dashboards()

@@ -21,7 +21,7 @@ from trading_app.feeds import binance
 from trading_app.feeds.base import FeedStats, TickSink
 from trading_app.feeds.binance import BinanceFeed, TradeTick, backoff_delays, map_message
 from trading_app.prices import LastPrices
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 T_MS = 1_700_000_000_123
 

@@ -11,8 +11,8 @@ from support.procs import free_port
 from trading_app.feeds import cli
 from trading_app.feeds.runner import build_feed, csv_paths
 from trading_app.feeds.sim import SimFeed
-from trading_app.publisher import Publisher
 from trading_app.settings import AppSettings, SettingsError
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 
 def test_feed_defaults() -> None:

@@ -18,7 +18,7 @@ from trading_app.feeds.base import FeedStats, TickSink
 from trading_app.feeds.csv_replay import CsvReplayFeed, load_bars, parse_speed, sample_path, schedule
 from trading_app.feeds.progress import Progress, format_duration, render
 from trading_app.prices import LastPrices
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 SAMPLE = Path(__file__).resolve().parents[2] / "testdata" / "csv" / "aapl.us.csv"
 HEADER = "Date,Time,Open,High,Low,Close,Volume"

@@ -16,7 +16,7 @@ from support.sockets import recv_json
 from trading_app.feeds.base import FeedStats, TickSink
 from trading_app.feeds.sim import SECONDS_PER_YEAR, START_PRICES, GbmWalk, SimFeed, walks_for
 from trading_app.prices import LastPrices
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 drain = recv_json
 

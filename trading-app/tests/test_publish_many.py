@@ -9,7 +9,8 @@ import pytest
 import zmq
 
 from support.procs import free_port, wait_until
-from trading_app.publisher import BATCH_MAX_BYTES, Publisher, pack_frames
+from trading_app.telemetry.frames import BATCH_MAX_BYTES, pack_frames
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 
 @pytest.mark.parametrize(("sizes", "max_bytes", "expected"), [
@@ -37,8 +38,8 @@ def test_a_backlog_leaves_in_few_frames_stamped_and_in_order(pull: tuple[zmq.Soc
                      "source": "replay", "pad": "p" * 200} for i in range(500)]
         results = pub.publish_many(messages)
         assert [r.seq for r in results] == list(range(1, 501)) and all(r.queued for r in results)
-        assert pub.snapshot()["sent"] == {"tick": 500}
-        assert sum(pub.snapshot()["duration_counts"]) == 500
+        assert pub.stats().sent == {"tick": 500}
+        assert sum(pub.stats().duration_counts) == 500
         frames = []
         received: list[dict[str, object]] = []
         while len(received) < 500:
@@ -58,5 +59,5 @@ def test_without_a_sidecar_every_message_is_dropped_and_counted() -> None:
         results = pub.publish_many([{"type": "trade", "side": "buy", "qty": 1.0, "ts": 1.0} for _ in range(7)])
         pub.trade("sell", 1)
         assert [(r.queued, r.reason) for r in results] == [(False, "no_peer")] * 7
-        assert pub.snapshot()["dropped"] == {("trade", "no_peer"): 8}
+        assert pub.stats().dropped == {("trade", "no_peer"): 8}
         assert [r.seq for r in results] == list(range(1, 8))  # seqs consumed: the sidecar sees the loss

@@ -14,7 +14,7 @@ import zmq
 
 from support.fixtures import load_messages
 from support.procs import free_port, wait_until
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schema" / "message.json").read_text())
 
@@ -34,7 +34,7 @@ def test_without_a_sidecar_publish_returns_at_once_and_counts_the_drop() -> None
         elapsed = time.perf_counter() - started
         assert not any(r.queued for r in results)
         assert {r.reason for r in results} == {"no_peer"}
-        assert pub.snapshot()["dropped"] == {("trade", "no_peer"): 100}
+        assert pub.stats().dropped == {("trade", "no_peer"): 100}
         assert [r.seq for r in results] == list(range(1, 101))  # drops still consume seq: loss is visible
         assert elapsed < 1.0  # not a speed target: proves no call waited for a peer (see bench/ for speed)
         assert pub.connected is False
@@ -78,7 +78,7 @@ def test_concurrent_publishers_get_unique_contiguous_seqs(pull: tuple[zmq.Socket
             t.join()
         seqs = sorted(int(m["seq"]) for m in recv_json(sock, 2000))  # type: ignore[call-overload]
         assert seqs == list(range(1, 2001))
-        assert pub.snapshot()["sent"] == {"trade": 2000}
+        assert pub.stats().sent == {"trade": 2000}
 
 
 def test_monitor_sees_disconnect_and_reconnect() -> None:

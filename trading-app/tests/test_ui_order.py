@@ -46,3 +46,11 @@ def test_fixed_notation() -> None:
     assert fixed(1234567.891, 2, grouping=True) == "1,234,567.89"
     assert fixed(5.0, 0) == "5"
 
+
+
+def test_the_unpriced_note_counts_in_words() -> None:
+    from trading_app.ui_positions import unpriced_note
+
+    assert unpriced_note({"unpriced_trades": 1}) == "1 trade without a price is not in this position."
+    assert unpriced_note({"unpriced_trades": 3}) == "3 trades without a price are not in this position."
+    assert unpriced_note({"unpriced_trades": 0}) is None and unpriced_note(None) is None

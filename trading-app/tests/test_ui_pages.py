@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from support.procs import Service, free_port, start_sidecar, wait_until
 from support.prom import scrape
 from trading_app import ui_latency
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 
 @pytest.fixture(scope="module")

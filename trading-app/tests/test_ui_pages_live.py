@@ -29,7 +29,7 @@ from streamlit.testing.v1.local_script_runner import LocalScriptRunner
 
 from support.procs import Service, start_sidecar, wait_until
 from support.prom import Prometheus, scrape, start_prometheus
-from trading_app.publisher import Publisher
+from trading_app.telemetry.push import PushPublisher as Publisher
 
 MARKET = "from trading_app import ui_market\nui_market.render()"
 LATENCY = "from trading_app import ui_latency\nui_latency.render()"

@@ -67,10 +67,10 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
     # 1. Sidecar down: the click returns (publish() does not wait) and is a counted drop.
     at = _click(at, "Buy")
     publisher = ui_common.get_publisher()
-    snapshot = publisher.snapshot()
-    assert snapshot["dropped"] == {("trade", "no_peer"): 1} and snapshot["sent"] == {}
+    snapshot = publisher.stats()
+    assert snapshot.dropped == {("trade", "no_peer"): 1} and snapshot.sent == {}
     # A blocking send would wait for a peer that never comes; a bounded total says it did not.
-    assert snapshot["duration_sum"] < 1.0
+    assert snapshot.duration_sum < 1.0
     message = _emitted(at)
     assert {k: message[k] for k in ("type", "side", "qty", "symbol", "seq", "producer")} == {
         "type": "trade", "side": "buy", "qty": 1.0, "symbol": "BTCUSDT", "seq": 1, "producer": "trading-app-ui"}
@@ -107,7 +107,7 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
         # seq 1 was dropped before this sidecar existed: its first seq from this producer
         # instance is 2, which is not a gap.
         assert metrics['messages_lost_total{producer="trading-app-ui"}'] == 0
-        assert publisher.snapshot()["sent"] == {"trade": 2}
+        assert publisher.stats().sent == {"trade": 2}
 
         # The blotter closes the loop: both clicks as the sidecar received them, and
         # the one dropped before it existed, newest first.

@@ -118,12 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"metrics-sidecar: cannot use the state directory: {exc}", file=sys.stderr)
         context.term()
         return 2
+    # Named in the error, so a busy port is found without reading the code.
+    binding = f"the ZeroMQ PULL socket to {settings.zmq_bind} (SIDECAR_ZMQ_BIND)"
     try:
         ingest.start()
+        binding = f"the reliable ROUTER socket to {settings.reliable_bind} (SIDECAR_RELIABLE_BIND)"
         durable.start_reliable(ingest.curve)  # after ingest: its CURVE handler guards the ROUTER too
+        binding = f"HTTP to {settings.host}:{settings.port} (SIDECAR_HOST, SIDECAR_PORT)"
         http_sock = _http_socket(settings.host, settings.port)
     except (zmq.ZMQError, OSError, RuntimeError) as exc:
-        print(f"metrics-sidecar: cannot bind: {exc}", file=sys.stderr)
+        print(f"metrics-sidecar: cannot bind {binding}: {exc}", file=sys.stderr)
         ingest.stop()
         durable.stop_loop()
         context.term()

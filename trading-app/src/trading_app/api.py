@@ -21,8 +21,9 @@ from . import __version__
 from .exposition import build_registry
 from .http_limits import ERROR_RESPONSES, ApiError, ErrorBody, error_response, install_error_shape, validation_items
 from .prices import LastPrices
-from .publisher import Publisher, make_publisher
 from .settings import AppSettings
+from .telemetry.factory import make_publisher
+from .telemetry.protocol import Publisher
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$"
 
@@ -39,7 +40,8 @@ class TradeRequest(BaseModel):
 class TradeAccepted(BaseModel):
     event_id: str
     seq: int
-    queued: bool = Field(description="False if the publisher dropped it (sidecar unreachable or queue full)")
+    queued: bool = Field(description="Fire-and-forget mode: false if the publisher dropped it (sidecar "
+                                     "unreachable or queue full). Reliable mode: always true (a refusal is a 503)")
     message: dict[str, Any]
 
 
@@ -150,7 +152,7 @@ def create_app(settings: AppSettings | None = None, publisher: Publisher | None 
         if not (user_ok and password_ok):
             raise ApiError(401, "header.authorization",
                            "missing or wrong HTTP Basic credentials (Authorization: Basic ...)",
-                                headers={"WWW-Authenticate": 'Basic realm="trading-app", charset="UTF-8"'})
+                           headers={"WWW-Authenticate": 'Basic realm="trading-app", charset="UTF-8"'})
 
     def check_order(req: TradeRequest) -> None:
         """The desk's order-entry rules (WEBAPP_MAX_QTY, WEBAPP_SYMBOLS), issue 15."""

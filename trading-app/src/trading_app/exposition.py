@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .publisher import PUBLISH_BUCKETS, Publisher
+from .telemetry.protocol import Publisher
+from .telemetry.stats import MESSAGE_TYPES, PUBLISH_BUCKETS
 
 
 class PublisherCollector(Collector):
@@ -17,32 +18,32 @@ class PublisherCollector(Collector):
         self.publisher = publisher
 
     def collect(self) -> Iterator[Metric]:
-        snap = self.publisher.snapshot()
+        snap = self.publisher.stats()
         sent = CounterMetricFamily("publisher_messages_sent_total", "Messages queued to ZeroMQ, by type",
                                    labels=["type"])
-        for kind in ("trade", "tick", "heartbeat"):
-            sent.add_metric([kind], snap["sent"].get(kind, 0))
+        for kind in MESSAGE_TYPES:
+            sent.add_metric([kind], snap.sent.get(kind, 0))
         yield sent
         dropped = CounterMetricFamily(
             "publisher_messages_dropped_total",
             "Messages publish() could not send (no_peer: sidecar unreachable, hwm: queue full)",
             labels=["type", "reason"])
-        for kind in ("trade", "tick", "heartbeat"):
+        for kind in MESSAGE_TYPES:
             for reason in ("no_peer", "hwm", "closed"):
-                dropped.add_metric([kind, reason], snap["dropped"].get((kind, reason), 0))
-        outbox = snap.get("outbox")  # only the reliable publisher has one (docs/delivery.md)
-        if outbox is not None:
-            for kind in ("trade", "tick"):
-                for reason in ("outbox_full", "outbox_error"):
-                    dropped.add_metric([kind, reason], snap["dropped"].get((kind, reason), 0))
+                dropped.add_metric([kind, reason], snap.dropped.get((kind, reason), 0))
+        outbox = snap.outbox  # only the reliable publisher has one (docs/delivery.md)
+        extra = ("outbox_full", "outbox_error") if outbox is not None else ("queue_full",)
+        for kind in MESSAGE_TYPES[:2] if outbox is not None else MESSAGE_TYPES:
+            for reason in extra:
+                dropped.add_metric([kind, reason], snap.dropped.get((kind, reason), 0))
         yield dropped
         if outbox is not None:
             yield GaugeMetricFamily("publisher_outbox_unacked_messages",
                                     "reliable: accepted messages the sidecar has not acknowledged yet",
-                                    value=outbox["unacked"])
+                                    value=outbox.unacked)
             yield CounterMetricFamily("publisher_outbox_resent_total",
                                       "reliable: messages sent again (no ack in time, or the sidecar reported a gap)",
-                                      value=outbox["resent"])
+                                      value=outbox.resent)
         connected = GaugeMetricFamily("publisher_sidecar_connected",
                                       "1 while a sidecar is connected to the endpoint", labels=["endpoint"])
         for endpoint, ok in self.publisher.endpoint_status().items():
@@ -51,11 +52,11 @@ class PublisherCollector(Collector):
         hist = HistogramMetricFamily("publisher_publish_duration_seconds",
                                      "Time the caller spent inside publish()")
         buckets, running = [], 0
-        for bound, n in zip(PUBLISH_BUCKETS, snap["duration_counts"], strict=False):
+        for bound, n in zip(PUBLISH_BUCKETS, snap.duration_counts, strict=False):
             running += n
             buckets.append((repr(bound), running))
-        buckets.append(("+Inf", running + snap["duration_counts"][-1]))
-        hist.add_metric([], buckets, snap["duration_sum"])
+        buckets.append(("+Inf", running + snap.duration_counts[-1]))
+        hist.add_metric([], buckets, snap.duration_sum)
         yield hist
 
 

@@ -11,8 +11,9 @@ import streamlit as st
 from prometheus_client import start_http_server
 
 from trading_app.exposition import build_registry
-from trading_app.publisher import Publisher, make_publisher
 from trading_app.settings import AppSettings
+from trading_app.telemetry.factory import make_publisher
+from trading_app.telemetry.protocol import Publisher
 
 log = logging.getLogger("trading_app.ui")
 
@@ -46,12 +47,12 @@ def get_publisher() -> Publisher:
 def trade_counts(publisher: Publisher) -> tuple[int, dict[str, int]]:
     """(trades sent, trades dropped by reason) of this process' publisher.
     Heartbeats are left out, so one click is exactly +1 in one of them."""
-    snapshot = publisher.snapshot()
+    stats = publisher.stats()
     dropped: dict[str, int] = {}
-    for (kind, reason), n in snapshot["dropped"].items():
+    for (kind, reason), n in stats.dropped.items():
         if kind == "trade":
             dropped[reason] = dropped.get(reason, 0) + n
-    return int(snapshot["sent"].get("trade", 0)), dropped
+    return int(stats.sent.get("trade", 0)), dropped
 
 
 def sidecar_response(path: str, **params: Any) -> tuple[int, Any]:

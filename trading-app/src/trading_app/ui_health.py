@@ -18,17 +18,28 @@ from trading_app.ui_order import fixed
 from trading_app.ui_prometheus import alerts, increase_exact, instant
 
 P99_RULE = "max(job:trade_latency_seconds:p99_1m)"  # prometheus/rules/latency.yml
-COUNTS = {"lost": "messages_lost_total", "dropped": "publisher_messages_dropped_total{type!=\"heartbeat\"}",
-          "invalid": "messages_invalid_total"}
+# name -> (counter, the scrape jobs that export it; while one of them is up, no series yet means 0)
+COUNTS = {"lost": ("messages_lost_total", "metrics-sidecar"),
+          "dropped": ('publisher_messages_dropped_total{type!="heartbeat"}', "trading-app-api|trading-app-ui"),
+          "invalid": ("messages_invalid_total", "metrics-sidecar")}
 
 
 def _ms(seconds: float | None) -> str:
     return "—" if seconds is None else f"{fixed(seconds * 1000, 3)} ms"
 
 
+def _count(base: str, metric: str, jobs: str) -> float | None:
+    """The counter's growth over 5 min; 0 when its exporter is up but has no such
+    series yet (nothing happened); None ("—") when the exporter is down."""
+    grown = instant(base, increase_exact(metric))
+    if grown is None and instant(base, f'max(up{{job=~"{jobs}"}})') == 1:
+        return 0.0
+    return grown
+
+
 def _from_prometheus(base: str) -> tuple[str, str, int | None]:
     p99 = _ms(instant(base, P99_RULE))
-    counts = {name: instant(base, increase_exact(metric)) for name, metric in COUNTS.items()}
+    counts = {name: _count(base, metric, jobs) for name, (metric, jobs) in COUNTS.items()}
     text = " · ".join(f"{name} {'—' if n is None else fixed(n, 0)}" for name, n in counts.items())
     active = alerts(base)
     firing = None if active is None else sum(1 for a in active if a.get("state") == "firing")
@@ -42,7 +53,7 @@ def _from_sidecar() -> tuple[str, str]:
                 and labels.get("quantile") == "0.99"), None)
     lost = sum(v for n, _, v in samples if n == "messages_lost_total")
     invalid = sum(v for n, _, v in samples if n == "messages_invalid_total")
-    dropped = sum(get_publisher().snapshot()["dropped"].values())
+    dropped = sum(get_publisher().stats().dropped.values())
     counts = f"since start: lost {fixed(lost, 0)} · dropped by this UI {dropped} · invalid {fixed(invalid, 0)}"
     return f"p99 click→sidecar (recent trades): {_ms(p99) if samples else '—'}", counts
 

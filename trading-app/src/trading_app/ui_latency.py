@@ -21,6 +21,7 @@ import streamlit as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from trading_app.ui_common import get_publisher, get_settings
+from trading_app.ui_order import fixed
 
 QUANTILES = (0.5, 0.95, 0.99)
 TYPES = ("trade", "tick", "heartbeat")
@@ -179,14 +180,15 @@ def loss_and_drops(samples: Samples) -> None:
     messages, and what the publishers (this UI's and the API's) could not send."""
     settings = get_settings()
     api = exposition(f"http://{settings.host}:{settings.port}/metrics") if settings.port else []
-    ui_dropped = sum(get_publisher().snapshot()["dropped"].values())
+    ui_dropped = sum(get_publisher().stats().dropped.values())
     st.subheader("Loss, drops, invalid")
     lost, dup, invalid, ui_drop, api_drop = st.columns(5)
-    lost.metric("Lost (seq gaps)", f"{_total(samples, 'messages_lost_total'):g}")
-    dup.metric("Duplicates", f"{_total(samples, 'messages_duplicate_total'):g}")
-    invalid.metric("Invalid", f"{_total(samples, 'messages_invalid_total'):g}")
-    ui_drop.metric("Dropped by this UI", f"{ui_dropped:g}")
-    api_drop.metric("Dropped by the API", f"{_total(api, 'publisher_messages_dropped_total'):g}" if api else "—")
+    # Counts in fixed notation: 1234567, never 1.23457e+06.
+    lost.metric("Lost (seq gaps)", fixed(_total(samples, "messages_lost_total"), 0))
+    dup.metric("Duplicates", fixed(_total(samples, "messages_duplicate_total"), 0))
+    invalid.metric("Invalid", fixed(_total(samples, "messages_invalid_total"), 0))
+    ui_drop.metric("Dropped by this UI", fixed(ui_dropped, 0))
+    api_drop.metric("Dropped by the API", fixed(_total(api, "publisher_messages_dropped_total"), 0) if api else "—")
     rows = [{"source": "sidecar", "metric": name, "labels": ",".join(f"{k}={v}" for k, v in labels.items()),
              "value": value}
             for name, labels, value in samples
@@ -194,7 +196,7 @@ def loss_and_drops(samples: Samples) -> None:
     rows += [{"source": "API", "metric": name, "labels": ",".join(f"{k}={v}" for k, v in labels.items()),
               "value": value} for name, labels, value in api if name == "publisher_messages_dropped_total" and value]
     rows += [{"source": "this UI", "metric": "publisher_messages_dropped_total", "labels": f"type={t},reason={r}",
-              "value": n} for (t, r), n in get_publisher().snapshot()["dropped"].items()]
+              "value": n} for (t, r), n in get_publisher().stats().dropped.items()]
     if rows:
         st.table(rows)
 

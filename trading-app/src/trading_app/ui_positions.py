@@ -15,12 +15,14 @@ from trading_app.ui_order import fixed, price_text, qty_text
 MAX_SYMBOLS = 50  # one GET per symbol on each refresh
 
 
+def _unpriced(n: int) -> str:
+    return f"{n} trade{'s' if n != 1 else ''} without a price {'are' if n != 1 else 'is'}"
+
+
 def unpriced_note(position: dict[str, Any] | None) -> str | None:
     """The sentence shown wherever a position and its PnL are, when trades are left out."""
     n = int((position or {}).get("unpriced_trades") or 0)
-    if not n:
-        return None
-    return f"{n} trade{'s' if n != 1 else ''} without a price {'are' if n != 1 else 'is'} not in this position."
+    return f"{_unpriced(n)} not in this position." if n else None
 
 
 def _money(value: object) -> str:
@@ -55,9 +57,7 @@ def all_positions_panel() -> None:
         st.table(rows)
         unpriced = sum(int(r["without a price"]) for r in rows)
         if unpriced:
-            st.caption(f"{unpriced} trade{'s' if unpriced != 1 else ''} without a price "
-                       f"{'are' if unpriced != 1 else 'is'} not in these positions (no trade price and no tick "
-                       "to mark them).")
+            st.caption(f"{_unpriced(unpriced)} not in these positions (no trade price and no tick to mark them).")
 
 
 def side_totals(symbol: str) -> list[dict[str, str]]:

@@ -1,7 +1,8 @@
-"""The Trade page: buy/sell with a quantity (default 1), the live price, the exact
-message each click emitted (notification + event log), what the sidecar
-received, this process' own publisher counters, and a warning while the sidecar
-is unreachable.
+"""The Trade page: buy (green) / sell (red) with a quantity (default 1) sent
+exactly as typed or refused with a message (ui_order.py), the live price, the
+exact message each click emitted (notification + event log), the blotter of this
+UI's trades as the sidecar received them (ui_blotter.py), this process' own
+publisher counters, and a warning while the sidecar is unreachable.
 
 Sections sit in keyed containers (CSS class ``st-key-<key>``) so people can link
 to them and browser tests find them without depending on the layout."""

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..prices import LastPrices
-from ..publisher import Publisher
+from ..telemetry.protocol import Publisher
 
-# A replay at max speed can outrun ZeroMQ's send queue (SNDHWM). A dropped tick
-# consumes a seq (the sidecar counts it as lost, honestly), then is re-sent a few
-# times with a short pause, so a replay still delivers every row it can.
+# A replay at max speed can outrun the publisher's queue (queue_full; reliable:
+# nothing to retry). A dropped tick consumes a seq (the sidecar counts it as lost,
+# honestly), then is re-sent a few times with a short pause, so a replay still
+# delivers every row it can.
+RETRY_REASONS = ("queue_full", "hwm")
 HWM_RETRIES = 50
 HWM_RETRY_PAUSE_SECONDS = 0.002
 
@@ -60,7 +62,7 @@ class TickSink:
         source = self.stats.source
         result = self.publisher.tick(symbol, price, volume, source=source, ts=ts, event_id=event_id)
         retries = HWM_RETRIES if self.retry_hwm else 0
-        while not result.queued and result.reason == "hwm" and retries > 0:
+        while not result.queued and result.reason in RETRY_REASONS and retries > 0:
             if stop is not None and stop.is_set():
                 break
             retries -= 1

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..publisher import make_publisher
 from ..settings import AppSettings, SettingsError
+from ..telemetry.factory import make_publisher
 from .csv_replay import CsvReplayFeed
 from .progress import Progress
 from .runner import SOURCES, build_feed, wait_for_sidecar
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if progress is not None and isinstance(feed, CsvReplayFeed):
             progress.finish(feed.rows_done)
         publisher.close(linger=DRAIN_SECONDS)
-    dropped = {f"{kind}/{reason}": n for (kind, reason), n in publisher.snapshot()["dropped"].items()}
+    dropped = {f"{kind}/{reason}": n for (kind, reason), n in publisher.stats().dropped.items()}
     print(json.dumps({"event": "done", **feed.stats.snapshot(), "publisher_dropped": dropped}), flush=True)
     return code
 

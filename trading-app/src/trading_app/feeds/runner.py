@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from ..prices import LastPrices
-from ..publisher import Publisher
 from ..settings import AppSettings
+from ..telemetry.protocol import Publisher
 from .base import Feed, FeedStats, TickSink
 from .binance import BinanceFeed
 from .csv_replay import CsvReplayFeed, ProgressCallback, parse_speed, sample_path

@@ -1,27 +1,24 @@
 """``ReliablePublisher``: the lossless delivery mode (``WEBAPP_DELIVERY=reliable``).
 
-Same interface as the fire-and-forget ``Publisher`` (``publish/trade/tick/
-heartbeat/connected/snapshot/close``), different promise: ``publish()`` returns
-after the stamped message is committed to the SQLite outbox (``outbox.py``), and
-a background sender (``sender.py``) delivers it to the sidecar's ROUTER, resending
-until acked, across sidecar restarts and publisher restarts. ``queued=True``
-means *accepted*: it will be counted exactly once, whatever crashes later.
-Refusals are counted like the other mode's drops: ``outbox_full`` (the sidecar
-has been away for ``max_pending`` messages), ``outbox_error`` (disk), ``closed``.
+It implements the ``Publisher`` protocol (``protocol.py``) with a different
+promise: ``publish()`` returns after the stamped message is committed to the
+SQLite outbox (``outbox.py``), and a background sender (``sender.py``) delivers
+it to the sidecar's ROUTER, resending until acked, across sidecar restarts and
+publisher restarts. ``queued=True`` means *accepted*: it will be counted exactly
+once, whatever crashes later. Refusals are counted like the other mode's drops:
+``outbox_full`` (the sidecar has been away for ``max_pending`` messages),
+``outbox_error`` (disk), ``closed``.
 
-Sharding is the same as ``Publisher``: by crc32 of the symbol, a seq per endpoint.
+Address parsing, sharding (crc32 of the symbol, a seq per endpoint), stamping
+and counting are the ones the fire-and-forget mode uses (``endpoints.py``,
+``stats.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
-import uuid
-import zlib
-from bisect import bisect_left
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,41 +26,38 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import zmq
 
-from ..curve_keys import CurveClientKeys
-from ..publisher import PUBLISH_BUCKETS, Published, Publisher
+from ...curve_keys import CurveClientKeys
+from ..endpoints import Stamper, parse_addresses, shard_index, wait_connected
+from ..messages import MessageHelpers
+from ..protocol import Published
+from ..stats import OutboxStats, PublisherStats, StatsRecorder
 from .outbox import Outbox, SenderView
 from .sender import Sender, Stream
 
 if TYPE_CHECKING:
-    from ..settings import AppSettings
+    from ...settings import AppSettings
 
 log = logging.getLogger("trading_app.reliable")
 
 
-class ReliablePublisher(Publisher):
-    """A ``Publisher`` by interface only: it shares no state with the PUSH one."""
+class ReliablePublisher(MessageHelpers):
+    """Implements ``protocol.Publisher``; shares no state with the PUSH one."""
 
     def __init__(self, addresses: str | list[str], outbox_path: str | Path, producer: str = "trading-app",
                  heartbeat_interval: float = 1.0, synchronous: str = "NORMAL", max_pending: int = 1_000_000,
                  ack_timeout: float = 1.0, max_backoff: float = 10.0, drain_seconds: float = 2.0,
                  context: zmq.Context | None = None, curve: CurveClientKeys | None = None) -> None:
-        if isinstance(addresses, str):
-            addresses = [a.strip() for a in addresses.split(",") if a.strip()]
-        if not addresses:
-            raise ValueError("at least one ZeroMQ endpoint is required")
+        addresses = parse_addresses(addresses)
+        self._stamper = Stamper(producer, len(addresses))
         self.producer = producer
-        self.instance = uuid.uuid4().hex[:12]  # a new stream per start; old streams keep their stamps
+        self.instance = self._stamper.instance  # a new stream per start; old streams keep their stamps
         self.addresses = addresses
         self.max_pending = max_pending
         self.drain_seconds = drain_seconds
         self._own_context = context is None
         self.context = context or zmq.Context()
         self._encode = msgspec.json.Encoder().encode
-        self._stats_lock = threading.Lock()
-        self.sent = defaultdict(int)  # same types as Publisher's counters
-        self.dropped = defaultdict(int)
-        self.duration_counts = [0] * (len(PUBLISH_BUCKETS) + 1)
-        self.duration_sum = 0.0
+        self._recorder = StatsRecorder()
         self._closed = False
         self.outbox = Outbox(outbox_path, synchronous)
         self._lock = self.outbox.write_lock  # seq and the INSERT move together
@@ -82,8 +76,6 @@ class ReliablePublisher(Publisher):
             stream = Stream(stream_id, i, producer, self.instance, head=0, acked=0, sent=0, live=True)
             self._live.append(stream)
             self.sender.add_stream(stream)
-        self._prefixes = [f"{self.instance}-" if len(addresses) == 1 else f"{self.instance}-{i}-"
-                          for i in range(len(addresses))]
         self.sender.start()
 
     @classmethod
@@ -120,10 +112,7 @@ class ReliablePublisher(Publisher):
         return {m.address: m.connected for m in self.sender.monitors}
 
     def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.connected:
-            time.sleep(0.01)
-        return self.connected
+        return wait_connected(self, timeout)
 
     def unacked(self) -> int:
         return self.sender.unacked()
@@ -132,9 +121,7 @@ class ReliablePublisher(Publisher):
     def publish(self, message: dict[str, Any]) -> Published:
         """Stamp, encode and commit to the outbox; the sender does the rest."""
         started = time.perf_counter()
-        index = 0
-        if len(self._live) > 1:
-            index = zlib.crc32((message.get("symbol") or "").encode()) % len(self._live)
+        index = shard_index(message, len(self._live))
         stream = self._live[index]
         kind = message.get("type", "unknown")
         reason: str | None = None
@@ -145,12 +132,7 @@ class ReliablePublisher(Publisher):
                 reason = "outbox_full"
             else:
                 seq = stream.head + 1
-                message["producer"] = self.producer
-                message["instance"] = self.instance
-                message["seq"] = seq
-                if "event_id" not in message:
-                    message["event_id"] = f"{self._prefixes[index]}{seq}"
-                message["sent_ts"] = time.time()
+                self._stamper.stamp(message, index, seq)
                 try:
                     self.outbox.append(stream.id, seq, self._encode(message))
                 except sqlite3.Error:
@@ -161,28 +143,18 @@ class ReliablePublisher(Publisher):
                     self._pending += 1
         if reason is None and self.sender.idle:
             self.sender.wake()
-        self._account(kind, reason, time.perf_counter() - started)
+        self._recorder.account(kind, reason, time.perf_counter() - started)
         return Published(message, reason is None, reason)
 
     def publish_many(self, messages: Sequence[dict[str, Any]]) -> list[Published]:
         """Each message is its own outbox row (the sender batches the resends)."""
         return [self.publish(message) for message in messages]
 
-    def _account(self, kind: str, reason: str | None, elapsed: float) -> None:
-        with self._stats_lock:
-            if reason is None:
-                self.sent[kind] = self.sent.get(kind, 0) + 1
-            else:
-                self.dropped[kind, reason] = self.dropped.get((kind, reason), 0) + 1
-            self.duration_counts[bisect_left(PUBLISH_BUCKETS, elapsed)] += 1
-            self.duration_sum += elapsed
-
     def _account_heartbeat(self, reason: str | None) -> None:
-        with self._stats_lock:
-            if reason is None:
-                self.sent["heartbeat"] = self.sent.get("heartbeat", 0) + 1
-            else:
-                self.dropped["heartbeat", reason] = self.dropped.get(("heartbeat", reason), 0) + 1
+        if reason is None:
+            self._recorder.count_sent("heartbeat")
+        else:
+            self._recorder.drop("heartbeat", reason)
 
     def _heartbeat_payload(self, endpoint: int) -> bytes:
         # Liveness, not data: never stored, never resent, no seq (a resent
@@ -191,22 +163,14 @@ class ReliablePublisher(Publisher):
         return self._encode({"type": "heartbeat", "ts": now, "producer": self.producer,
                              "instance": self.instance, "sent_ts": now})
 
-    # trade() and tick() are inherited from Publisher: same messages, our publish().
     def heartbeat(self) -> None:
         self.sender.request_heartbeat()
 
     # -- reads and shutdown ----------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    def stats(self) -> PublisherStats:
         stats = self.sender.stats
-        with self._stats_lock:
-            return {
-                "sent": dict(self.sent),
-                "dropped": dict(self.dropped),
-                "duration_counts": list(self.duration_counts),
-                "duration_sum": self.duration_sum,
-                "outbox": {"unacked": self.sender.unacked(), "acked": stats.acked, "resent": stats.resent,
-                           "rewinds": stats.rewinds, "timeouts": stats.timeouts},
-            }
+        return self._recorder.snapshot(OutboxStats(self.sender.unacked(), stats.acked, stats.resent,
+                                                   stats.rewinds, stats.timeouts))
 
     def close(self, linger: float | None = None, drain_seconds: float | None = None) -> None:
         """Stop accepting, try to deliver what is pending for ``drain_seconds``
@@ -223,3 +187,9 @@ class ReliablePublisher(Publisher):
         self.outbox.close()
         if self._own_context:
             self.context.term()
+
+    def __enter__(self) -> ReliablePublisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

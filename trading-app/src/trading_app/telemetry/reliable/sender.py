@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from ..curve_keys import CurveClientKeys
+from ...curve_keys import CurveClientKeys
 from ..monitor import ConnectionMonitor
 from .outbox import Outbox, SenderView
 
