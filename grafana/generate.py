@@ -28,9 +28,13 @@ TAGS = ["trading-telemetry"]
 Json = dict[str, Any]
 
 
-def target(expr: str, legend: str = "", *, heatmap: bool = False) -> Json:
+def target(expr: str, legend: str = "", *, heatmap: bool = False, exemplar: bool = False) -> Json:
+    """``exemplar``: Grafana also asks Prometheus for the exemplars of the series the query
+    reads (hop-latency buckets: the event_id, producer and seq of a recent event per bucket)."""
     t: Json = {"datasource": DS, "expr": expr, "legendFormat": legend or "__auto", "range": True,
                "instant": False, "editorMode": "code"}
+    if exemplar:
+        t["exemplar"] = True
     if heatmap:
         t["format"] = "heatmap"
         t["legendFormat"] = "{{le}}"
@@ -76,9 +80,9 @@ def timeseries(title: str, targets: list[Json], *, unit: str = "short", descript
                         "tooltip": {"mode": "multi", "sort": "desc"}}}
 
 
-def heatmap(title: str, expr: str, *, description: str = "") -> Json:
+def heatmap(title: str, expr: str, *, description: str = "", exemplar: bool = False) -> Json:
     return {"type": "heatmap", "title": title, "description": description,
-            "targets": [target(expr, heatmap=True)],
+            "targets": [target(expr, heatmap=True, exemplar=exemplar)],
             "fieldConfig": {"defaults": {"custom": {"scaleDistribution": {"type": "linear"}}}, "overrides": []},
             "options": {"calculate": False, "cellGap": 1,
                         "color": {"mode": "scheme", "scheme": "Oranges", "scale": "exponential", "exponent": 0.5,
@@ -218,10 +222,35 @@ def latency_loss() -> Json:
             description="No bucket interpolation: the exact quantile of the last SIDECAR_LATENCY_SAMPLES."), 8, 8),
         (heatmap("End to end (event → apply) heatmap",
                  'sum by (le) (increase(hop_latency_seconds_bucket{hop="event_to_apply",type=~"$type"}'
-                 "[$__rate_interval]))"), 8, 8),
+                 "[$__rate_interval]))", exemplar=True,
+                 description="Dots are exemplars: a recent event of that bucket (event_id, producer, seq)."), 8, 8),
         (timeseries("publish() duration p99 (trading app)", [
             target("histogram_quantile(0.99, sum by (le) (rate(publisher_publish_duration_seconds_bucket"
                    "[$__rate_interval])))", "p99")], unit="s"), 8, 8),
+        (row("Clock skew and tails"), 24, 1),
+        (timeseries("p99 by hop, with exemplars", [
+            target(f"histogram_quantile(0.99, sum by (le, hop, type) (rate(hop_latency_seconds_bucket{{{hop_sel}}}"
+                   "[$__rate_interval])))", "{{hop}} · {{type}}", exemplar=True)], unit="s",
+            description="Each dot is an exemplar: a recent event of a bucket, with its event_id, producer and seq "
+                        "(hover it), to follow a spike to the exact trade or tick. Needs Prometheus with "
+                        "--enable-feature=exemplar-storage."), 24, 8),
+        (timeseries("Producer clock offset (estimate)", [
+            target('producer_clock_offset_seconds{producer=~"$producer"}', "{{producer}} @ {{instance}}")],
+            unit="s", steps=thresholds((None, "green"), (0.005, "red")), threshold_line=True,
+            description="Producer clock minus sidecar clock: -min(receive - sent_ts) over the last minute, a lower "
+                        "bound (true offset within + the fastest transport delay). A constant transport delay looks "
+                        "like an offset. ProducerClockSkew fires above 5 ms (either sign) for 1 min."), 8, 8),
+        (timeseries("Negative hop samples (clock skew) per interval", [
+            target(f"sum by (hop, type, clock) (increase(hop_latency_negative_total{{{hop_sel}}}[$__rate_interval]))",
+                   "{{hop}} · {{type}} ({{clock}})")], bars=True,
+            description="Samples whose later timestamp came first; each is in the histogram as 0. clock=cross: "
+                        "the producer's clock is ahead; clock=same: a clock stepped."), 8, 8),
+        (timeseries("Max (last 15-30 s) and exact p99.9", [
+            target(f"max by (hop, type) (hop_latency_max_seconds{{{hop_sel}}})", "max {{hop}} · {{type}}"),
+            target(across_hosts("max", f'hop_latency_recent_seconds{{{hop_sel},quantile="0.999"}}'),
+                   "p99.9 {{hop}} · {{type}}")], unit="s",
+            description="The largest sample of each hop in the last 15-30 s (no sample escapes a 15 s scrape), "
+                        "and the exact p99.9 of the recent samples."), 8, 8),
         (row("Loss and producers"), 24, 1),
         (stat("Lost messages by producer", [
             target('sum by (producer) (messages_lost_total{producer=~"$producer"})', "{{producer}}")],

@@ -7,11 +7,14 @@ import math
 import time
 from pathlib import Path
 
+import httpx
 import zmq
 
 from support.procs import Service, start_sidecar, wait_until
 from support.prom import scrape
 from trading_app.telemetry.push import PushPublisher as Publisher
+
+HOP_CLOCK = {"event_to_send": "same", "send_to_receive": "cross", "receive_to_apply": "same"}  # for trades
 
 
 def _hb(producer: str, instance: str, seq: int) -> bytes:
@@ -128,3 +131,45 @@ def test_latency_truth_event_to_send_and_transport(sidecar: Service) -> None:
     assert 0 <= transport <= sum(seen_by - b for b in before_send)
     low, high = _between([0.0] * 60, [seen_by - b for b in before_send], 0.5)
     assert low <= metrics[key % "send_to_receive"] <= high
+
+
+def test_a_producer_clock_50ms_ahead_shows_as_offset_and_negatives_not_as_latency(
+        sidecar: Service, push: zmq.Socket) -> None:
+    """A producer whose clock runs 50 ms ahead (ts and sent_ts both shifted, frames built here):
+    producer_clock_offset_seconds is -min(receive - sent_ts), exactly as the sidecar's own receive
+    times (GET /events) give it, and bracketed by this test's clock readings; negative samples
+    are counted exactly; the same-clock hop event_to_send shows none of the 50 ms."""
+    skew, step = 0.050, 2.0**-12  # sent_ts - ts of a normal frame: exact in binary, 244 us
+    stamps: list[float] = []
+    sents: list[float] = []
+    for seq in range(1, 41):
+        stamps.append(now := time.time())  # the sidecar receives the frame after this (same host clock)
+        ts = now + skew
+        # Every 4th frame says its event happened after it was sent: a negative same-clock sample.
+        sent = ts - 2.0**-10 if seq % 4 == 0 else ts + step
+        sents.append(sent)
+        push.send(json.dumps({"type": "trade", "side": "buy", "qty": 1, "ts": ts, "sent_ts": sent,
+                              "producer": "skewed", "instance": "i1", "seq": seq, "event_id": f"sk-{seq}"}).encode())
+    metrics = wait_until(lambda: (m := scrape(sidecar.http + "/metrics/"))
+                         and m.get('messages_received_total{type="trade"}') == 40 and m, 10, message="40 trades")
+    seen_by = time.time()
+    events = httpx.get(sidecar.http + "/events", params={"producer": "skewed", "limit": 40}).json()["events"]
+    assert len(events) == 40
+    delays = [e["recv_ts"] - e["sent_ts"] for e in events]
+    offset = metrics['producer_clock_offset_seconds{producer="skewed"}']
+    assert offset == -min(delays)
+    # Received after its stamp, before seen_by: the estimate lies between what the test knows.
+    assert max(sents) - seen_by <= offset <= max(s - t for s, t in zip(sents, stamps, strict=True))
+    assert offset <= skew + step
+
+    def negatives(hop: str) -> float:
+        return metrics[f'hop_latency_negative_total{{clock="{HOP_CLOCK[hop]}",hop="{hop}",type="trade"}}']
+
+    assert negatives("event_to_send") == 10
+    assert negatives("send_to_receive") == sum(d < 0 for d in delays)
+    assert negatives("receive_to_apply") == 0
+    # event_to_send reads one clock: 30 samples of exactly `step`, 10 negatives observed as 0.
+    assert metrics['hop_latency_seconds_count{hop="event_to_send",type="trade"}'] == 40
+    assert metrics['hop_latency_seconds_sum{hop="event_to_send",type="trade"}'] == 30 * step
+    assert metrics['hop_latency_max_seconds{clock="same",hop="event_to_send",type="trade"}'] == step
+    assert metrics['hop_latency_seconds_bucket{hop="event_to_send",le="5e-05",type="trade"}'] == 10

@@ -53,8 +53,9 @@ class Prometheus:
 
 
 def start_prometheus(tmp: Path, targets: dict[str, tuple[str, str]], scrape_interval: str = "1s",
-                     rules: bool = True) -> Prometheus:
-    """targets: job -> (host:port, metrics_path). Waits until the API answers."""
+                     rules: bool = True, features: tuple[str, ...] = ()) -> Prometheus:
+    """targets: job -> (host:port, metrics_path). ``features``: --enable-feature values
+    (e.g. "exemplar-storage"). Waits until the API answers."""
     binary = require_binary("prometheus")
     tmp.mkdir(parents=True, exist_ok=True)
     config = tmp / "prometheus.yml"
@@ -64,7 +65,8 @@ def start_prometheus(tmp: Path, targets: dict[str, tuple[str, str]], scrape_inte
         log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115
         popen = subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
+             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
+             *(f"--enable-feature={feature}" for feature in features)],
             stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from support.procs import Service, free_port, start_sidecar, wait_until
 from support.prom import scrape
+from trading_app import ui_latency
 from trading_app.telemetry.push import PushPublisher as Publisher
 
 
@@ -101,7 +103,7 @@ def test_latency_page_shows_percentiles_histogram_and_counts(env: None) -> None:
     assert any("WEBAPP_PROMETHEUS_URL is not set" in c.value for c in at.caption)
     recent = at.table[0].value
     assert sorted(recent.index) == ["event_to_apply", "event_to_send", "receive_to_apply", "send_to_receive"]
-    assert list(recent.columns) == ["p50", "p95", "p99"]
+    assert list(recent.columns) == ["p50", "p95", "p99", "p99.9", "max (15-30 s)"]
     assert at.selectbox(key="latency_hop").value == "event_to_apply"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"Lost (seq gaps)": "1", "Duplicates": "0", "Invalid": "1", "Dropped by this UI": "0",
@@ -110,10 +112,10 @@ def test_latency_page_shows_percentiles_histogram_and_counts(env: None) -> None:
     assert {(r["metric"], r["labels"], r["value"]) for r in details} == {
         ("messages_lost_total", "producer=gappy", 1.0), ("messages_invalid_total", "reason=bad_json", 1.0)}
     # Without Prometheus the page samples the recent quantiles on every refresh:
-    # two runs, two points per hop and quantile (4 hops x 3 quantiles).
+    # two runs, two points per hop and quantile (4 hops x 4 quantiles).
     at.run()
     history = at.session_state["latency_history_trade"]
-    assert len(history) == 2 * 4 * 3
+    assert len(history) == 2 * 4 * 4
     assert len({row["time"] for row in history}) == 2
     assert len(at.get("vega_lite_chart")) == 3 + 1  # p50, p95, p99 over time; the histogram
 
@@ -129,3 +131,16 @@ def test_latency_page_other_type_and_no_sidecar(env: None, monkeypatch: pytest.M
     assert not at.exception
     assert [i.value for i in at.info] == ["Sidecar /metrics/ not reachable: start metrics-sidecar (see README)."]
 
+
+
+def test_recent_table_has_p99_9_and_the_window_max_in_ms() -> None:
+    samples = [("hop_latency_recent_seconds", {"hop": h, "quantile": q, "type": "trade"}, v)
+               for h in ("event_to_send", "send_to_receive")
+               for q, v in (("0.5", 0.001), ("0.95", 0.002), ("0.99", 0.004), ("0.999", 0.25))]
+    samples += [("hop_latency_max_seconds", {"clock": "same", "hop": "event_to_send", "type": "trade"}, 0.5),
+                ("hop_latency_max_seconds", {"clock": "same", "hop": "event_to_send", "type": "tick"}, 9.0)]
+    table = ui_latency.recent_table(samples, "trade", ui_latency.recent_quantiles(samples, "trade"))
+    assert list(table.columns) == ["p50", "p95", "p99", "p99.9", "max (15-30 s)"]
+    assert table.loc["event_to_send"].tolist() == [1.0, 2.0, 4.0, 250.0, 500.0]
+    assert table.loc["send_to_receive"].tolist()[:4] == [1.0, 2.0, 4.0, 250.0]
+    assert math.isnan(table.loc["send_to_receive", "max (15-30 s)"])  # no sample in the window

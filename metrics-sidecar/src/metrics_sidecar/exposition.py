@@ -15,15 +15,19 @@ import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as _generate_openmetrics
 
+from . import protobuf_exposition
 from .analytics_exposition import write_analytics
+from .decode import Heartbeat, Tick, Trade
 from .histogram import Histogram, percentile
 from .persistence import DurableState
-from .state import TelemetryState
-from .textformat import Writer, labels
+from .state import HOP_CLOCKS, HOPS, TelemetryState
+from .textformat import Writer, exemplar, labels
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-QUANTILES = (0.5, 0.95, 0.99)
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+QUANTILES = (0.5, 0.95, 0.99, 0.999)
 
 
 def process_registry() -> CollectorRegistry:
@@ -34,17 +38,36 @@ def process_registry() -> CollectorRegistry:
     return registry
 
 
-def render(state: TelemetryState, process: CollectorRegistry | None = None) -> bytes:
-    """The whole ``/metrics/`` body."""
+def wants_openmetrics(accept: str | None) -> bool:
+    """The scraper asked for OpenMetrics (Prometheus does, first, in its Accept header)."""
+    return accept is not None and "application/openmetrics-text" in accept
+
+
+def render(state: TelemetryState, process: CollectorRegistry | None = None, openmetrics: bool = False) -> bytes:
+    """The whole ``/metrics/`` body: the text format, or OpenMetrics (with exemplars on the
+    hop-latency buckets) when ``openmetrics``."""
     now = time.time()
-    out = Writer()
+    out = Writer(openmetrics)
     write_state(state, out, now)
     if isinstance(state.journal, DurableState):
         write_journal(state.journal, out)
     if state.analytics is not None:
         write_analytics(state, out, now)
     body = out.text().encode()
+    if openmetrics:  # prometheus_client's OpenMetrics output ends with the "# EOF" line
+        return body + (_generate_openmetrics(process) if process is not None else b"# EOF\n")
     return body + _generate_latest(process) if process is not None else body
+
+
+def render_protobuf(state: TelemetryState, process: CollectorRegistry | None = None) -> bytes:
+    """The protobuf exposition (protobuf_exposition.py): every family, and the hop-latency
+    histograms with their native buckets."""
+    text = render(state, process).decode()
+    with state.lock:
+        native: dict[tuple[tuple[str, str], ...], protobuf_exposition.NativeBuckets] = {
+            (("hop", hop), ("type", kind)): (h.native_zero, dict(h.native))
+                  for (hop, kind), h in state.hops.items() if h.count and h.native is not None}
+    return protobuf_exposition.encode(text, native, "hop_latency_seconds")
 
 
 def write_state(state: TelemetryState, out: Writer, now: float) -> None:
@@ -64,6 +87,11 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
         trade_latency = _copy(state.trade_latency)
         hops = {key: _copy(h) for key, h in state.hops.items() if h.count}
         samples = {key: state.hop_samples[key].snapshot() for key in hops}
+        state.roll_peaks(now)
+        maxima = {key: state.hops[key].window_max() for key in hops}
+        negative = {(hop, kind): counts[i] for kind, counts in state.hop_negative.items()
+                    for i, hop in enumerate(HOPS) if (hop, kind) in hops}
+        offsets = state.clock_offsets.estimates(now)
         batches = state.batches
 
     out.family("trades_total", "counter", "Trades received, by side and symbol (symbol empty for seed messages)")
@@ -80,7 +108,8 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.family("hop_latency_seconds", "histogram",
                "Latency of each hop (event, send, receive, apply), by message type")
     for (hop, kind), h in sorted(hops.items()):
-        out.histogram("hop_latency_seconds", [("hop", hop), ("type", kind)], h.cumulative(), h.sum)
+        out.histogram("hop_latency_seconds", [("hop", hop), ("type", kind)], h.cumulative(), h.sum,
+                      _exemplars(h) if out.openmetrics else None)
     # A summary, not a gauge: a `quantile` label is reserved for summaries
     # (promtool check metrics rejects it on a gauge). Quantiles are exact over
     # the recent samples; _count/_sum are cumulative, like a client summary's.
@@ -94,6 +123,8 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
         pair = labels((("hop", hop), ("type", kind)))
         out.sample("hop_latency_recent_seconds_count", pair, hops[(hop, kind)].count)
         out.sample("hop_latency_recent_seconds_sum", pair, hops[(hop, kind)].sum)
+
+    write_skew_and_tails(out, negative, maxima, offsets)
 
     out.family("messages_received_total", "counter", "Valid messages applied, by type")
     out.column("messages_received_total", [labels((("type", k),)) for k, _ in received], [n for _, n in received])
@@ -139,6 +170,30 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.sample("sidecar_start_time_seconds", "", state.started_at)
 
 
+def write_skew_and_tails(out: Writer, negative: dict[tuple[str, str], int],
+                         maxima: dict[tuple[str, str], float | None], offsets: dict[str, float]) -> None:
+    """Clock skew (negative samples, producer offsets) and the recent maximum of each hop."""
+    out.family("hop_latency_negative_total", "counter",
+               "Hop samples that came out negative (clock skew); observed as 0 in the histogram")
+    for (hop, kind), n in sorted(negative.items()):
+        out.sample("hop_latency_negative_total", _hop_labels(hop, kind), n)
+    out.family("hop_latency_max_seconds", "gauge", "Largest sample of each hop over the last 15-30 s")
+    for (hop, kind), top in sorted(maxima.items()):
+        if top is not None:
+            out.sample("hop_latency_max_seconds", _hop_labels(hop, kind), top)
+    out.family("hop_latency_clock_info", "gauge",
+               "1 per hop and type: clock=same when both its timestamps come from one clock, cross when from two")
+    for (hop, kind), clock in sorted(HOP_CLOCKS.items()):
+        out.sample("hop_latency_clock_info", labels((("clock", clock), ("hop", hop), ("type", kind))), 1)
+    out.family("producer_clock_offset_seconds", "gauge",
+               "Producer clock minus sidecar clock, estimated as -min(receive - sent_ts) over the last 50-60 s")
+    out.column("producer_clock_offset_seconds", [labels((("producer", p),)) for p in offsets], offsets.values())
+
+
+def _hop_labels(hop: str, kind: str) -> str:
+    return labels((("clock", HOP_CLOCKS[hop, kind]), ("hop", hop), ("type", kind)))
+
+
 def write_journal(durable: DurableState, out: Writer) -> None:
     """The state dir's health, counted by this process (they restart at zero with it)."""
     out.family("sidecar_journal_write_errors_total", "counter",
@@ -152,9 +207,27 @@ def write_journal(durable: DurableState, out: Writer) -> None:
     out.sample("sidecar_journal_frames_skipped_total", "", durable.frames_skipped)
 
 
+def _exemplars(h: Histogram) -> list[str]:
+    """Per bucket, the exemplar text of its most recent event: event_id, producer and seq
+    (those it has; event_id kept longest under the 128-character limit), value, receive time."""
+    out: list[str] = []
+    for kept in h.exemplars:
+        if kept is None:
+            out.append("")
+            continue
+        event, value = kept
+        assert isinstance(event, Trade | Tick | Heartbeat)
+        pairs = [(name, v) for name, v in (("producer", event.producer),
+                                            ("seq", None if event.seq is None else str(event.seq)),
+                                            ("event_id", event.event_id)) if v is not None]
+        out.append(exemplar(pairs, value, event.recv_ts))
+    return out
+
+
 def _copy(h: Histogram) -> Histogram:
     c = Histogram(h.bounds)
     c.counts = list(h.counts)
+    c.exemplars = list(h.exemplars)
     c.sum = h.sum
     c.count = h.count
     return c

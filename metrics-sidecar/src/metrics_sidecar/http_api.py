@@ -3,16 +3,25 @@
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
-from fastapi import FastAPI, Query, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from . import __version__
 from .events_query import EventFilter, select
-from .exposition import CONTENT_TYPE, process_registry, render
+from .exposition import (
+    CONTENT_TYPE,
+    OPENMETRICS_CONTENT_TYPE,
+    process_registry,
+    render,
+    render_protobuf,
+    wants_openmetrics,
+)
 from .health import health_report
 from .http_limits import ERROR_RESPONSES, install_error_shape
 from .http_market import market_router
 from .ingest import IngestLoop
+from .protobuf_exposition import CONTENT_TYPE as PROTOBUF_CONTENT_TYPE
+from .protobuf_exposition import wants_protobuf
 from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN
 from .state import TelemetryState
 
@@ -28,7 +37,12 @@ def create_app(state: TelemetryState, ingest: IngestLoop, durable: "DurableServi
     process = process_registry()
     app.include_router(market_router(state))  # /symbols, /analytics/sides, /stream (docs/api.md)
 
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        accept = request.headers.get("accept")
+        if wants_protobuf(accept):  # Prometheus with native histograms: hop latency as native histograms
+            return Response(render_protobuf(state, process), media_type=PROTOBUF_CONTENT_TYPE)
+        if wants_openmetrics(accept):  # exemplars on the hop-latency buckets
+            return Response(render(state, process, openmetrics=True), media_type=OPENMETRICS_CONTENT_TYPE)
         return Response(render(state, process), media_type=CONTENT_TYPE)
 
     # Both spellings: the seed contract says /metrics/, Prometheus' default is /metrics.

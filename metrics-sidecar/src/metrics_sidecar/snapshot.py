@@ -38,7 +38,7 @@ class SnapshotError(Exception):
 
 PERSISTED = frozenset({
     "trades", "last_trade_ts", "received", "invalid", "duplicates", "series_overflow", "symbols", "producers",
-    "trade_latency", "hops", "hop_samples", "recent_events", "_dedup", "batches",
+    "trade_latency", "hops", "hop_samples", "recent_events", "_dedup", "batches", "hop_negative",
 })
 # Configuration copies, the lock, the process start time and the durability hooks.
 NOT_PERSISTED = frozenset({
@@ -47,6 +47,8 @@ NOT_PERSISTED = frozenset({
     "_hops_by_kind",  # a view of ``hops`` (restored in place)
     "_analytics",  # positions, bars, rolling windows: start empty after a restart (persistence.recover)
     "_analytics_inbox",  # the engine's inbox, emptied at the end of every batch
+    # Sliding windows of the last minute (producer clock offsets, hop maxima): live traffic refills them.
+    "clock_offsets", "_peak_slot",
 })
 
 Cursor = tuple[str, str, int]  # (producer, instance, last seq processed on the reliable channel)
@@ -102,6 +104,7 @@ class StateImage(msgspec.Struct, kw_only=True):
     dedup_ids: list[str]  # oldest first
     batches: int
     cursors: list[Cursor]  # oldest first
+    hop_negative: dict[str, list[int]] = msgspec.field(default_factory=dict)  # absent in older snapshots
 
 
 def _hist(h: Histogram) -> HistImage:
@@ -144,6 +147,7 @@ def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> St
         dedup_ids=list(dedup._order),
         batches=state.batches,
         cursors=cursors,
+        hop_negative={kind: list(counts) for kind, counts in state.hop_negative.items()},
     )
 
 
@@ -180,6 +184,9 @@ def restore(state: TelemetryState, image: StateImage) -> None:
     for event_id in image.dedup_ids:
         state._dedup.seen_before(event_id)
     state.batches = image.batches
+    for kind, counts in image.hop_negative.items():
+        if kind in state.hop_negative and len(counts) == len(state.hop_negative[kind]):
+            state.hop_negative[kind][:] = counts
 
 
 def _restore_ring(ring: SampleRing, image: RingImage) -> None:

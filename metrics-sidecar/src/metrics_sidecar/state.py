@@ -19,6 +19,7 @@ from typing import Protocol
 
 from . import reasons
 from .analytics import AnalyticsEngine
+from .clock_offset import ClockOffsets
 from .decode import Heartbeat, Tick, Trade
 from .dedup import RecentIds, dedup_key
 from .histogram import Histogram, SampleRing
@@ -28,6 +29,14 @@ from .settings import Settings
 
 MESSAGE_TYPES = ("trade", "tick", "heartbeat")
 HOPS = ("event_to_send", "send_to_receive", "receive_to_apply", "event_to_apply")
+# Whether a hop's two timestamps come from one clock or two (docs/metrics.md "Clock skew"):
+# ts and sent_ts are both the producer's (but a tick's ts is its feed's, the exchange's
+# clock); recv and apply both the sidecar's.
+_CROSS_HOPS = ("send_to_receive", "event_to_apply")
+HOP_CLOCKS: dict[tuple[str, str], str] = {
+    (hop, kind): "cross" if hop in _CROSS_HOPS or (hop, kind) == ("event_to_send", "tick") else "same"
+    for hop in HOPS for kind in MESSAGE_TYPES}
+PEAK_SLOT_SECONDS = 15.0  # hop_latency_max_seconds: max over the last 15-30 s (two slots)
 MAX_SOURCES = 16
 _HOP_MAX = TS_SECONDS_BELOW  # the largest value a latency histogram can be given (see _refusal)
 _FLOAT_MAX = sys.float_info.max  # a sum above it is +inf: the aggregate would be lost for good
@@ -73,12 +82,16 @@ class TelemetryState:
         }
         # Each hop histogram feeds its own sample ring: one observe() per hop.
         self.hops: dict[tuple[str, str], Histogram] = {
-            key: Histogram(buckets, ring) for key, ring in self.hop_samples.items()
+            key: Histogram(buckets, ring, native=True) for key, ring in self.hop_samples.items()
         }
         # The hot path's view: per message type, the four hops in HOPS order.
         self._hops_by_kind: dict[str, tuple[Histogram, ...]] = {
             kind: tuple(self.hops[hop, kind] for hop in HOPS) for kind in MESSAGE_TYPES
         }
+        # Hop samples that came out negative (clock skew), per type, in HOPS order.
+        self.hop_negative: dict[str, list[int]] = {kind: [0, 0, 0, 0] for kind in MESSAGE_TYPES}
+        self.clock_offsets = ClockOffsets(settings.max_producers)
+        self._peak_slot = 0.0  # index of the current hop-max slot (apply time // PEAK_SLOT_SECONDS)
         self.recent_events: deque[Trade | Tick | Heartbeat] = deque(maxlen=settings.events_buffer)
         self._dedup = RecentIds(settings.dedup_window)
         self._max_symbols = settings.max_symbols
@@ -150,8 +163,9 @@ class TelemetryState:
             if event.producer is not None:  # its seq was received: never also a gap (loss)
                 self.producers.observe(event.producer, event.instance, event.seq, recv, count=False)
             return None
+        producer: str | None = None
         if event.producer is not None:
-            _, duplicate = self.producers.observe(event.producer, event.instance, event.seq, recv)
+            producer, duplicate = self.producers.observe(event.producer, event.instance, event.seq, recv)
             if duplicate:
                 self.duplicates += 1
                 return None
@@ -169,22 +183,52 @@ class TelemetryState:
         self.received[kind] += 1
         self.recent_events.append(event)
 
-        # Per-hop latency. Clock skew between hosts can make a hop negative;
-        # it is clamped to 0 rather than dropped so counts stay exact.
+        # Per-hop latency. Clock skew between hosts can make a hop negative: such a
+        # sample is counted in hop_negative and observed as 0 (the lowest bucket), so
+        # the histogram's count stays exact and the skew is shown, not hidden.
         event_to_send, send_to_receive, receive_to_apply, event_to_apply = self._hops_by_kind[kind]
         ts = event.ts_s
         sent = event.sent_ts
+        applied = self.clock()
+        if applied // PEAK_SLOT_SECONDS != self._peak_slot:
+            self.roll_peaks(applied)
+        negative = self.hop_negative[kind]
         if sent is not None:
             value = sent - ts
-            event_to_send.observe(value if value > 0.0 else 0.0)
+            if value < 0.0:
+                negative[0] += 1
+                value = 0.0
+            event_to_send.observe(value, event)
             value = recv - sent
-            send_to_receive.observe(value if value > 0.0 else 0.0)
-        applied = self.clock()
+            if producer is not None:
+                self.clock_offsets.observe(producer, sent, recv)
+            if value < 0.0:
+                negative[1] += 1
+                value = 0.0
+            send_to_receive.observe(value, event)
         value = applied - recv
-        receive_to_apply.observe(value if value > 0.0 else 0.0)
+        if value < 0.0:
+            negative[2] += 1
+            value = 0.0
+        receive_to_apply.observe(value, event)
         value = applied - ts
-        event_to_apply.observe(value if value > 0.0 else 0.0)
+        if value < 0.0:
+            negative[3] += 1
+            value = 0.0
+        event_to_apply.observe(value, event)
         return None
+
+    def roll_peaks(self, now: float) -> None:
+        """Move the hop-max window on to ``now``'s slot (apply and the exposition call it)."""
+        slot = now // PEAK_SLOT_SECONDS
+        passed = slot - self._peak_slot
+        if passed == 0:
+            return
+        self._peak_slot = slot
+        # A clock that went back (replay, a step) starts afresh, as a long gap does.
+        slots = 1 if passed == 1 else 2
+        for histogram in self.hops.values():
+            histogram.roll_peak(slots)
 
     def _refusal(self, event: Trade | Tick | Heartbeat, recv: float) -> str | None:
         """Why a decoded event cannot be applied (future_timestamp, stale, overflow), or None."""

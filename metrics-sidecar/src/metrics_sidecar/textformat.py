@@ -8,6 +8,10 @@ Output is what ``generate_latest`` writes for the same families: counters named
 ``*_total``, labels in name order, values as Python ``repr`` (``+Inf``, ``-Inf``,
 ``NaN`` for the specials). Label values from the wire are validated by pattern
 at decode time; they are escaped here anyway, so no input can break a line.
+
+``Writer(openmetrics=True)`` writes OpenMetrics 1.0 instead (served when the
+scraper asks for it): counter families are named without ``_total``, histogram
+buckets may carry an exemplar, and the caller ends the body with ``# EOF``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 _SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
+EXEMPLAR_MAX_CHARS = 128  # OpenMetrics: label names and values of one exemplar, together
 
 
 def fmt(value: float) -> str:
@@ -39,16 +44,31 @@ def labels(pairs: Iterable[tuple[str, str]]) -> str:
     return f"{{{body}}}" if body else ""
 
 
+def exemplar(pairs: list[tuple[str, str]], value: float, timestamp: float) -> str:
+    """`` # {labels} value timestamp`` for a bucket line; the leading pairs are dropped
+    while the label set is over OpenMetrics' 128 characters ("" when nothing fits)."""
+    while pairs and sum(len(n) + len(v) for n, v in pairs) > EXEMPLAR_MAX_CHARS:
+        pairs = pairs[1:]
+    if not pairs:
+        return ""
+    body = ",".join(f'{name}="{escape_label(v)}"' for name, v in pairs)
+    return f" # {{{body}}} {fmt(value)} {fmt(timestamp)}"
+
+
 class Writer:
     """Collects the exposition as a list of strings; one ``join`` at the end."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("openmetrics", "parts")
 
-    def __init__(self) -> None:
+    def __init__(self, openmetrics: bool = False) -> None:
         self.parts: list[str] = []
+        self.openmetrics = openmetrics
 
     def family(self, name: str, kind: str, doc: str) -> None:
         """The HELP and TYPE lines. ``name`` is the full name (counters end in ``_total``)."""
+        if self.openmetrics and kind == "counter":
+            # OpenMetrics names the family without the suffix its samples carry.
+            name, kind = (name[:-6], kind) if name.endswith("_total") else (name, "unknown")
         self.parts.append(f"# HELP {name} {escape_help(doc)}\n# TYPE {name} {kind}\n")
 
     def sample(self, name: str, label_text: str, value: float) -> None:
@@ -60,11 +80,14 @@ class Writer:
         self.parts.extend([f"{name}{lt} {fmt(v)}\n" for lt, v in zip(label_texts, values, strict=True)])
 
     def histogram(self, name: str, label_pairs: list[tuple[str, str]], cumulative: list[tuple[str, int]],
-                  total: float) -> None:
-        """``_bucket`` per (le, cumulative count), then ``_count`` and ``_sum``."""
+                  total: float, exemplars: list[str] | None = None) -> None:
+        """``_bucket`` per (le, cumulative count), then ``_count`` and ``_sum``. ``exemplars``
+        (OpenMetrics only): per bucket, ``exemplar()``'s text or ""."""
         parts = self.parts
-        for le, count in cumulative:
-            parts.append(f"{name}_bucket{labels([*label_pairs, ('le', le)])} {fmt(count)}\n")
+        if exemplars is None or not self.openmetrics:
+            exemplars = [""] * len(cumulative)
+        for (le, count), ex in zip(cumulative, exemplars, strict=True):
+            parts.append(f"{name}_bucket{labels([*label_pairs, ('le', le)])} {fmt(count)}{ex}\n")
         label_text = labels(label_pairs)
         parts.append(f"{name}_count{label_text} {fmt(cumulative[-1][1])}\n")
         parts.append(f"{name}_sum{label_text} {fmt(total)}\n")

@@ -75,12 +75,26 @@ def histogram_frame(samples: Samples, hop: str, kind: str) -> pd.DataFrame:
     return pd.DataFrame({"bucket": [f"≤{b * 1000:g} ms" for b in bounds], "count": counts})
 
 
+MAX_COLUMN = "max (15-30 s)"  # hop_latency_max_seconds: the largest sample of the last 15-30 s
+
+
 def recent_quantiles(samples: Samples, kind: str) -> pd.DataFrame:
-    """(hop, quantile, ms) of the sidecar's exact recent quantiles for one type."""
+    """(hop, quantile, ms) of the sidecar's exact recent quantiles (p50 ... p99.9) for one type."""
     rows = [{"hop": labels["hop"], "quantile": f"p{float(labels['quantile']) * 100:g}", "ms": value * 1000}
             for name, labels, value in samples
             if name == "hop_latency_recent_seconds" and labels.get("type") == kind]
     return pd.DataFrame(rows, columns=["hop", "quantile", "ms"])
+
+
+def recent_table(samples: Samples, kind: str, recent: pd.DataFrame) -> pd.DataFrame:
+    """Hop x (the exact recent quantiles, then the max of the last 15-30 s), in ms; a hop
+    with no sample in the max's window shows NaN there."""
+    table = recent.pivot_table(index="hop", columns="quantile", values="ms")
+    table = table[sorted(table.columns, key=lambda q: float(str(q)[1:]))]
+    maxima = {labels["hop"]: value * 1000 for name, labels, value in samples
+              if name == "hop_latency_max_seconds" and labels.get("type") == kind}
+    table[MAX_COLUMN] = [maxima.get(hop, math.nan) for hop in table.index]
+    return table.round(4)
 
 
 def _remember(kind: str, recent: pd.DataFrame) -> pd.DataFrame:
@@ -200,7 +214,7 @@ def latency_panel(kind: str) -> None:
         if recent.empty:
             st.caption(f"No {kind} latencies measured yet.")
         else:
-            st.table(recent.pivot_table(index="hop", columns="quantile", values="ms").round(4))
+            st.table(recent_table(samples, kind, recent))
     histogram(samples, kind)
     with st.container(key="latency_counts"):
         loss_and_drops(samples)
