@@ -8,7 +8,7 @@ import json
 import time
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
+from prometheus_client.samples import Sample, Timestamp
 
 from metrics_sidecar.decode import decode
 from metrics_sidecar.exposition import process_registry, render, wants_openmetrics
@@ -28,7 +28,9 @@ def exemplar_of(sample: Sample) -> tuple[dict[str, str], float, str] | None:
     ex = sample.exemplar
     if ex is None:
         return None
-    return ex.labels, ex.value, f"{ex.timestamp.sec}.{ex.timestamp.nsec:09d}".rstrip("0")
+    stamp = ex.timestamp
+    assert isinstance(stamp, Timestamp), stamp  # the parser keeps an exemplar's timestamp exact
+    return ex.labels, ex.value, f"{stamp.sec}.{stamp.nsec:09d}".rstrip("0")
 
 
 def test_openmetrics_body_parses_and_buckets_carry_the_latest_event(state: TelemetryState) -> None:
