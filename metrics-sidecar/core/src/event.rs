@@ -84,6 +84,28 @@ pub struct Rules {
     pub ts_millis_below: f64,
 }
 
+impl Rules {
+    /// The values of `schema.py` when this was written, for the Rust tests and the
+    /// fuzz target (the sidecar always passes the schema's own).
+    pub fn example() -> Rules {
+        let pattern = |regex: &str| Pattern::parse(regex).unwrap_or_else(|error| panic!("{error}"));
+        Rules {
+            max_depth: 32,
+            symbol: pattern(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$"),
+            producer: pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$"),
+            instance: pattern(r"^[A-Za-z0-9._-]{1,64}$"),
+            source: pattern(r"^[a-z0-9_-]{1,16}$"),
+            event_id_max_len: 128,
+            seq_max: Some(i64::MAX as u64),
+            qty_max: 1e15,
+            price_max: 1e12,
+            sent_ts_below: 1e11,
+            ts_seconds_below: 1e11,
+            ts_millis_below: 1e14,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Trade,
