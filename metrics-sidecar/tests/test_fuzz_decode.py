@@ -31,7 +31,7 @@ from metrics_sidecar.timestamps import normalize_ts
 from support.fixtures import load_messages
 
 # Reasons only the socket loop or the state give; the decoder never does.
-NOT_FROM_DECODER = {reasons.TOO_LARGE, reasons.MULTIPART, reasons.STALE, reasons.INTERNAL_ERROR}
+NOT_FROM_DECODER = reasons.NOT_FROM_DECODER
 DECODER_REASONS = set(reasons.ALL_REASONS) - NOT_FROM_DECODER
 # Where the decoder is stricter than the JSON Schema on purpose (docs/metrics.md).
 STRICTER = {reasons.BAD_TIMESTAMP, reasons.NON_FINITE, reasons.DUPLICATE_KEY, reasons.TOO_DEEP}

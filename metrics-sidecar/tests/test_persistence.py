@@ -8,11 +8,16 @@ import time
 from pathlib import Path
 
 import pytest
+import zmq
 
 from metrics_sidecar import reasons, snapshot
 from metrics_sidecar.decode import decode
 from metrics_sidecar.exposition import write_state
+from metrics_sidecar.health import health_report
+from metrics_sidecar.ingest import IngestLoop
+from metrics_sidecar.journal import UnrecordableError
 from metrics_sidecar.persistence import DurableState
+from metrics_sidecar.reliable import DurableServices
 from metrics_sidecar.settings import Settings
 from metrics_sidecar.state import TelemetryState
 from metrics_sidecar.textformat import Writer
@@ -134,3 +139,44 @@ def test_every_state_attribute_is_either_persisted_or_declared_not_to_be(state: 
     assert not unknown, (f"TelemetryState grew {sorted(unknown)}: persist it in snapshot.py (capture/restore) "
                          "or list it in NOT_PERSISTED with the reason")
     assert not (snapshot.PERSISTED | snapshot.NOT_PERSISTED) - set(vars(state))
+
+
+def test_an_event_the_journal_cannot_record_is_refused_before_the_state_changes(tmp_path: Path) -> None:
+    """Whatever the decoder lets through, the journal refuses what it cannot hold
+    before apply() changes anything: nothing stays queued, nothing is half-applied."""
+    state, store = durable(tmp_path)
+    good, bad = (decode(b'{"type":"trade","side":"buy","qty":1,"ts":%r,"producer":"p","instance":"i","seq":%d}'
+                        % (NOW, seq)) for seq in (1, 2))
+    assert not isinstance(good, str) and not isinstance(bad, str)
+    bad.seq = 2**64  # beyond any 64-bit field
+    good.recv_ts = bad.recv_ts = NOW
+    with state.lock:
+        with pytest.raises(UnrecordableError):
+            state.apply(bad)
+        assert state.received["trade"] == 0 and state.producers.stats == {}
+        state.apply(good)
+    assert store.clean and state.received["trade"] == 1
+    crash(store)
+    restored, store2 = durable(tmp_path)
+    assert restored.received["trade"] == 1 and restored.producers.stats["p"].lost == 0
+    store2.close()
+
+
+def test_health_names_every_dead_loop_and_a_stalled_journal(tmp_path: Path) -> None:
+    settings = Settings(state_dir=str(tmp_path), reliable_bind="tcp://127.0.0.1:0")  # type: ignore[call-arg]
+    state = TelemetryState(settings)
+    services = DurableServices(settings, state, zmq.Context.instance())
+    ingest = IngestLoop(settings, state)  # neither loop started: both count as dead
+    status, body = health_report(ingest, services)
+    assert status == 503 and body["status"] == "unhealthy"
+    assert [r["reason"] for r in body["reasons"]] == ["ingest_loop_down", "reliable_loop_down"]
+    ingest.running.set()
+    assert services.loop is not None and services.durable is not None
+    services.loop.running.set()
+    assert health_report(ingest, services)[0] == 200
+    services.durable.stalled, services.durable.last_error = True, "No space left on device (/x)"
+    status, body = health_report(ingest, services)
+    assert status == 503 and body["reasons"] == [
+        {"reason": "journal_write_failing", "detail": "No space left on device (/x): applying is paused and the "
+                                                      "write retried"}]
+    services.durable._dir_lock.close()

@@ -35,19 +35,28 @@ def test_seed_trades_aggregate_by_side_with_empty_symbol(state: TelemetryState) 
     assert state.trade_latency.count == 4
 
 
-@pytest.mark.parametrize(("seqs", "lost", "dups"), [
-    ([1, 2, 3], 0, 0),
-    ([1, 3, 4], 1, 0),
-    ([5, 10], 4, 0),
-    ([1, 2, 2, 3], 0, 1),
-    ([3, 1], 0, 1),
+@pytest.mark.parametrize(("seqs", "lost", "dups", "restarts"), [
+    ([1, 2, 3], 0, 0, 0),
+    ([1, 3, 4], 1, 0, 0),
+    ([5, 10], 4, 0, 0),
+    ([1, 2, 2, 3], 0, 1, 0),
+    ([3, 2], 0, 1, 0),
+    ([3, 1], 0, 0, 1),  # back to 1: the producer restarted without a new instance
+    ([5, 0, 1, 2], 0, 0, 1),
+    ([2000, 999], 0, 0, 1),  # more than 1000 behind: a reset, not a resend
+    ([2000, 1000], 0, 1, 0),  # exactly 1000 behind: still a resend
+    ([1, 2**32 + 1], 2**32 - 1, 0, 0),  # the largest gap that is loss
+    ([1, 2**32 + 2], 0, 0, 1),  # further ahead: a reset, not 4 billion lost messages
+    ([0, 2**32, 1, 2**32 + 1, 2, 2**32 + 2], 3 * (2**32 - 1), 0, 2),  # loss only grows by what one gap can hold
 ])
-def test_seq_gaps_are_loss_and_repeats_are_duplicates(state: TelemetryState, seqs: list[int], lost: int,
-                                                      dups: int) -> None:
+def test_seq_gaps_are_loss_repeats_are_duplicates_and_going_back_to_the_start_is_a_restart(
+        state: TelemetryState, seqs: list[int], lost: int, dups: int, restarts: int) -> None:
     for seq in seqs:
         feed(state, b'{"type":"heartbeat","ts":%f,"producer":"p","instance":"i1","seq":%d}' % (time.time(), seq))
     assert state.producers.stats["p"].lost == lost
     assert state.duplicates == dups
+    assert state.producers.stats["p"].restarts == restarts
+    assert state.received["heartbeat"] == len(seqs) - dups
 
 
 def test_a_new_instance_is_a_restart_not_loss(state: TelemetryState) -> None:

@@ -70,7 +70,7 @@ def first_queued(api: Service, headers: dict[str, str]) -> None:
 def test_api_key_missing_wrong_right(key_api: Service, sidecar: Service, api_key: str) -> None:
     url = key_api.http + "/trade/buy"
     missing = httpx.post(url, json={"qty": 1})
-    assert missing.status_code == 401 and "x-api-key" in missing.json()["detail"]
+    assert missing.status_code == 401 and "x-api-key" in missing.json()["detail"][0]["message"]
     wrong = httpx.post(url, json={"qty": 1}, headers={"x-api-key": api_key[:-1] + "x"})
     assert wrong.status_code == 401
     assert httpx.post(url, json={"qty": 1}, headers={"x-api-key": ""}).status_code == 401
@@ -97,7 +97,7 @@ def test_basic_auth_missing_wrong_right(basic_api: Service, sidecar: Service, cr
     for response in refused:
         assert response.status_code == 401, response.text
         assert response.headers["www-authenticate"] == 'Basic realm="trading-app", charset="UTF-8"'
-        assert "Basic" in response.json()["detail"] and password not in response.text
+        assert "Basic" in response.json()["detail"][0]["message"] and password not in response.text
     first_queued(basic_api, basic(user, password))  # right -> 202
     right = httpx.post(url, json={"qty": 1}, headers=basic(user, password))
     assert right.status_code == 202 and right.json()["queued"] is True

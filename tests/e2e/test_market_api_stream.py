@@ -85,10 +85,21 @@ def test_idle_stream_gets_heartbeats(sidecar: Service, reader: list[SseReader]) 
 
 
 @pytest.mark.parametrize(("params", "word"), [({"symbols": "A,b$d"}, "symbols"), ({"symbols": ","}, "symbols"),
-                                              ({"max_rate": "0"}, "max_rate"), ({"max_rate": "fast"}, "max_rate")])
+                                              ({"max_rate": "0"}, "max_rate"), ({"max_rate": "fast"}, "max_rate"),
+                                              ({"max_rate": "1e-9"}, "max_rate"), ({"max_rate": "0.09"}, "max_rate")])
 def test_bad_parameters(sidecar: Service, params: dict[str, str], word: str) -> None:
     r = httpx.get(sidecar.http + "/stream", params=params, timeout=10)
     assert r.status_code == 422 and word in r.text
+    (error,) = r.json()["detail"]  # the one error shape (docs/api.md)
+    assert error["field"] == f"query.{word}", error
+
+
+def test_the_slowest_allowed_stream_still_gets_keep_alives(sidecar: Service, reader: list[SseReader]) -> None:
+    # max_rate 0.1 (the lower bound): a write chance every 10 s, so a keep-alive
+    # (heartbeat 0.3 s here) comes at the latest 10.3 s after the last write.
+    slow = open_reader(sidecar, reader, symbols="QUIET", max_rate="0.1")
+    _, text = slow.wait_for(":", 25, lambda text: text == "keep-alive")
+    assert text == "keep-alive"
 
 
 def test_a_stalled_client_does_not_slow_ingest(sidecar: Service, push: zmq.Socket,
@@ -155,7 +166,7 @@ def test_sigterm_ends_open_streams_and_the_client_limit(tmp_path: Path) -> None:
     try:
         first = open_reader(service, readers)
         r = httpx.get(service.http + "/stream", timeout=10)
-        assert r.status_code == 503 and "SIDECAR_SSE_MAX_CLIENTS=1" in r.json()["detail"]
+        assert r.status_code == 503 and "SIDECAR_SSE_MAX_CLIENTS=1" in r.json()["detail"][0]["message"]
         assert service.stop(timeout=10) == 0
         assert first.wait_for("<end>", 10) is not None
     finally:

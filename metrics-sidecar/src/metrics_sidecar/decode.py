@@ -29,11 +29,16 @@ from .events import Event, Heartbeat, Tick, Trade
 from .schema import (
     EVENT_ID_MAX_LEN,
     INSTANCE_PATTERN,
+    PRICE_MAX,
     PRODUCER_PATTERN,
+    QTY_MAX,
+    SEQ_MAX,
     SOURCE_PATTERN,
     SYMBOL_PATTERN,
+    TS_MILLIS_BELOW,
+    TS_SECONDS_BELOW,
 )
-from .timestamps import _MAX_MS, _MS_THRESHOLD, normalize_ts
+from .timestamps import normalize_ts
 
 __all__ = ["MAX_DEPTH", "DecodeResult", "Event", "Heartbeat", "Tick", "Trade", "decode", "decode_batch",
            "nesting_deeper_than"]
@@ -45,8 +50,9 @@ DecodeResult = Trade | Tick | Heartbeat | str
 _decoder = Decoder(
     trade=Trade, tick=Tick, heartbeat=Heartbeat, normalize_ts=normalize_ts, max_depth=MAX_DEPTH,
     symbol_pattern=SYMBOL_PATTERN, producer_pattern=PRODUCER_PATTERN, instance_pattern=INSTANCE_PATTERN,
-    source_pattern=SOURCE_PATTERN, event_id_max_len=EVENT_ID_MAX_LEN,
-    ts_seconds_below=_MS_THRESHOLD, ts_millis_below=_MAX_MS,
+    source_pattern=SOURCE_PATTERN, event_id_max_len=EVENT_ID_MAX_LEN, seq_max=SEQ_MAX, qty_max=QTY_MAX,
+    price_max=PRICE_MAX, sent_ts_below=TS_SECONDS_BELOW, ts_seconds_below=TS_SECONDS_BELOW,
+    ts_millis_below=TS_MILLIS_BELOW,
 )
 
 decode: Callable[[bytes], DecodeResult] = _decoder.decode

@@ -1,8 +1,16 @@
-"""A memory-capped window of recently seen event ids."""
+"""A memory-capped window of recently seen event ids, per producer."""
 
 from __future__ import annotations
 
 from collections import deque
+
+
+def dedup_key(producer: str | None, event_id: str) -> str:
+    """Event ids are unique per producer, not across producers: B's trade is not a
+    duplicate because A used the same id. A producer name never holds a space
+    (schema.PRODUCER_PATTERN) and is never empty, so ``"<producer> <id>"`` and
+    ``" <id>"`` (no producer) can never collide."""
+    return f" {event_id}" if producer is None else f"{producer} {event_id}"
 
 
 class RecentIds:

@@ -18,6 +18,7 @@ from prometheus_client import generate_latest as _generate_latest
 
 from .analytics_exposition import write_analytics
 from .histogram import Histogram, percentile
+from .persistence import DurableState
 from .state import TelemetryState
 from .textformat import Writer, labels
 
@@ -38,6 +39,8 @@ def render(state: TelemetryState, process: CollectorRegistry | None = None) -> b
     now = time.time()
     out = Writer()
     write_state(state, out, now)
+    if isinstance(state.journal, DurableState):
+        write_journal(state.journal, out)
     if state.analytics is not None:
         write_analytics(state, out, now)
     body = out.text().encode()
@@ -51,9 +54,11 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
         received = list(state.received.items())
         invalid = list(state.invalid.items())
         duplicates = state.duplicates
+        ack_mismatches = state.ack_mismatches
         overflow = dict(state.series_overflow)
         overflow["producer"] = state.producers.overflowed
         producers = [(name, s.lost, s.last_seen) for name, s in state.producers.stats.items()]
+        restarts = [s.restarts for s in state.producers.stats.values()]
         symbols = [(name, s.last_price, s.last_ts, s.spikes, s.out_of_order, list(s.by_source.items()))
                    for name, s in state.symbols.items()]
         trade_latency = _copy(state.trade_latency)
@@ -96,12 +101,18 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.column("messages_invalid_total", [labels((("reason", k),)) for k, _ in invalid], [n for _, n in invalid])
     out.family("messages_duplicate_total", "counter", "Messages dropped as duplicates (event_id or seq)")
     out.sample("messages_duplicate_total", "", duplicates)
+    out.family("reliable_ack_mismatch_total", "counter",
+               "Reliable batch headers whose acked went beyond what the sidecar saw of the stream (ignored)")
+    out.sample("reliable_ack_mismatch_total", "", ack_mismatches)
     out.family("series_overflow_total", "counter", "Messages whose label went to the __overflow__ series")
     out.column("series_overflow_total", [labels((("kind", k),)) for k in overflow], overflow.values())
 
     producer_labels = [labels((("producer", name),)) for name, _, _ in producers]
     out.family("messages_lost_total", "counter", "Messages never received: gaps in producer seq")
     out.column("messages_lost_total", producer_labels, [lost for _, lost, _ in producers])
+    out.family("producer_restarts_total", "counter",
+               "Seq went back within one producer stream (to <= 1, or far behind): a restart, not duplicates")
+    out.column("producer_restarts_total", producer_labels, restarts)
     out.family("producer_last_seen_seconds", "gauge", "Receive time of the producer's last message")
     out.column("producer_last_seen_seconds", producer_labels, [seen for _, _, seen in producers])
     out.family("producer_up", "gauge", "1 while the producer's heartbeats arrive (3 missed => 0)")
@@ -126,6 +137,19 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.sample("sidecar_ingest_batches_total", "", batches)
     out.family("sidecar_start_time_seconds", "gauge", "Sidecar start time, unix seconds")
     out.sample("sidecar_start_time_seconds", "", state.started_at)
+
+
+def write_journal(durable: DurableState, out: Writer) -> None:
+    """The state dir's health, counted by this process (they restart at zero with it)."""
+    out.family("sidecar_journal_write_errors_total", "counter",
+               "Journal write or fsync attempts that failed (disk full, I/O error); each is retried")
+    out.sample("sidecar_journal_write_errors_total", "", durable.write_errors)
+    out.family("sidecar_journal_stalls_total", "counter",
+               "Times applying paused because the journal could not be written")
+    out.sample("sidecar_journal_stalls_total", "", durable.stalls)
+    out.family("sidecar_journal_frames_skipped_total", "counter",
+               "Damaged journal frames skipped at start-up (every intact frame after them was replayed)")
+    out.sample("sidecar_journal_frames_skipped_total", "", durable.frames_skipped)
 
 
 def _copy(h: Histogram) -> Histogram:

@@ -60,7 +60,7 @@ def _format_le(bound: float) -> str:
 
 class SampleRing:
     """The last ``size`` raw samples, for exact recent percentiles (the API and
-    the ``*_recent_quantile`` gauges). Histograms answer "over time", this
+    the ``hop_latency_recent_seconds`` summary). Histograms answer "over time", this
     answers "right now, exactly"."""
 
     __slots__ = ("filled", "pos", "size", "values")

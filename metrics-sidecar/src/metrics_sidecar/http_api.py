@@ -1,6 +1,6 @@
 """HTTP surface of the sidecar: Prometheus exposition, health, recent events."""
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 from fastapi import FastAPI, Query, Response
@@ -8,14 +8,21 @@ from fastapi.responses import JSONResponse
 
 from . import __version__
 from .exposition import CONTENT_TYPE, process_registry, render
+from .health import health_report
+from .http_limits import ERROR_RESPONSES, install_error_shape
 from .http_market import market_router
 from .ingest import IngestLoop
 from .state import TelemetryState
 
+if TYPE_CHECKING:
+    from .reliable import DurableServices
 
-def create_app(state: TelemetryState, ingest: IngestLoop) -> FastAPI:
+
+def create_app(state: TelemetryState, ingest: IngestLoop, durable: "DurableServices | None" = None) -> FastAPI:
     app = FastAPI(title="metrics-sidecar", version=__version__,
-                  description="ZeroMQ PULL telemetry sidecar: Prometheus metrics, health and recent events.")
+                  description="ZeroMQ PULL telemetry sidecar: Prometheus metrics, health and recent events.",
+                  responses=ERROR_RESPONSES)
+    install_error_shape(app)
     process = process_registry()
     app.include_router(market_router(state))  # /symbols, /analytics/sides, /stream (docs/api.md)
 
@@ -23,29 +30,24 @@ def create_app(state: TelemetryState, ingest: IngestLoop) -> FastAPI:
         return Response(render(state, process), media_type=CONTENT_TYPE)
 
     # Both spellings: the seed contract says /metrics/, Prometheus' default is /metrics.
-    app.add_api_route("/metrics/", metrics, methods=["GET"], summary="Prometheus exposition")
+    app.add_api_route("/metrics/", metrics, methods=["GET"], summary="Prometheus exposition",
+                      response_class=Response, responses={200: {"content": {"text/plain": {
+                          "schema": {"type": "string"}}}, "description": "Prometheus text format"}})
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
 
-    def _health_body() -> dict[str, Any]:
-        return {
-            "status": "ok" if ingest.running.is_set() else "down",
-            "loop_running": ingest.running.is_set(),
-            "zmq_endpoint": ingest.last_endpoint,
-            "version": __version__,
-        }
-
-    @app.get("/health", summary="200 while the pull loop runs, else 503")
-    def health() -> JSONResponse:
-        body = _health_body()
-        return JSONResponse(body, status_code=200 if body["loop_running"] else 503)
+    # async: answered on the event loop, never queued behind scrapes waiting for state.lock
+    @app.get("/health", summary="200 while the loops run and the journal is written, else 503 with the reasons")
+    async def health() -> JSONResponse:
+        status, body = health_report(ingest, durable)
+        return JSONResponse(body, status_code=status)
 
     @app.get("/health/liveness", summary="200 while the process serves HTTP")
     def liveness() -> dict[str, str]:
         return {"status": "alive"}
 
     @app.get("/health/readiness", summary="Ready to ingest: same as /health")
-    def readiness() -> JSONResponse:
-        return health()
+    async def readiness() -> JSONResponse:
+        return await health()
 
     @app.get("/events", summary="Most recent valid events, newest first")
     def events(limit: Annotated[int, Query(ge=1, le=state.settings.events_buffer,
@@ -85,6 +87,6 @@ def create_app_from_env() -> FastAPI:
         durable.close()
         context.term()
 
-    app = create_app(state, ingest)
+    app = create_app(state, ingest, durable)
     app.router.lifespan_context = lifespan
     return app

@@ -12,12 +12,13 @@ import re
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from .analytics.ohlc import ALIASES, TIMEFRAMES
 from .analytics.sse import EventStreamResponse, StreamTick, StreamTrade, stream_response
 from .analytics.views import side_analytics, symbol_analytics
+from .http_limits import ApiError, error_doc
 from .producers import OVERFLOW_LABEL
 from .schema import SYMBOL_PATTERN
 from .state import TelemetryState
@@ -127,24 +128,39 @@ class Sides(BaseModel):
     sides: list[SideModel]
 
 
-class ErrorDetail(BaseModel):
-    detail: str = Field(description="Why the request failed")
-
-
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorDetail, "description": "Unknown symbol: never seen, or not a valid symbol"}}
-DISABLED: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorDetail, "description": "Analytics disabled (SIDECAR_ANALYTICS=false)"}}
+    404: error_doc("Unknown symbol: never seen, or not a valid symbol")}
+DISABLED: dict[int | str, dict[str, Any]] = {503: error_doc("Analytics disabled (SIDECAR_ANALYTICS=false)")}
+MIN_STREAM_RATE = 0.1  # below it a client would wait minutes between writes, keep-alives included
 
 
-def _unknown(symbol: str) -> HTTPException:
+def _unknown(symbol: str) -> ApiError:
     if not _SYMBOL.match(symbol):
-        return HTTPException(404, f"unknown symbol {symbol!r}: not a valid symbol (pattern {SYMBOL_PATTERN})")
-    return HTTPException(404, f"unknown symbol {symbol!r}: no tick or trade seen for it (GET /symbols lists them)")
+        return ApiError(404, "path.symbol",
+                        f"unknown symbol {symbol!r}: not a valid symbol (pattern {SYMBOL_PATTERN})")
+    return ApiError(404, "path.symbol",
+                    f"unknown symbol {symbol!r}: no tick or trade seen for it (GET /symbols lists them)")
 
 
-def _disabled() -> HTTPException:
-    return HTTPException(503, "analytics are disabled (SIDECAR_ANALYTICS=false)")
+def _disabled() -> ApiError:
+    return ApiError(503, "request", "analytics are disabled (SIDECAR_ANALYTICS=false)")
+
+
+def _known(state: TelemetryState, symbol: str) -> bool:
+    return symbol in state.symbols and symbol != OVERFLOW_LABEL
+
+
+def _whole_symbol(request: Request, state: TelemetryState, symbol: str, suffix: str) -> str | None:
+    """The symbol ``<symbol>/<suffix>`` when the request names it rather than a
+    sub-resource of ``symbol``: the slash was percent-encoded (``BTC%2Fhistory``),
+    or only ``<symbol>/<suffix>`` is known. None: the sub-resource it is."""
+    whole = f"{symbol}/{suffix}"
+    raw = request.scope.get("raw_path", b"").decode("latin-1").lower()
+    encoded = raw.endswith(f"%2f{suffix}")
+    with state.lock:
+        if encoded or (not _known(state, symbol) and _known(state, whole)):
+            return whole
+    return None
 
 
 def _counts(state: TelemetryState, symbol: str) -> tuple[int, int]:
@@ -206,30 +222,44 @@ def market_router(state: TelemetryState) -> APIRouter:
             SideModel.model_validate(side_analytics(s, now, engine.windows, engine.half_life), from_attributes=True)
             for s in snaps])
 
+    def read_symbol(symbol: str) -> SymbolView:
+        view = symbol_view(state, symbol)
+        if view is None:
+            raise _unknown(symbol)
+        return view
+
     # The sub-resources come first: ``{symbol:path}`` would otherwise swallow "/history".
-    @router.get("/symbols/{symbol:path}/history", response_model=History, summary="Recent ticks, oldest first",
+    @router.get("/symbols/{symbol:path}/history", response_model=History | SymbolView,
+                summary="Recent ticks, oldest first (a symbol ending in /history: its SymbolView, docs/api.md)",
                 responses={**NOT_FOUND, **DISABLED})
-    def history(symbol: SymbolPath, limit: Annotated[int, Query(
+    def history(request: Request, symbol: SymbolPath, limit: Annotated[int, Query(
             ge=1, description="Newest ticks to return; values above SIDECAR_ANALYTICS_HISTORY_SIZE are capped")
-            ] = 1000) -> History:
+            ] = 1000) -> History | SymbolView:
+        whole = _whole_symbol(request, state, symbol, "history")
+        if whole is not None:
+            return read_symbol(whole)
         if engine is None:
             raise _disabled()
         limit = min(limit, engine.history_size)
         with state.lock:
             rows = engine.history(symbol, limit)
-            known = symbol in state.symbols and symbol != OVERFLOW_LABEL
+            known = _known(state, symbol)
         if not known:
             raise _unknown(symbol)
         ticks = [] if rows is None else [TickPoint(ts=t, price=p, volume=v) for t, p, v in rows.tolist()]
         return History(symbol=symbol, limit=limit, ticks=ticks)
 
-    @router.get("/symbols/{symbol:path}/ohlc", response_model=Ohlc,
-                summary="OHLC bars aligned to UTC, oldest first; the newest may still be open",
+    @router.get("/symbols/{symbol:path}/ohlc", response_model=Ohlc | SymbolView,
+                summary="OHLC bars aligned to UTC, oldest first; the newest may still be open (a symbol ending "
+                        "in /ohlc: its SymbolView, docs/api.md)",
                 responses={**NOT_FOUND, **DISABLED})
-    def ohlc(symbol: SymbolPath,
+    def ohlc(request: Request, symbol: SymbolPath,
              timeframe: Annotated[Timeframe, Query(description="1m 5m 15m 1h 4h 1d (or M1 M5 M15 H1 H4 D1)")] = "1m",
              limit: Annotated[int, Query(ge=1, description="Newest bars to return; capped at "
-                                                           "SIDECAR_ANALYTICS_OHLC_BARS")] = 100) -> Ohlc:
+                                                           "SIDECAR_ANALYTICS_OHLC_BARS")] = 100) -> Ohlc | SymbolView:
+        whole = _whole_symbol(request, state, symbol, "ohlc")
+        if whole is not None:
+            return read_symbol(whole)
         if engine is None:
             raise _disabled()
         name = ALIASES.get(timeframe, timeframe)
@@ -237,7 +267,7 @@ def market_router(state: TelemetryState) -> APIRouter:
         limit = min(limit, engine.bar_capacity)
         with state.lock:
             rows = engine.bars(symbol, span, limit)
-            known = symbol in state.symbols and symbol != OVERFLOW_LABEL
+            known = _known(state, symbol)
         if not known:
             raise _unknown(symbol)
         now = time.time()
@@ -249,10 +279,7 @@ def market_router(state: TelemetryState) -> APIRouter:
     @router.get("/symbols/{symbol:path}", response_model=SymbolView,
                 summary="Latest view of one symbol: price, analytics, position and PnL", responses={**NOT_FOUND})
     def symbol(symbol: SymbolPath) -> SymbolView:
-        view = symbol_view(state, symbol)
-        if view is None:
-            raise _unknown(symbol)
-        return view
+        return read_symbol(symbol)
 
     @router.get("/stream", response_class=EventStreamResponse, status_code=200,
                 summary="Server-Sent Events: ticks, trades, analytics",
@@ -264,13 +291,12 @@ def market_router(state: TelemetryState) -> APIRouter:
                                      "x-events": {"tick": StreamTick.model_json_schema(),
                                                   "trade": StreamTrade.model_json_schema(),
                                                   "analytics": {"$ref": "#/components/schemas/SymbolView"}}}}},
-                           503: {"description": "Analytics disabled, shutting down, or SIDECAR_SSE_MAX_CLIENTS "
-                                                "reached"}})
+                           503: error_doc("Analytics disabled, shutting down, or SIDECAR_SSE_MAX_CLIENTS reached")})
     async def stream(
             symbols: Annotated[str | None, Query(description="Comma-separated symbols to follow (default: all, "
                                                              "and trades without a symbol)")] = None,
-            max_rate: Annotated[float | None, Query(gt=0, description="Writes per second wanted; capped at "
-                                                                       "SIDECAR_SSE_MAX_RATE")] = None,
+            max_rate: Annotated[float | None, Query(ge=MIN_STREAM_RATE, description="Writes per second wanted "
+                                                    "(>= 0.1); capped at SIDECAR_SSE_MAX_RATE")] = None,
     ) -> EventStreamResponse:
         if engine is None:
             raise _disabled()
@@ -279,16 +305,16 @@ def market_router(state: TelemetryState) -> APIRouter:
             names = [s.strip() for s in symbols.split(",") if s.strip()]
             bad = [s for s in names if not _SYMBOL.match(s)]
             if bad or not names:
-                raise HTTPException(422, f"symbols: {bad or symbols!r} is not a comma-separated list of symbols "
-                                         f"(pattern {SYMBOL_PATTERN})")
+                raise ApiError(422, "query.symbols", f"{bad or symbols!r} is not a comma-separated list of "
+                                                     f"symbols (pattern {SYMBOL_PATTERN})")
             wanted = frozenset(names)
         rate = min(max_rate or settings.sse_max_rate, settings.sse_max_rate)
         if not math.isfinite(rate):
-            raise HTTPException(422, "max_rate must be a finite number of writes per second")
+            raise ApiError(422, "query.max_rate", "must be a finite number of writes per second")
         response = stream_response(state, wanted, rate, lambda name: symbol_view(state, name))
         if response is None:
-            raise HTTPException(503, f"too many stream clients (SIDECAR_SSE_MAX_CLIENTS={settings.sse_max_clients})"
-                                     " or shutting down")
+            raise ApiError(503, "request", "too many stream clients "
+                                           f"(SIDECAR_SSE_MAX_CLIENTS={settings.sse_max_clients}) or shutting down")
         return response
 
     return router

@@ -16,6 +16,7 @@ from . import reasons
 from .curve import CurveServer
 from .decode import decode, decode_batch
 from .heaptrim import HeapTrimmer
+from .journal import UnrecordableError
 from .ratelimit import RateLimitedLogger
 from .settings import Settings
 from .sockets import open_bound_socket
@@ -96,9 +97,9 @@ class IngestLoop:
                     self._drain(sock, first)
                 except zmq.ZMQError:
                     raise  # the socket or context is gone: nothing left to serve
-                except Exception:  # pragma: no cover - a bug, not bad input (decode is fuzzed)
+                except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback; pragma: no cover - a bug, not bad input (decode is fuzzed)
                     # A bug must cost the frame in hand, never the loop.
-                    log.exception("ingest: unexpected error; frame counted as internal_error")
+                    self._badlog.exception("ingest: unexpected error; frame counted as internal_error")
                     with self.state.lock:
                         self.state.reject(reasons.INTERNAL_ERROR)
         except Exception:  # pragma: no cover
@@ -160,9 +161,12 @@ class IngestLoop:
                 event.recv_ts = recv_ts  # type: ignore[union-attr]
                 try:
                     reason = apply(event)  # type: ignore[arg-type]
-                except Exception:
+                except UnrecordableError:  # beyond what the journal holds: refused before any change
+                    self._reject(reasons.BAD_FIELD, data)
+                    continue
+                except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
                     # A bug must cost one message, never the loop.
-                    log.exception("failed to apply %r", event)
+                    self._badlog.exception("failed to apply %r", event)
                     state.reject(reasons.INTERNAL_ERROR)
                     continue
                 if reason is not None:
@@ -183,8 +187,11 @@ class IngestLoop:
             result.recv_ts = recv_ts  # type: ignore[union-attr]
             try:
                 reason = self.state.apply(result)  # type: ignore[arg-type]
-            except Exception:
-                log.exception("failed to apply %r", result)
+            except UnrecordableError:  # beyond what the journal holds: refused before any change
+                self._reject(reasons.BAD_FIELD, frame)
+                continue
+            except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
+                self._badlog.exception("failed to apply %r", result)
                 self.state.reject(reasons.INTERNAL_ERROR)
                 continue
             if reason is not None:

@@ -2,21 +2,27 @@
 counters continue across a restart, ``kill -9`` included, instead of resetting.
 
 - ``TelemetryState`` calls ``event()``/``reject()`` for everything it is asked
-  to apply; the records wait in memory while the batch holds ``state.lock``.
+  to apply; the records are encoded at once (a record the journal cannot hold
+  is refused before the state changes) and wait in memory while the batch
+  holds ``state.lock``.
 - ``state.lock`` is replaced by a ``FlushingLock``: releasing it first writes
   the batch's records to ``journal-<gen>`` (one ``write()``). So nothing a scrape
   can see is missing from the file: a counter never goes backwards across a
   crash. A ``write()`` that returned survives ``kill -9`` (the page cache belongs
   to the kernel); ``sync()`` adds an fsync (``SIDECAR_STATE_FSYNC``, before
   reliable acks) so acked effects survive power loss too.
+- A write that fails (disk full, I/O error) is retried, the lock still held,
+  until it succeeds: applying pauses (the loops wait, messages queue in
+  ZeroMQ), scrapes wait, ``/health`` answers 503 with the reason. Releasing
+  the lock first would show numbers the journal does not have, and a
+  ``kill -9`` would then make them go backwards. SIGTERM during such a stall
+  exits at once with status 1: the journal already holds everything shown.
 - Every ``SIDECAR_SNAPSHOT_INTERVAL_SECONDS`` (or ``SIDECAR_JOURNAL_MAX_BYTES``)
   the state is written to ``snapshot`` (temp file, fsync, rename) and a new
   journal generation starts; older journals are deleted.
-- Start: load the snapshot, replay every journal of its generation or later
-  through ``state.apply`` (with the journaled clock), drop a torn tail, write a
-  fresh snapshot. Replay reproduces dedup, loss and latency exactly.
+- Start: recovery.py (snapshot, journal replay, damage handling, ``--repair``).
 
-The journal's format is in journal.py.
+The journal's format is in journal.py, the snapshot's in snapshot.py.
 """
 
 from __future__ import annotations
@@ -27,18 +33,19 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from . import snapshot
+from . import recovery, snapshot
 from .decode import Heartbeat, Tick, Trade
-from .journal import BatchesRec, CursorRec, DuplicatesRec, EventRec, RejectRec, encode_frame, read_frames
+from .journal import BatchesRec, CursorRec, DuplicatesRec, EventRec, RecordBuffer, RejectRec
 from .settings import Settings
 from .state import TelemetryState
 
 log = logging.getLogger("metrics_sidecar.persistence")
 
 MAX_CURSORS = 65_536  # reliable streams remembered (an instance per publisher restart)
+_RETRY_MAX_SECONDS = 0.5  # longest wait between two attempts at a failing journal write
 
 
 class FlushingLock:
@@ -83,21 +90,33 @@ class DurableState:
             raise RuntimeError(f"state directory {self.dir} is in use by another sidecar") from None
         self.cursors: OrderedDict[tuple[str, str], int] = OrderedDict()
         self.generation = 0
-        self._records: list[Any] = []
+        self._records = RecordBuffer()
         self._applied = 0.0
         self._journaled_batches = 0
         self._fd = -1
         self._journal_bytes = 0
         self._file_lock = threading.Lock()  # fd rotation vs fsync from the reliable loop
-        self.write_errors = 0
+        # What /health and /metrics/ report (read without the state lock).
+        self.write_errors = 0  # failed write()/fsync() attempts
+        self.stalls = 0  # times applying paused because the journal could not be written
+        self.stalled = False
+        self.last_error = ""
+        self.frames_skipped = 0  # damaged journal frames skipped by this start's recovery
+        self._exit_requested = threading.Event()
+        # main.py points this at uvicorn's should_exit: uvicorn holds SIGTERM until its
+        # requests end, and a scrape waiting for a stalled write never would.
+        self.exit_check: Callable[[], bool] = lambda: False
         self._last_snapshot = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- hooks called by TelemetryState / the reliable loop (state.lock held) ----------
     def event(self, event: Trade | Tick | Heartbeat) -> None:
-        self._applied = time.time()
-        self._records.append(EventRec(event, self._applied))
+        """Raises ``journal.UnrecordableError`` (before the state changes) for an
+        event the journal cannot hold."""
+        applied = time.time()
+        self._records.add(EventRec(event, applied))
+        self._applied = applied
 
     def _journaled_clock(self) -> float:
         """``state.clock`` while attached: apply() reads the very time the journal
@@ -105,142 +124,128 @@ class DurableState:
         return self._applied
 
     def reject(self, reason: str) -> None:
-        self._records.append(RejectRec(reason))
+        self._records.add(RejectRec(reason))
 
     def duplicates(self, count: int) -> None:
+        self._records.add(DuplicatesRec(count))
         self.state.duplicates += count
-        self._records.append(DuplicatesRec(count))
 
     def advance(self, producer: str, instance: str, seq: int) -> None:
         """The reliable channel processed this stream up to ``seq``."""
+        self._records.add(CursorRec(producer, instance, seq))  # raises before the cursor moves
         key = (producer, instance)
         self.cursors[key] = seq
         self.cursors.move_to_end(key)
         if len(self.cursors) > MAX_CURSORS:
             self.cursors.popitem(last=False)
-        self._records.append(CursorRec(producer, instance, seq))
 
     @property
     def clean(self) -> bool:
         """Everything recorded so far reached the journal file (safe to ack)."""
-        return not self._records
+        return not self._records.count
 
     def flush_locked(self) -> None:
-        """Write pending records as one frame. On an I/O error the file is cut back
-        to the last whole frame and the records stay queued for the next flush."""
+        """Write pending records as one frame; never raises. A failed write is
+        cut back to the last whole frame and retried, the lock still held,
+        until it succeeds (see the module docstring)."""
         if self.state.batches != self._journaled_batches:
-            self._records.append(BatchesRec(self.state.batches))
+            self._records.add(BatchesRec(self.state.batches))
             self._journaled_batches = self.state.batches
-        if not self._records:
-            return
-        if self._fd < 0:
-            return  # closed: nothing may be applied after close(); kept, never acked
-        frame = encode_frame(self._records)
+        if not self._records.count or self._fd < 0:
+            return  # nothing to write, or closed (nothing may be applied after close())
+        frame = self._records.frame()
+        delay = 0.01
+        while not self._write_frame(frame):
+            if self._exit_requested.is_set() or self.exit_check():
+                log.error("exiting during a journal stall: %d bytes of records were never written, and never "
+                          "shown; the journal holds everything /metrics/ showed", len(frame))
+                logging.shutdown()
+                os._exit(1)
+            self._exit_requested.wait(delay)
+            delay = min(delay * 2, _RETRY_MAX_SECONDS)
+        if self.stalled:
+            self.stalled = False
+            log.warning("journal writes work again; applying resumes")
+        self._records.clear()
+
+    def _write_frame(self, frame: bytes) -> bool:
         with self._file_lock:
             try:
                 view = memoryview(frame)
                 while view:
                     view = view[os.write(self._fd, view):]
-            except OSError:
-                self.write_errors += 1
-                log.exception("journal write failed; will retry (acks withheld)")
-                try:  # a half-written frame would hide every later frame from replay
+            except OSError as exc:
+                self._write_failed(exc)
+                try:  # a half-written frame would hide nothing (frames resync) but wastes space
                     os.ftruncate(self._fd, self._journal_bytes)
                 except OSError:
-                    log.exception("cannot cut the journal back to its last whole frame")
-                return
+                    pass
+                return False
             self._journal_bytes += len(frame)
-        self._records.clear()
+            return True
 
-    def sync(self) -> None:
-        if self.settings.state_fsync:
-            with self._file_lock:
-                os.fsync(self._fd)
+    def _write_failed(self, exc: OSError) -> None:
+        self.write_errors += 1
+        self.last_error = f"{exc.strerror or exc} ({self.dir})"
+        if not self.stalled:
+            self.stalled = True
+            self.stalls += 1
+            log.error("journal write failed (%s): applying pauses and the write is retried until it works",
+                      self.last_error)
 
-    # -- start: recover, then attach ----------------------------------------------
-    def recover(self) -> dict[str, int]:
-        """Restore snapshot + journals into ``state`` (call before any loop starts)."""
-        state = self.state
-        replayed = 0
-        path = self.dir / "snapshot"
-        if path.exists():
-            image = snapshot.decode(path.read_bytes())
-            snapshot.restore(state, image)
-            self.generation = image.generation
-            for producer, instance, seq in image.cursors:
-                self.cursors[producer, instance] = seq
-        journals = sorted(self._journals())
-        now = [0.0]
-        state.clock = lambda: now[0]
-        # Analytics (positions, bars, windows) are not in the snapshot: replaying only
-        # the journal's tail into them would give half a position. They start empty.
-        analytics, state.analytics = state.analytics, None
-        try:
-            for gen, jpath in journals:
-                if gen >= self.generation:
-                    replayed += self._replay(jpath, now)
-        finally:
-            state.clock = time.time
-            state.analytics = analytics
-        self.generation = max([self.generation, *(g for g, _ in journals)]) + 1
-        self._journaled_batches = state.batches
-        self._write_snapshot(snapshot.encode(snapshot.capture(state, self.generation, self._cursor_list())))
-        self._open_journal()
-        self._delete_journals_before(self.generation)
-        state.journal = self
-        state.clock = self._journaled_clock
-        state.lock = FlushingLock(self)  # type: ignore[assignment]  # same protocol as threading.Lock
-        log.info("state restored: %d journal records replayed (generation %d)", replayed, self.generation)
-        return {"replayed": replayed, "generation": self.generation}
-
-    def _replay(self, path: Path, now: list[float]) -> int:
-        state = self.state
-        data = path.read_bytes()
-        frames, good_end = read_frames(data)
-        count = 0
-        for records in frames:
-            for rec in records:
-                if type(rec) is EventRec:
-                    now[0] = rec.applied
-                    state.apply(rec.event)
-                elif type(rec) is RejectRec:
-                    state.reject(rec.reason)
-                elif type(rec) is DuplicatesRec:
-                    state.duplicates += rec.count
-                elif type(rec) is CursorRec:
-                    self.cursors[rec.producer, rec.instance] = rec.seq
-                    self.cursors.move_to_end((rec.producer, rec.instance))
-                elif type(rec) is BatchesRec:
-                    state.batches = rec.batches
-                count += 1
-        if good_end[0] < len(data):
-            # A torn tail: a write cut short by a crash. Nothing in it was acked.
-            log.warning("journal %s: dropped %d bytes of a torn tail", path.name, len(data) - good_end[0])
-        return count
-
-    def _journals(self) -> list[tuple[int, Path]]:
-        out = []
-        for p in self.dir.glob("journal-*"):
+    def sync(self) -> bool:
+        """fsync the journal (``SIDECAR_STATE_FSYNC``); False if that failed (no ack then)."""
+        if not self.settings.state_fsync:
+            return True
+        with self._file_lock:
             try:
-                out.append((int(p.name.split("-", 1)[1]), p))
-            except ValueError:
-                continue
-        return out
+                os.fsync(self._fd)
+            except OSError as exc:
+                self.write_errors += 1
+                self.last_error = f"fsync: {exc.strerror or exc} ({self.dir})"
+                log.error("journal fsync failed (%s): acks withheld", self.last_error)
+                return False
+        return True
 
-    def _cursor_list(self) -> list[snapshot.Cursor]:
+    def request_exit(self) -> None:
+        """SIGTERM/SIGINT: a stalled write gives up by exiting (status 1) instead of waiting."""
+        self._exit_requested.set()
+
+    # -- start ----------------------------------------------------------------------
+    def recover(self, *, repair: bool = False) -> recovery.Recovered:
+        """Restore snapshot + journals into ``state`` (call before any loop starts);
+        raises ``recovery.StateDirError`` for a state dir it cannot trust."""
+        result = recovery.restore(self, repair=repair)
+        self.frames_skipped = result.frames_skipped
+        self._journaled_batches = self.state.batches
+        recovery.commit(self, result)  # the fresh snapshot, then the old files go
+        self.state.journal = self
+        self.state.clock = self._journaled_clock
+        self.state.lock = FlushingLock(self)  # type: ignore[assignment]  # same protocol as threading.Lock
+        log.info("state restored: %d journal records replayed (generation %d)", result.replayed, self.generation)
+        return result
+
+    def cursor_list(self) -> list[snapshot.Cursor]:
         return [(p, i, s) for (p, i), s in self.cursors.items()]
 
-    def _open_journal(self) -> None:
-        path = self.dir / f"journal-{self.generation}"
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._journal_bytes = os.fstat(self._fd).st_size
+    def open_journal(self, generation: int) -> int:
+        return os.open(self.dir / f"journal-{generation}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def _write_snapshot(self, data: bytes) -> None:
+    def use_journal(self, generation: int, fd: int) -> None:
+        self.generation = generation
+        self._fd = fd
+        self._journal_bytes = os.fstat(fd).st_size
+
+    def write_snapshot(self, data: bytes) -> None:
         tmp = self.dir / "snapshot.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a partial temp file only takes space
+            raise
         os.replace(tmp, self.dir / "snapshot")
         dir_fd = os.open(self.dir, os.O_RDONLY)
         try:
@@ -248,28 +253,31 @@ class DurableState:
         finally:
             os.close(dir_fd)
 
-    def _delete_journals_before(self, generation: int) -> None:
-        for gen, path in self._journals():
-            if gen < generation:
-                path.unlink(missing_ok=True)
-
     # -- compaction -----------------------------------------------------------------
     def snapshot_now(self) -> None:
         """Image the state and start a new journal generation. The image is taken
         under the lock at the exact point the journals switch, so a crash at any
-        moment leaves either (old snapshot + both journals) or the new snapshot."""
+        moment leaves either (old snapshot + both journals) or the new snapshot.
+        The new journal is opened before the old one is let go, so a failure
+        (OSError) leaves the current journal in use."""
         state = self.state
         with state.lock:
             self.flush_locked()
-            self.generation += 1
-            data = snapshot.encode(snapshot.capture(state, self.generation, self._cursor_list()))
+            generation = self.generation + 1
+            fd = self.open_journal(generation)
+            data = snapshot.encode(snapshot.capture(state, generation, self.cursor_list()))
             with self._file_lock:
-                os.fsync(self._fd)
-                os.close(self._fd)
-                self._open_journal()
-        self._write_snapshot(data)
-        self._delete_journals_before(self.generation)
-        self._last_snapshot = time.monotonic()
+                old = self._fd
+                self.use_journal(generation, fd)
+            try:
+                os.fsync(old)
+            except OSError:
+                log.exception("fsync of journal-%d failed; it stays until a snapshot holds its records",
+                              generation - 1)
+            finally:
+                os.close(old)
+        self.write_snapshot(data)
+        recovery.delete_journals_before(self.dir, self.generation)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="state-snapshots", daemon=True)
@@ -280,6 +288,7 @@ class DurableState:
         while not self._stop.wait(min(1.0, interval)):
             due = time.monotonic() - self._last_snapshot >= interval
             if due or self._journal_bytes >= self.settings.journal_max_bytes:
+                self._last_snapshot = time.monotonic()  # a failed attempt waits an interval too
                 try:
                     self.snapshot_now()
                 except OSError:
@@ -288,6 +297,7 @@ class DurableState:
     def close(self) -> None:
         """A final snapshot so the next start replays nothing."""
         self._stop.set()
+        self._exit_requested.set()  # a stall now would never end: exit instead (the journal is whole)
         if self._thread is not None:
             self._thread.join(5)
         try:

@@ -16,9 +16,17 @@ BAD_FIELD = "bad_field"  # a field has the wrong type or an out-of-range value
 BAD_TIMESTAMP = "bad_timestamp"  # ts unparseable, ambiguous (no offset) or out of range
 NON_FINITE = "non_finite"  # a number overflowed to +/-inf
 STALE = "stale"  # a tick older than SIDECAR_TICK_MAX_AGE_SECONDS
+FUTURE_TIMESTAMP = "future_timestamp"  # ts or sent_ts more than SIDECAR_MAX_FUTURE_SECONDS after receipt
+OVERFLOW = "overflow"  # applying it would make an aggregate non-finite (nothing of it is applied)
 INTERNAL_ERROR = "internal_error"  # a bug in the sidecar; logged with a traceback
 
 ALL_REASONS: tuple[str, ...] = (
     TOO_LARGE, MULTIPART, BAD_JSON, NOT_OBJECT, UNKNOWN_TYPE, MISSING_FIELD,
     BAD_FIELD, BAD_TIMESTAMP, NON_FINITE, STALE, INTERNAL_ERROR, TOO_DEEP, DUPLICATE_KEY,
+    FUTURE_TIMESTAMP, OVERFLOW,
 )
+
+# Given by the socket loops (frame shape) or by the state when applying (judged
+# against the receive time and the aggregates), never by the decoder.
+NOT_FROM_DECODER: frozenset[str] = frozenset(
+    {TOO_LARGE, MULTIPART, STALE, FUTURE_TIMESTAMP, OVERFLOW, INTERNAL_ERROR})

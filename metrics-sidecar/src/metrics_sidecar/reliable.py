@@ -24,6 +24,14 @@ stream the sidecar has no cursor for (its state directory was lost, or a stream
 evicted after ``MAX_CURSORS``) starts at the publisher's ``acked``: waiting for
 seqs the publisher no longer has would stall the stream forever.
 
+A header's ``acked`` is a claim, not a fact (the port may be unauthenticated):
+it can never move a stream past what the sidecar has seen of it. On a stream
+with a cursor, an ``acked`` above the cursor is a mismatch: counted in
+``reliable_ack_mismatch_total``, logged (rate-limited) and ignored, so a forged
+ack cannot turn the stream's next real messages into duplicates. On a stream
+without one, ``acked`` must be below the batch's own ``seq`` (a publisher
+resends from ``acked + 1``); above it, it is clamped to ``seq - 1`` and counted.
+
 Order of one drain: apply under ``state.lock`` -> lock release writes the journal
 -> fsync (``SIDECAR_STATE_FSYNC``) -> acks. An ack therefore never precedes the
 durability of what it acknowledges.
@@ -42,8 +50,10 @@ import zmq
 from . import reasons
 from .curve import CurveServer
 from .decode import decode
+from .journal import UnrecordableError
 from .persistence import DurableState
-from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN
+from .ratelimit import RateLimitedLogger
+from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN, SEQ_MAX
 from .settings import Settings
 from .sockets import open_bound_socket
 from .state import TelemetryState
@@ -59,8 +69,9 @@ _POLL_MS = 100
 class Header(msgspec.Struct, forbid_unknown_fields=True):
     producer: Annotated[str, msgspec.Meta(pattern=PRODUCER_PATTERN)]
     instance: Annotated[str, msgspec.Meta(pattern=INSTANCE_PATTERN)]
-    seq: Annotated[int, msgspec.Meta(ge=1)]
-    acked: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # The wire bounds of schema.py: a seq or acked beyond int64 cannot be journaled.
+    seq: Annotated[int, msgspec.Meta(ge=1, le=SEQ_MAX)]
+    acked: Annotated[int, msgspec.Meta(ge=0, le=SEQ_MAX)] = 0
 
 
 class Ack(msgspec.Struct):
@@ -89,6 +100,7 @@ class ReliableLoop:
         self._bound = threading.Event()
         self._thread: threading.Thread | None = None
         self._curve: CurveServer | None = None
+        self._log = RateLimitedLogger(log, settings.invalid_log_per_second)  # every line input can trigger
 
     def start(self, curve: CurveServer | None = None) -> None:
         """``curve``: the PULL loop's, already started: one ZAP handler per context
@@ -148,13 +160,21 @@ class ReliableLoop:
         with self.state.lock:  # its release writes the journal (persistence.FlushingLock)
             self.state.batches += 1
             for frames, recv_ts in messages:
-                self._handle(frames, recv_ts, acks)
+                try:
+                    self._handle(frames, recv_ts, acks)
+                except UnrecordableError:  # a seq/ack beyond what the journal holds: the message is refused
+                    for _ in frames[3:] or [b""]:
+                        self.state.reject(reasons.BAD_FIELD)
+                except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback; a bug must cost this message, never the loop
+                    self._log.exception("reliable: unexpected error; message counted as internal_error")
+                    self.state.reject(reasons.INTERNAL_ERROR)
             self.state.end_batch()
         if not acks:
             return
         if not self.durable.clean:
             return  # the journal write failed: withhold acks, the publisher will resend
-        self.durable.sync()
+        if not self.durable.sync():
+            return  # fsync failed: withhold acks, the publisher will resend
         for (identity, producer, instance), (acked, gap) in acks.items():
             body = _encode_ack(Ack(producer, instance, acked, gap))
             try:
@@ -176,16 +196,17 @@ class ReliableLoop:
         payloads = frames[3:]
         try:
             header = _decode_header(frames[2])
-        except msgspec.MsgspecError:
+        except msgspec.MsgspecError as error:
+            header = None
+            self._log.warning("reliable: bad batch header (%s): %r", error, frames[2][:120])
+        if header is None or header.seq + max(len(payloads), 1) - 1 > SEQ_MAX:  # every payload's seq in range
             for _ in payloads or [b""]:
                 self.state.reject(reasons.BAD_FIELD)
             return
         key = (header.producer, header.instance)
-        start = self.durable.cursors.get(key, 0)
-        cursor = max(start, header.acked)
-        if cursor > start:
-            log.warning("stream %s/%s: no record of seq %d..%d, which the publisher saw acked; resuming after it "
-                        "(state directory lost or replaced?)", header.producer, header.instance, start + 1, cursor)
+        start = self.durable.cursors.get(key)
+        cursor = self._resume_point(header, start)
+        start = start or 0
         duplicates = 0
         gap = False
         for k, payload in enumerate(payloads):
@@ -206,6 +227,27 @@ class ReliableLoop:
         previous_gap = acks.get(ack_key, (0, False))[1]
         acks[ack_key] = (cursor, gap or previous_gap)
 
+    def _resume_point(self, header: Header, cursor: int | None) -> int:
+        """Where the stream stands: its cursor; or, for a stream the sidecar has no
+        cursor for, the publisher's ``acked``. An ``acked`` beyond what the sidecar
+        has seen of the stream is never trusted (see the module docstring)."""
+        if cursor is not None:
+            if header.acked > cursor:
+                self.state.ack_mismatches += 1
+                self._log.warning("stream %s/%s: acked %d is beyond the last seq processed (%d); ignored "
+                                  "(forged, or the state directory was replaced by an older one)",
+                                  header.producer, header.instance, header.acked, cursor)
+            return cursor
+        if header.acked >= header.seq:
+            self.state.ack_mismatches += 1
+            self._log.warning("stream %s/%s: acked %d is not below the batch's seq %d; clamped",
+                              header.producer, header.instance, header.acked, header.seq)
+            return header.seq - 1
+        if header.acked:
+            self._log.warning("stream %s/%s: no record of seq 1..%d, which the publisher saw acked; resuming "
+                              "after it (state directory lost?)", header.producer, header.instance, header.acked)
+        return header.acked
+
     def _apply(self, payload: bytes, recv_ts: float, stamp: tuple[str, str, int] | None) -> None:
         state = self.state
         if len(payload) > self.settings.max_message_bytes:
@@ -222,10 +264,16 @@ class ReliableLoop:
             event.producer, event.instance, event.seq = stamp
         event.recv_ts = recv_ts
         try:
-            state.apply(event)
-        except Exception:
-            log.exception("failed to apply %r", event)
+            reason = state.apply(event)
+        except UnrecordableError:  # beyond what the journal holds: refused before any change
+            state.reject(reasons.BAD_FIELD)
+            return
+        except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
+            self._log.exception("failed to apply %r", event)
             state.reject(reasons.INTERNAL_ERROR)
+            return
+        if reason is not None:
+            self._log.warning("rejected message (%s)", reason)
 
 
 class DurableServices:

@@ -24,12 +24,21 @@ INSTANCE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 EVENT_ID_MAX_LEN = 128
 SOURCE_PATTERN = r"^[a-z0-9_-]{1,16}$"
 
+# Issue 18 wire bounds: every number on the wire fits what every layer can hold
+# (an int64 in the journal and the compiled core, a float aggregate that stays
+# finite). Out of range is rejected as ``bad_field`` (``bad_timestamp`` for ``ts``).
+SEQ_MAX = 2**63 - 1  # seq and acked: a signed 64-bit integer
+QTY_MAX = 1e15  # qty (trade) and volume (tick)
+PRICE_MAX = 1e12  # price, bid, ask
+TS_SECONDS_BELOW = 1e11  # sent_ts, and ts once normalised to seconds (year 5138)
+TS_MILLIS_BELOW = 1e14  # a numeric ts from 1e11 on is epoch milliseconds, up to here
+
 # Timestamps may be epoch seconds, epoch milliseconds, or an ISO 8601 string
 # with an explicit offset (or Z). Normalisation lives in ``timestamps.py``.
 Timestamp = Annotated[
-    float | str,
-    Field(description="Event time: unix epoch seconds (float), epoch milliseconds, "
-          "or ISO 8601 with offset/Z. Normalised to epoch seconds."),
+    Annotated[float, Field(ge=0, lt=TS_MILLIS_BELOW)] | str,
+    Field(description="Event time: unix epoch seconds (below 1e11), epoch milliseconds (1e11 up to 1e14), "
+          "or ISO 8601 with offset/Z. Normalised to epoch seconds (always below 1e11)."),
 ]
 
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, description="Instrument, e.g. BTCUSDT")]
@@ -44,9 +53,9 @@ class Envelope(BaseModel):
         default=None, description="Stable producer name, e.g. trading-app-api")
     instance: Annotated[str, Field(pattern=INSTANCE_PATTERN)] | None = Field(
         default=None, description="Producer instance id; changes on every restart")
-    seq: Annotated[int, Field(ge=0)] | None = Field(
+    seq: Annotated[int, Field(ge=0, le=SEQ_MAX)] | None = Field(
         default=None, description="Per producer instance, increasing by 1 per message")
-    sent_ts: Annotated[float, Field(ge=0)] | None = Field(
+    sent_ts: Annotated[float, Field(ge=0, lt=TS_SECONDS_BELOW)] | None = Field(
         default=None, description="Publish time (epoch seconds), set inside publish()")
     event_id: Annotated[str, Field(min_length=1, max_length=EVENT_ID_MAX_LEN)] | None = Field(
         default=None, description="Unique id; duplicates within a window are counted once")
@@ -57,10 +66,10 @@ class TradeMessage(Envelope):
 
     type: Literal["trade"]
     side: Literal["buy", "sell"]
-    qty: Annotated[float, Field(ge=0)]
+    qty: Annotated[float, Field(ge=0, le=QTY_MAX)]
     ts: Timestamp
     symbol: Symbol | None = None
-    price: Annotated[float, Field(gt=0)] | None = None
+    price: Annotated[float, Field(gt=0, le=PRICE_MAX)] | None = None
 
 
 class TickMessage(Envelope):
@@ -68,12 +77,12 @@ class TickMessage(Envelope):
 
     type: Literal["tick"]
     symbol: Symbol
-    price: Annotated[float, Field(gt=0)]
-    volume: Annotated[float, Field(ge=0)] = 0.0
+    price: Annotated[float, Field(gt=0, le=PRICE_MAX)]
+    volume: Annotated[float, Field(ge=0, le=QTY_MAX)] = 0.0
     ts: Timestamp
     source: Annotated[str, Field(pattern=SOURCE_PATTERN)] = "unknown"
-    bid: Annotated[float, Field(gt=0)] | None = None
-    ask: Annotated[float, Field(gt=0)] | None = None
+    bid: Annotated[float, Field(gt=0, le=PRICE_MAX)] | None = None
+    ask: Annotated[float, Field(gt=0, le=PRICE_MAX)] | None = None
 
 
 class HeartbeatMessage(Envelope):

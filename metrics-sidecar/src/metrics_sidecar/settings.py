@@ -43,6 +43,9 @@ class Settings(BaseModel):
         100_000, description="Event ids remembered for duplicate detection")
     tick_max_age_seconds: Annotated[float, Field(gt=0)] = Field(
         60.0, description="Ticks older than this (vs receive time) are rejected as stale")
+    max_future_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(
+        5.0, description="A ts or sent_ts further than this ahead of the sidecar's receive time is rejected "
+                         "as future_timestamp (one wrong clock must not freeze a symbol's last price)")
     spike_fraction: Annotated[float, Field(gt=0)] = Field(
         0.10, description="A tick this far from the symbol's last price counts as a spike")
     heartbeat_interval_seconds: Annotated[float, Field(gt=0)] = Field(

@@ -1,6 +1,10 @@
 """A point-in-time image of ``TelemetryState`` (and the reliable cursors), as
 msgpack: what ``persistence.py`` writes as the snapshot and reads back on start.
 
+The file is ``MAGIC <u32 crc32><u64 length>`` then the msgpack body: a flipped
+bit, a truncation or a foreign file is reported (``SnapshotError``), never
+loaded as numbers. Format-1 files (a bare body, no checksum) are still read.
+
 Everything a scrape shows is captured, plus what the next message's treatment
 depends on (per-instance last seq, the event-id dedup window, recent events and
 latency samples), so a restored sidecar behaves exactly as if it never stopped.
@@ -11,6 +15,8 @@ fails when a new one appears that is in neither, so nothing is silently reset.
 from __future__ import annotations
 
 import logging
+import struct
+import zlib
 from collections import OrderedDict
 
 import msgspec
@@ -22,7 +28,13 @@ from .state import SymbolTicks, TelemetryState
 
 log = logging.getLogger("metrics_sidecar.snapshot")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAGIC = b"\xffSS2"
+_HEADER = struct.Struct("<4sIQ")
+
+
+class SnapshotError(Exception):
+    """The snapshot file cannot be trusted (the message says why)."""
 
 PERSISTED = frozenset({
     "trades", "last_trade_ts", "received", "invalid", "duplicates", "series_overflow", "symbols", "producers",
@@ -30,7 +42,8 @@ PERSISTED = frozenset({
 })
 # Configuration copies, the lock, the process start time and the durability hooks.
 NOT_PERSISTED = frozenset({
-    "settings", "lock", "started_at", "_max_symbols", "_max_age", "_spike", "journal", "clock",
+    "settings", "lock", "started_at", "_max_symbols", "_max_age", "_max_future", "_spike", "journal", "clock",
+    "ack_mismatches",  # reliable_ack_mismatch_total: a process counter, starts at 0 (Prometheus sees a reset)
     "_hops_by_kind",  # a view of ``hops`` (restored in place)
     "_analytics",  # positions, bars, rolling windows: start empty after a restart (persistence.recover)
     "_analytics_inbox",  # the engine's inbox, emptied at the end of every batch
@@ -180,5 +193,43 @@ def _restore_ring(ring: SampleRing, image: RingImage) -> None:
         ring.add(value)
 
 
-encode = msgspec.msgpack.Encoder().encode
-decode = msgspec.msgpack.Decoder(StateImage).decode
+_encode_body = msgspec.msgpack.Encoder().encode
+_decode_body = msgspec.msgpack.Decoder(StateImage).decode
+
+
+def encode(image: StateImage) -> bytes:
+    body = _encode_body(image)
+    return _HEADER.pack(MAGIC, zlib.crc32(body), len(body)) + body
+
+
+def decode(data: bytes) -> StateImage:
+    """The image, or ``SnapshotError`` saying what is wrong with the file."""
+    if not data:
+        raise SnapshotError("the file is empty")
+    if not data.startswith(MAGIC):
+        return _decode_format1(data)
+    if len(data) < _HEADER.size:
+        raise SnapshotError(f"truncated: {len(data)} bytes, shorter than the {_HEADER.size}-byte header")
+    _, crc, length = _HEADER.unpack_from(data)
+    body = data[_HEADER.size:]
+    if len(body) != length:
+        raise SnapshotError(f"truncated or extended: the header says {length} bytes of body, the file has {len(body)}")
+    if zlib.crc32(body) != crc:
+        raise SnapshotError("checksum mismatch: the file is damaged")
+    try:
+        return _decode_body(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise SnapshotError(f"valid checksum but undecodable body ({exc})") from None
+
+
+def _decode_format1(data: bytes) -> StateImage:
+    """Before checksums: a bare msgpack body (version 1). Accepted only if it
+    decodes completely as one; anything else is not a snapshot."""
+    try:
+        image = _decode_body(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise SnapshotError("not a sidecar snapshot (unknown header)") from None
+    if image.version != 1:
+        raise SnapshotError("not a sidecar snapshot (unknown header)")
+    log.warning("snapshot in format 1 (no checksum): rewritten with one at this start")
+    return image

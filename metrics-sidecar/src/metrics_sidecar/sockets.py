@@ -10,6 +10,8 @@ import zmq
 
 from .curve import CurveServer
 
+HANDSHAKE_IVL_MS = 5000
+
 
 def open_bound_socket(context: zmq.Context, kind: int, address: str, *, rcvhwm: int, max_message_bytes: int,
                       curve: CurveServer | None = None, options: Iterable[tuple[int, int]] = ()
@@ -27,6 +29,10 @@ def open_bound_socket(context: zmq.Context, kind: int, address: str, *, rcvhwm: 
         # therefore reach us and are counted as too_large; only grossly oversized
         # ones (a memory attack, not a bug) cost the peer its connection.
         sock.setsockopt(zmq.MAXMSGSIZE, 2 * max_message_bytes)
+        # A peer that connects and never completes the ZMTP (or CURVE) handshake
+        # holds a descriptor: drop it after HANDSHAKE_IVL (libzmq's default is 30 s,
+        # long enough for a few hundred silent peers to exhaust the fd limit).
+        sock.setsockopt(zmq.HANDSHAKE_IVL, HANDSHAKE_IVL_MS)
         for option, value in options:
             sock.setsockopt(option, value)
         if curve is not None:

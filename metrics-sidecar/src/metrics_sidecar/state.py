@@ -9,6 +9,7 @@ renders this state at scrape time.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import deque
@@ -19,14 +20,17 @@ from typing import Protocol
 from . import reasons
 from .analytics import AnalyticsEngine
 from .decode import Heartbeat, Tick, Trade
-from .dedup import RecentIds
+from .dedup import RecentIds, dedup_key
 from .histogram import Histogram, SampleRing
 from .producers import OVERFLOW_LABEL, ProducerTracker
+from .schema import TS_SECONDS_BELOW
 from .settings import Settings
 
 MESSAGE_TYPES = ("trade", "tick", "heartbeat")
 HOPS = ("event_to_send", "send_to_receive", "receive_to_apply", "event_to_apply")
 MAX_SOURCES = 16
+_HOP_MAX = TS_SECONDS_BELOW  # the largest value a latency histogram can be given (see _refusal)
+_FLOAT_MAX = sys.float_info.max  # a sum above it is +inf: the aggregate would be lost for good
 
 
 @dataclass(slots=True)
@@ -58,6 +62,7 @@ class TelemetryState:
         self.received: dict[str, int] = dict.fromkeys(MESSAGE_TYPES, 0)
         self.invalid: dict[str, int] = dict.fromkeys(reasons.ALL_REASONS, 0)
         self.duplicates = 0
+        self.ack_mismatches = 0  # reliable headers whose acked went beyond the stream (reliable.py)
         self.series_overflow: dict[str, int] = {"symbol": 0, "producer": 0, "source": 0}
         self.symbols: dict[str, SymbolTicks] = {}
         self.producers = ProducerTracker(settings.max_producers)
@@ -78,6 +83,7 @@ class TelemetryState:
         self._dedup = RecentIds(settings.dedup_window)
         self._max_symbols = settings.max_symbols
         self._max_age = settings.tick_max_age_seconds
+        self._max_future = settings.max_future_seconds
         self._spike = settings.spike_fraction
         self.batches = 0
         # Durability (persistence.py, SIDECAR_STATE_DIR): every apply/reject is journaled and
@@ -133,12 +139,17 @@ class TelemetryState:
             self.journal.event(event)
         recv = event.recv_ts
         kind = event.kind
-        if event.event_id is not None and self._dedup.seen_before(event.event_id):
+        # Validity first, before anything is touched: a rejected message moves no
+        # seq, takes no event id and changes no aggregate.
+        reason = self._refusal(event, recv)
+        if reason is not None:
+            self.invalid[reason] += 1
+            return reason
+        if event.event_id is not None and self._dedup.seen_before(dedup_key(event.producer, event.event_id)):
             self.duplicates += 1
+            if event.producer is not None:  # its seq was received: never also a gap (loss)
+                self.producers.observe(event.producer, event.instance, event.seq, recv, count=False)
             return None
-        if type(event) is Tick and event.ts_s < recv - self._max_age:
-            self.invalid[reasons.STALE] += 1
-            return reasons.STALE
         if event.producer is not None:
             _, duplicate = self.producers.observe(event.producer, event.instance, event.seq, recv)
             if duplicate:
@@ -174,6 +185,35 @@ class TelemetryState:
         value = applied - ts
         event_to_apply.observe(value if value > 0.0 else 0.0)
         return None
+
+    def _refusal(self, event: Trade | Tick | Heartbeat, recv: float) -> str | None:
+        """Why a decoded event cannot be applied (future_timestamp, stale, overflow), or None."""
+        latest = recv + self._max_future
+        sent = event.sent_ts
+        if event.ts_s > latest or (sent is not None and sent > latest):
+            return reasons.FUTURE_TIMESTAMP
+        if type(event) is Tick and event.ts_s < recv - self._max_age:
+            return reasons.STALE
+        if type(event) is Trade:
+            row = self.trades.get((event.side, self._symbol_key(event.symbol)))
+            if row is not None and row[1] + event.qty > _FLOAT_MAX:
+                return reasons.OVERFLOW
+        # Every hop value is a difference of two times below 1e11 s (schema bounds,
+        # the future check above): a sum that can take 1e11 more can take any of them.
+        # (Comparisons, not math.isfinite: this runs for every message.)
+        a, b, c, d = self._hops_by_kind[event.kind]
+        if (a.sum + _HOP_MAX > _FLOAT_MAX or b.sum + _HOP_MAX > _FLOAT_MAX or c.sum + _HOP_MAX > _FLOAT_MAX
+                or d.sum + _HOP_MAX > _FLOAT_MAX or self.trade_latency.sum + _HOP_MAX > _FLOAT_MAX):
+            return reasons.OVERFLOW
+        return None
+
+    def _symbol_key(self, symbol: str | None) -> str:
+        """The trades key a symbol lands on, without creating its series."""
+        if symbol is None:
+            return ""
+        if symbol in self.symbols or len(self.symbols) < self._max_symbols:
+            return symbol
+        return OVERFLOW_LABEL
 
     def _apply_trade(self, trade: Trade) -> None:
         symbol = "" if trade.symbol is None else self._symbol_label(trade.symbol)

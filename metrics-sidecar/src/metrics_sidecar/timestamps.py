@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from .schema import TS_MILLIS_BELOW, TS_SECONDS_BELOW
+
 # Epoch seconds below 1e11 (year 5138); epoch milliseconds from 1e11 (1973) to
 # 1e14. Anything larger (micro/nanoseconds) or negative is rejected rather than
 # guessed: a wrong guess would silently corrupt every latency histogram.
-_MS_THRESHOLD = 1e11
-_MAX_MS = 1e14
+_MS_THRESHOLD = TS_SECONDS_BELOW
+_MAX_MS = TS_MILLIS_BELOW
 
 
 def normalize_ts(value: object) -> float | None:

@@ -27,6 +27,9 @@ def api_main() -> int:
     settings = _settings_or_exit("trading-app-api")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .api import create_app
+    from .fd_guard import raise_open_file_limit, serve
+
+    raise_open_file_limit()  # many HTTP clients must not make accept() fail with EMFILE
 
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
@@ -42,6 +45,7 @@ def api_main() -> int:
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(),
                                            access_log=False))
+    server.config.load()  # its imports need free descriptors: done before "ready", not at the first peer
 
     def request_exit(*_: object) -> None:
         # uvicorn re-raises SIGTERM/SIGINT to this handler after its graceful
@@ -53,7 +57,7 @@ def api_main() -> int:
     signal.signal(signal.SIGINT, request_exit)
     print(json.dumps({"event": "ready", "service": "trading-app-api", "http": f"http://{host}:{port}"}),
           flush=True)
-    server.run(sockets=[sock])
+    serve(server, [sock])
     return 0
 
 

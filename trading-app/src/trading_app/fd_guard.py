@@ -1,0 +1,1 @@
+../../../metrics-sidecar/src/metrics_sidecar/fd_guard.py

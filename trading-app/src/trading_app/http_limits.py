@@ -1,0 +1,1 @@
+../../../metrics-sidecar/src/metrics_sidecar/http_limits.py
