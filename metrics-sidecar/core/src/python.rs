@@ -1,6 +1,7 @@
 //! The Python face of the core: `metrics_sidecar._core`.
 
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
@@ -115,38 +116,40 @@ impl Decoder {
     }
 
     fn build(&self, py: Python<'_>, event: Event) -> PyResult<PyObject> {
+        // Interned keys: no new str per field per event.
         let fields = PyDict::new(py);
-        fields.set_item("producer", event.producer)?;
-        fields.set_item("instance", event.instance)?;
+        fields.set_item(intern!(py, "producer"), event.producer)?;
+        fields.set_item(intern!(py, "instance"), event.instance)?;
         match event.seq {
-            Some(Seq::Small(n)) => fields.set_item("seq", n)?,
-            Some(Seq::Big(digits)) => {
-                fields.set_item("seq", py.get_type::<pyo3::types::PyInt>().call1((digits,))?)?
-            }
-            None => fields.set_item("seq", py.None())?,
+            Some(Seq::Small(n)) => fields.set_item(intern!(py, "seq"), n)?,
+            Some(Seq::Big(digits)) => fields.set_item(
+                intern!(py, "seq"),
+                py.get_type::<pyo3::types::PyInt>().call1((digits,))?,
+            )?,
+            None => fields.set_item(intern!(py, "seq"), py.None())?,
         }
-        fields.set_item("sent_ts", event.sent_ts)?;
-        fields.set_item("event_id", event.event_id)?;
+        fields.set_item(intern!(py, "sent_ts"), event.sent_ts)?;
+        fields.set_item(intern!(py, "event_id"), event.event_id)?;
         match event.ts {
-            Ts::Number(seconds) => fields.set_item("ts", seconds)?,
-            Ts::Text(text) => fields.set_item("ts", text)?,
+            Ts::Number(seconds) => fields.set_item(intern!(py, "ts"), seconds)?,
+            Ts::Text(text) => fields.set_item(intern!(py, "ts"), text)?,
         }
-        fields.set_item("ts_s", event.ts_s)?;
+        fields.set_item(intern!(py, "ts_s"), event.ts_s)?;
         let class = match event.kind {
             Kind::Trade => {
-                fields.set_item("side", event.side)?;
-                fields.set_item("qty", event.qty)?;
-                fields.set_item("symbol", event.symbol)?;
-                fields.set_item("price", event.price)?;
+                fields.set_item(intern!(py, "side"), event.side)?;
+                fields.set_item(intern!(py, "qty"), event.qty)?;
+                fields.set_item(intern!(py, "symbol"), event.symbol)?;
+                fields.set_item(intern!(py, "price"), event.price)?;
                 &self.trade
             }
             Kind::Tick => {
-                fields.set_item("symbol", event.symbol)?;
-                fields.set_item("price", event.price)?;
-                fields.set_item("volume", event.volume)?;
-                fields.set_item("source", event.source)?;
-                fields.set_item("bid", event.bid)?;
-                fields.set_item("ask", event.ask)?;
+                fields.set_item(intern!(py, "symbol"), event.symbol)?;
+                fields.set_item(intern!(py, "price"), event.price)?;
+                fields.set_item(intern!(py, "volume"), event.volume)?;
+                fields.set_item(intern!(py, "source"), event.source)?;
+                fields.set_item(intern!(py, "bid"), event.bid)?;
+                fields.set_item(intern!(py, "ask"), event.ask)?;
                 &self.tick
             }
             Kind::Heartbeat => &self.heartbeat,
