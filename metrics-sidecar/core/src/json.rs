@@ -49,6 +49,7 @@ pub fn parse(text: &str, strict: bool) -> Result<Value<'_>, Problem> {
         pos: 0,
         depth: 0,
         strict,
+        build: true,
     };
     reader.skip_ws();
     let value = reader.value()?;
@@ -62,12 +63,14 @@ pub fn parse(text: &str, strict: bool) -> Result<Value<'_>, Problem> {
 /// The raw text of each element of a top-level array (syntax checked only: each
 /// element is judged on its own later). `Ok(None)` if the document is not an array.
 pub fn split_array(text: &str) -> Result<Option<Vec<&str>>, Problem> {
+    // The syntax only: no tree is built (each element is read again on its own).
     let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
         strict: false,
+        build: false,
     };
     reader.skip_ws();
     if reader.peek() != Some(b'[') {
@@ -107,6 +110,8 @@ struct Reader<'a> {
     pos: usize,
     depth: usize,
     strict: bool,
+    /// False: check the syntax only, keep no values (arrays and objects come back empty).
+    build: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -170,7 +175,10 @@ impl<'a> Reader<'a> {
         }
         loop {
             self.skip_ws();
-            items.push(self.value()?);
+            let item = self.value()?;
+            if self.build {
+                items.push(item);
+            }
             self.skip_ws();
             match self.next_byte() {
                 Some(b',') => continue,
@@ -203,7 +211,9 @@ impl<'a> Reader<'a> {
             }
             self.skip_ws();
             let value = self.value()?;
-            pairs.push((key, value));
+            if self.build {
+                pairs.push((key, value));
+            }
             self.skip_ws();
             match self.next_byte() {
                 Some(b',') => continue,
