@@ -1,6 +1,8 @@
 //! The Python face of the core: `metrics_sidecar._core`.
 
 use pyo3::exceptions::PyValueError;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -18,6 +20,17 @@ struct Decoder {
     tick: PyObject,
     heartbeat: PyObject,
     normalize_ts: PyObject,
+}
+
+/// Set once the first traceback of a failure inside the core has been printed:
+/// input can trigger the failure, so later ones are only counted
+/// (`internal_error`, logged rate-limited by the socket loops), never a log flood.
+static REPORTED: AtomicBool = AtomicBool::new(false);
+
+fn report(py: Python<'_>, error: PyErr) {
+    if !REPORTED.swap(true, Ordering::Relaxed) {
+        error.print(py);
+    }
 }
 
 fn pattern(regex: &str) -> PyResult<Pattern> {
@@ -97,10 +110,10 @@ impl Decoder {
         let seconds = self
             .normalize_ts
             .call1(py, (text,))
-            .map_err(|error| error.print(py))?;
+            .map_err(|error| report(py, error))?;
         seconds
             .extract::<Option<f64>>(py)
-            .map_err(|error| error.print(py))
+            .map_err(|error| report(py, error))
     }
 
     fn answer(&self, py: Python<'_>, decoded: Result<Event, Reason>) -> PyObject {
@@ -108,7 +121,7 @@ impl Decoder {
         match built {
             Ok(Ok(object)) => object,
             Ok(Err(error)) => {
-                error.print(py); // an event class refused its fields: a bug, not bad input
+                report(py, error); // an event class refused its fields: a bug, not bad input
                 reason_str(py, Reason::InternalError)
             }
             Err(reason) => reason_str(py, reason),
