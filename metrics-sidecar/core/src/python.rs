@@ -183,6 +183,14 @@ fn nesting_deeper_than(frame: &[u8], limit: usize) -> bool {
 
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    // A panic is caught and counted (`guarded`); its message is printed the first
+    // time only, as for any failure inside the core (see `report`).
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !REPORTED.swap(true, Ordering::Relaxed) {
+            print(info);
+        }
+    }));
     module.add_class::<Decoder>()?;
     module.add_function(wrap_pyfunction!(nesting_deeper_than, module)?)?;
     module.add("PARSE_DEPTH_LIMIT", crate::json::PARSE_DEPTH_LIMIT)?;
