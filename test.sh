@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: lint (ruff), types (mypy), schema drift, promtool, and pytest
+# Runs every test: the compiled core's Rust checks (rustfmt, clippy, cargo test),
+# lint (ruff), types (mypy), schema drift, promtool, and pytest
 # (unit, real-process, real Prometheus, real Chromium). Under CI=true it first
 # installs the system binaries those tests need, so they run instead of skipping.
 # Extra arguments go to pytest (e.g. ./test.sh -k decode).
@@ -19,8 +20,15 @@ if [ "${CI:-}" = "true" ]; then
     apt-get install -y -qq $need >/dev/null
   fi
 fi
+command -v cargo >/dev/null || { echo "test.sh: cargo not found: the sidecar's core is Rust (https://rustup.rs)" >&2; exit 1; }
+# One target dir (git-ignored) for maturin's build and the checks below: nothing
+# is compiled twice, and a second run is incremental.
+export CARGO_TARGET_DIR="$PWD/metrics-sidecar/core/target"
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
+echo "== core: rustfmt, clippy, cargo test"
+(cd metrics-sidecar/core && cargo fmt --check && cargo clippy -q --all-targets --features python -- -D warnings \
+  && cargo test -q)
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 # Each package's tests on their own: both have a conftest.py and a test_settings.py (one module name each).

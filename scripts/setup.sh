@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Create .venv and install both packages (editable, with test extras). Idempotent.
+# metrics-sidecar's build (maturin) compiles the Rust core (metrics-sidecar/core)
+# into metrics_sidecar._core, so the stamp covers the Rust sources too: a change
+# to them rebuilds the core (incrementally, in metrics-sidecar/core/target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-stamp=.venv/.installed-$(cat trading-app/pyproject.toml metrics-sidecar/pyproject.toml | sha1sum | cut -c1-12)
+core_sources() {
+  find metrics-sidecar/core -name target -prune -o -name fuzz -prune -o -type f \
+    \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print | LC_ALL=C sort | xargs cat
+}
+stamp=.venv/.installed-$( { cat trading-app/pyproject.toml metrics-sidecar/pyproject.toml; core_sources; } | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e "./metrics-sidecar[test]" -e "./trading-app[test]"
+  rm -f .venv/.installed-*
   touch "$stamp"
 fi

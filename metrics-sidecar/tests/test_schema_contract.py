@@ -1,5 +1,5 @@
 """The pydantic models are the one schema: docs/schema must match them, and the
-fast msgspec decoder must accept and reject what they do."""
+compiled decoder (the core) must accept and reject what they do."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_every_looser_fixture_exists() -> None:
 
 
 @pytest.mark.parametrize(("name", "raw"), VALID + INVALID)
-def test_pydantic_and_msgspec_agree(name: str, raw: bytes) -> None:
+def test_pydantic_and_the_decoder_agree(name: str, raw: bytes) -> None:
     try:
         MESSAGE.validate_json(raw)
         pydantic_ok = True

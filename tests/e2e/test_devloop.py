@@ -30,9 +30,12 @@ CAPTION = re.compile(r'^CAPTION = "[^"]*"$', re.MULTILINE)
 
 
 def copy_repository(dest: Path) -> Path:
-    """Tracked files plus uncommitted and untracked ones (what a developer has)."""
+    """Tracked files plus uncommitted and untracked ones (what a developer has),
+    and the compiled core that setup built in place (git-ignored, but in every
+    developer's tree: the copy's Python imports it)."""
     names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                            capture_output=True, check=True).stdout.decode().split("\0")
+    names += [str(p.relative_to(REPO)) for p in (REPO / "metrics-sidecar/src/metrics_sidecar").glob("_core*.so")]
     for name in filter(None, names):
         if (REPO / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)

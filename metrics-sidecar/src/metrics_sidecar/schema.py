@@ -2,9 +2,10 @@
 
 These pydantic models are the source of truth. ``docs/schema/*.json`` is generated
 from them (``python -m metrics_sidecar.schema_export``) and a test fails when the
-committed files drift. The hot-path decoder (``decode.py``) uses msgspec structs
-that mirror these models for speed; ``metrics-sidecar/tests/test_schema_contract.py``
-proves both accept and reject the same messages (the decoder's few stricter checks named there).
+committed files drift. The decoder (``decode.py``, the compiled core) takes its
+patterns, lengths and bounds from here; ``metrics-sidecar/tests/test_core_differential.py``
+proves it gives every input the verdict, reason and values these models give, and
+``metrics-sidecar/tests/test_schema_contract.py`` checks every fixture against them.
 
 The seed message ``{"type":"trade","side":"buy","qty":1,"ts":1700000000.0}`` is
 valid exactly as written: every other field is optional.

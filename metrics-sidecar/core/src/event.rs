@@ -1,0 +1,392 @@
+//! Frame -> normalised event, or the reason it is rejected: the rules of the
+//! pydantic models in `schema.py`, in the order the sidecar reports them.
+//!
+//! 1. Not UTF-8 -> `bad_json`.
+//! 2. Brackets nesting deeper than `max_depth` -> `too_deep`.
+//! 3. The strict parse (`json.rs`): the first of `bad_json`, `non_finite`,
+//!    `duplicate_key` in reading order.
+//! 4. Not an object -> `not_object`; `type` missing or unknown -> `unknown_type`.
+//! 5. The fields in the order the frame has them: the first bad one decides
+//!    (`bad_field`; `bad_timestamp` for a `ts` that is not a number or string;
+//!    `non_finite` for an integer too big for a float).
+//! 6. A required field absent -> `missing_field`.
+//! 7. `ts` that does not normalise to epoch seconds -> `bad_timestamp`.
+//!
+//! Unknown keys are allowed (as `extra="allow"`) and ignored.
+
+use crate::depth::nesting_deeper_than;
+use crate::json::{self, is_integer, Problem, Value};
+use crate::pattern::Pattern;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    BadJson,
+    TooDeep,
+    DuplicateKey,
+    NotObject,
+    UnknownType,
+    MissingField,
+    BadField,
+    BadTimestamp,
+    NonFinite,
+    /// A bug in the core (a caught panic, or a failing callback), never bad input.
+    InternalError,
+}
+
+impl Reason {
+    /// The `reason` label (`metrics_sidecar/reasons.py`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::BadJson => "bad_json",
+            Reason::TooDeep => "too_deep",
+            Reason::DuplicateKey => "duplicate_key",
+            Reason::NotObject => "not_object",
+            Reason::UnknownType => "unknown_type",
+            Reason::MissingField => "missing_field",
+            Reason::BadField => "bad_field",
+            Reason::BadTimestamp => "bad_timestamp",
+            Reason::NonFinite => "non_finite",
+            Reason::InternalError => "internal_error",
+        }
+    }
+}
+
+impl From<Problem> for Reason {
+    fn from(problem: Problem) -> Reason {
+        match problem {
+            Problem::BadJson => Reason::BadJson,
+            Problem::TooDeep => Reason::TooDeep,
+            Problem::NonFinite => Reason::NonFinite,
+            Problem::DuplicateKey => Reason::DuplicateKey,
+        }
+    }
+}
+
+/// What the schema allows, handed over from `schema.py` (its one definition).
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub max_depth: usize,
+    pub symbol: Pattern,
+    pub producer: Pattern,
+    pub instance: Pattern,
+    pub source: Pattern,
+    pub event_id_max_len: usize,
+    /// Inclusive upper bound of `seq`; None: any non-negative integer.
+    pub seq_max: Option<u64>,
+    /// Inclusive upper bounds of qty/volume and of price/bid/ask.
+    pub qty_max: f64,
+    pub price_max: f64,
+    /// Exclusive upper bound of `sent_ts`.
+    pub sent_ts_below: f64,
+    /// Numeric `ts`: epoch seconds below this, epoch milliseconds from it ...
+    pub ts_seconds_below: f64,
+    /// ... up to (not including) this.
+    pub ts_millis_below: f64,
+}
+
+impl Rules {
+    /// The values of `schema.py` when this was written, for the Rust tests and the
+    /// fuzz target (the sidecar always passes the schema's own).
+    pub fn example() -> Rules {
+        let pattern = |regex: &str| Pattern::parse(regex).unwrap_or_else(|error| panic!("{error}"));
+        Rules {
+            max_depth: 32,
+            symbol: pattern(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$"),
+            producer: pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$"),
+            instance: pattern(r"^[A-Za-z0-9._-]{1,64}$"),
+            source: pattern(r"^[a-z0-9_-]{1,16}$"),
+            event_id_max_len: 128,
+            seq_max: Some(i64::MAX as u64),
+            qty_max: 1e15,
+            price_max: 1e12,
+            sent_ts_below: 1e11,
+            ts_seconds_below: 1e11,
+            ts_millis_below: 1e14,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Trade,
+    Tick,
+    Heartbeat,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seq {
+    Small(u64),
+    /// Above u64 (only when the schema sets no bound): the decimal digits.
+    Big(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ts {
+    Number(f64),
+    Text(String),
+}
+
+/// A validated event, with defaults filled in; fields a kind does not have stay
+/// at their defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub kind: Kind,
+    pub producer: Option<String>,
+    pub instance: Option<String>,
+    pub seq: Option<Seq>,
+    pub sent_ts: Option<f64>,
+    pub event_id: Option<String>,
+    pub ts: Ts,
+    /// `ts` normalised to epoch seconds.
+    pub ts_s: f64,
+    pub side: Option<String>,
+    pub qty: f64,
+    pub symbol: Option<String>,
+    pub price: Option<f64>,
+    pub volume: f64,
+    pub source: String,
+    pub bid: Option<f64>,
+    pub ask: Option<f64>,
+}
+
+/// Normalises an ISO 8601 `ts` (the sidecar's `timestamps.normalize_ts`):
+/// Ok(None) if it is not a usable time, Err if the normaliser itself failed.
+pub type IsoTime<'f> = &'f dyn Fn(&str) -> Result<Option<f64>, ()>;
+
+/// One frame holding one JSON object.
+pub fn decode(frame: &[u8], rules: &Rules, iso: IsoTime) -> Result<Event, Reason> {
+    let text = std::str::from_utf8(frame).map_err(|_| Reason::BadJson)?;
+    if nesting_deeper_than(frame, rules.max_depth) {
+        return Err(Reason::TooDeep);
+    }
+    let value = json::parse(text, true)?;
+    let Value::Object(pairs) = value else {
+        return Err(Reason::NotObject);
+    };
+    let kind = match pairs.iter().find(|(key, _)| key == "type").map(|(_, v)| v) {
+        Some(Value::Str(kind)) if kind == "trade" => Kind::Trade,
+        Some(Value::Str(kind)) if kind == "tick" => Kind::Tick,
+        Some(Value::Str(kind)) if kind == "heartbeat" => Kind::Heartbeat,
+        _ => return Err(Reason::UnknownType),
+    };
+    let mut event = Event {
+        kind,
+        producer: None,
+        instance: None,
+        seq: None,
+        sent_ts: None,
+        event_id: None,
+        ts: Ts::Number(0.0),
+        ts_s: 0.0,
+        side: None,
+        qty: 0.0,
+        symbol: None,
+        price: None,
+        volume: 0.0,
+        source: "unknown".to_owned(),
+        bid: None,
+        ask: None,
+    };
+    let (mut has_ts, mut has_side, mut has_qty, mut has_symbol, mut has_price) =
+        (false, false, false, false, false);
+    for (key, value) in &pairs {
+        let trade = kind == Kind::Trade;
+        let tick = kind == Kind::Tick;
+        match key.as_ref() {
+            "producer" => event.producer = optional(value, |v| label(v, &rules.producer))?,
+            "instance" => event.instance = optional(value, |v| label(v, &rules.instance))?,
+            "seq" => event.seq = optional(value, |v| seq(v, rules.seq_max))?,
+            "sent_ts" => {
+                event.sent_ts = optional(value, |v| {
+                    bounded(v, 0.0, false, rules.sent_ts_below, false)
+                })?
+            }
+            "event_id" => {
+                event.event_id = optional(value, |v| event_id(v, rules.event_id_max_len))?
+            }
+            "ts" => {
+                event.ts = match value {
+                    Value::Number(text) => Ts::Number(float(text)?),
+                    Value::Str(text) => Ts::Text(text.to_string()),
+                    _ => return Err(Reason::BadTimestamp),
+                };
+                has_ts = true;
+            }
+            "side" if trade => {
+                event.side = match value {
+                    Value::Str(side) if side == "buy" || side == "sell" => Some(side.to_string()),
+                    _ => return Err(Reason::BadField),
+                };
+                has_side = true;
+            }
+            "qty" if trade => {
+                event.qty = bounded(value, 0.0, false, rules.qty_max, true)?;
+                has_qty = true;
+            }
+            "symbol" if trade => event.symbol = optional(value, |v| label(v, &rules.symbol))?,
+            "symbol" if tick => {
+                event.symbol = Some(label(value, &rules.symbol)?);
+                has_symbol = true;
+            }
+            "price" if trade => {
+                event.price = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
+            }
+            "price" if tick => {
+                event.price = Some(bounded(value, 0.0, true, rules.price_max, true)?);
+                has_price = true;
+            }
+            "volume" if tick => event.volume = bounded(value, 0.0, false, rules.qty_max, true)?,
+            "source" if tick => event.source = label(value, &rules.source)?,
+            "bid" if tick => {
+                event.bid = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
+            }
+            "ask" if tick => {
+                event.ask = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
+            }
+            _ => {} // "type", and extra keys
+        }
+    }
+    let complete = match kind {
+        Kind::Trade => has_side && has_qty && has_ts,
+        Kind::Tick => has_symbol && has_price && has_ts,
+        Kind::Heartbeat => has_ts,
+    };
+    if !complete {
+        return Err(Reason::MissingField);
+    }
+    event.ts_s = match &event.ts {
+        Ts::Number(seconds) => epoch_seconds(*seconds, rules),
+        Ts::Text(text) => iso(text).map_err(|()| Reason::InternalError)?,
+    }
+    .ok_or(Reason::BadTimestamp)?;
+    Ok(event)
+}
+
+/// One frame holding a JSON array: each element judged on its own (an element
+/// that is not an object is rejected without a parse).
+pub fn decode_batch(frame: &[u8], rules: &Rules, iso: IsoTime) -> Vec<Result<Event, Reason>> {
+    let Ok(text) = std::str::from_utf8(frame) else {
+        return vec![Err(Reason::BadJson)];
+    };
+    match json::split_array(text) {
+        Err(problem) => vec![Err(problem.into())],
+        Ok(None) => vec![Err(Reason::NotObject)],
+        Ok(Some(items)) if items.is_empty() => vec![Err(Reason::NotObject)],
+        Ok(Some(items)) => items
+            .into_iter()
+            .map(|item| {
+                if item.starts_with('{') {
+                    decode(item.as_bytes(), rules, iso)
+                } else {
+                    Err(Reason::NotObject)
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Numeric `ts` -> epoch seconds (seconds, or milliseconds from `ts_seconds_below`).
+fn epoch_seconds(value: f64, rules: &Rules) -> Option<f64> {
+    if !value.is_finite() || value < 0.0 {
+        None
+    } else if value < rules.ts_seconds_below {
+        Some(value)
+    } else if value < rules.ts_millis_below {
+        Some(value / 1000.0)
+    } else {
+        None
+    }
+}
+
+fn optional<T>(
+    value: &Value,
+    read: impl Fn(&Value) -> Result<T, Reason>,
+) -> Result<Option<T>, Reason> {
+    match value {
+        Value::Null => Ok(None),
+        other => read(other).map(Some),
+    }
+}
+
+/// A JSON number as a float: an integer converts exactly as Python's float(int)
+/// (one that overflows is `non_finite`).
+fn float(text: &str) -> Result<f64, Reason> {
+    if is_integer(text) {
+        if let Ok(small) = text.parse::<i64>() {
+            return Ok(small as f64); // also "-0" -> 0.0, as int("-0") is 0
+        }
+    }
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        _ => Err(Reason::NonFinite),
+    }
+}
+
+/// A number in `low..=high` (`low_open`: `low` itself excluded; `high_closed`:
+/// `high` itself included).
+fn bounded(
+    value: &Value,
+    low: f64,
+    low_open: bool,
+    high: f64,
+    high_closed: bool,
+) -> Result<f64, Reason> {
+    let Value::Number(text) = value else {
+        return Err(Reason::BadField);
+    };
+    let number = float(text)?;
+    let above_low = if low_open {
+        number > low
+    } else {
+        number >= low
+    };
+    let below_high = if high_closed {
+        number <= high
+    } else {
+        number < high
+    };
+    if above_low && below_high {
+        Ok(number)
+    } else {
+        Err(Reason::BadField)
+    }
+}
+
+fn seq(value: &Value, max: Option<u64>) -> Result<Seq, Reason> {
+    let Value::Number(text) = value else {
+        return Err(Reason::BadField);
+    };
+    if !is_integer(text) {
+        return Err(Reason::BadField);
+    }
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if text.starts_with('-') {
+        return if digits.bytes().all(|b| b == b'0') {
+            Ok(Seq::Small(0))
+        } else {
+            Err(Reason::BadField)
+        };
+    }
+    match (digits.parse::<u64>(), max) {
+        (Ok(n), Some(max)) if n > max => Err(Reason::BadField),
+        (Ok(n), _) => Ok(Seq::Small(n)),
+        (Err(_), Some(_)) => Err(Reason::BadField),
+        (Err(_), None) => Ok(Seq::Big(digits.to_owned())),
+    }
+}
+
+fn label(value: &Value, pattern: &Pattern) -> Result<String, Reason> {
+    match value {
+        Value::Str(text) if pattern.matches(text) => Ok(text.to_string()),
+        _ => Err(Reason::BadField),
+    }
+}
+
+fn event_id(value: &Value, max_len: usize) -> Result<String, Reason> {
+    match value {
+        Value::Str(text) if !text.is_empty() && text.chars().count() <= max_len => {
+            Ok(text.to_string())
+        }
+        _ => Err(Reason::BadField),
+    }
+}

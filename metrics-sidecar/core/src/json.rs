@@ -1,0 +1,410 @@
+//! A strict JSON reader for one frame: what Python's `json.loads` accepts, minus
+//! NaN/Infinity literals and lone surrogates, with the sidecar's hostile-input
+//! checks reported in reading order (the first problem in the frame wins):
+//! syntax (`BadJson`), a number that is not finite or has more than 4,300
+//! characters (`NonFinite`), a repeated key, found when its object closes
+//! (`DuplicateKey`), and runaway nesting (`TooDeep`).
+//!
+//! Numbers are kept as their text, so a field decides how to read them (an
+//! integer `seq` must not pass through a float).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+/// Past this many open brackets the reader stops (the frame is junk: nesting
+/// past `MAX_DEPTH` with closed brackets is caught before parsing).
+pub const PARSE_DEPTH_LIMIT: usize = 1000;
+/// CPython's limit on the characters of an integer (and pydantic's).
+pub const MAX_INT_CHARS: usize = 4300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    BadJson,
+    TooDeep,
+    NonFinite,
+    DuplicateKey,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Bool(bool),
+    /// The number's text, already checked against the JSON grammar.
+    Number(&'a str),
+    Str(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
+    Object(Vec<(Cow<'a, str>, Value<'a>)>),
+}
+
+/// True if a number's text is an integer literal (no fraction, no exponent).
+pub fn is_integer(text: &str) -> bool {
+    !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+}
+
+/// One whole JSON document. `strict` adds the non-finite and duplicate-key checks.
+pub fn parse(text: &str, strict: bool) -> Result<Value<'_>, Problem> {
+    let mut reader = Reader {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+        strict,
+        build: true,
+    };
+    reader.skip_ws();
+    let value = reader.value()?;
+    reader.skip_ws();
+    if reader.pos != reader.bytes.len() {
+        return Err(Problem::BadJson); // trailing junk
+    }
+    Ok(value)
+}
+
+/// The raw text of each element of a top-level array (syntax checked only: each
+/// element is judged on its own later). `Ok(None)` if the document is not an array.
+pub fn split_array(text: &str) -> Result<Option<Vec<&str>>, Problem> {
+    // The syntax only: no tree is built (each element is read again on its own).
+    let mut reader = Reader {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+        strict: false,
+        build: false,
+    };
+    reader.skip_ws();
+    if reader.peek() != Some(b'[') {
+        parse(text, false)?; // bad JSON wins over "not an array"
+        return Ok(None);
+    }
+    reader.pos += 1;
+    reader.depth = 1;
+    let mut items = Vec::new();
+    reader.skip_ws();
+    if reader.peek() == Some(b']') {
+        reader.pos += 1;
+    } else {
+        loop {
+            reader.skip_ws();
+            let start = reader.pos;
+            reader.value()?;
+            items.push(&text[start..reader.pos]);
+            reader.skip_ws();
+            match reader.next_byte() {
+                Some(b',') => continue,
+                Some(b']') => break,
+                _ => return Err(Problem::BadJson),
+            }
+        }
+    }
+    reader.skip_ws();
+    if reader.pos != reader.bytes.len() {
+        return Err(Problem::BadJson);
+    }
+    Ok(Some(items))
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    depth: usize,
+    strict: bool,
+    /// False: check the syntax only, keep no values (arrays and objects come back empty).
+    build: bool,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn next_byte(&mut self) -> Option<u8> {
+        let byte = self.peek();
+        if byte.is_some() {
+            self.pos += 1;
+        }
+        byte
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Value<'a>) -> Result<Value<'a>, Problem> {
+        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(value)
+        } else {
+            Err(Problem::BadJson)
+        }
+    }
+
+    fn value(&mut self) -> Result<Value<'a>, Problem> {
+        match self.peek() {
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => Ok(Value::Str(self.string()?)),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(Problem::BadJson), // includes NaN and Infinity
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), Problem> {
+        self.depth += 1;
+        self.pos += 1;
+        if self.depth > PARSE_DEPTH_LIMIT {
+            return Err(Problem::TooDeep);
+        }
+        Ok(())
+    }
+
+    fn array(&mut self) -> Result<Value<'a>, Problem> {
+        self.enter()?;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.skip_ws();
+            let item = self.value()?;
+            if self.build {
+                items.push(item);
+            }
+            self.skip_ws();
+            match self.next_byte() {
+                Some(b',') => continue,
+                Some(b']') => break,
+                _ => return Err(Problem::BadJson),
+            }
+        }
+        self.depth -= 1;
+        Ok(Value::Array(items))
+    }
+
+    fn object(&mut self) -> Result<Value<'a>, Problem> {
+        self.enter()?;
+        let mut pairs = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::Object(pairs));
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(Problem::BadJson);
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if self.next_byte() != Some(b':') {
+                return Err(Problem::BadJson);
+            }
+            self.skip_ws();
+            let value = self.value()?;
+            if self.build {
+                pairs.push((key, value));
+            }
+            self.skip_ws();
+            match self.next_byte() {
+                Some(b',') => continue,
+                Some(b'}') => break,
+                _ => return Err(Problem::BadJson),
+            }
+        }
+        // Like json.loads' object_pairs_hook: a repeat is seen when the object closes.
+        if self.strict && has_duplicate(&pairs) {
+            return Err(Problem::DuplicateKey);
+        }
+        self.depth -= 1;
+        Ok(Value::Object(pairs))
+    }
+
+    fn string(&mut self) -> Result<Cow<'a, str>, Problem> {
+        let open = self.pos;
+        self.pos += 1;
+        let mut escaped = false;
+        loop {
+            match self.next_byte() {
+                None => return Err(Problem::BadJson),
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    if self.next_byte().is_none() {
+                        return Err(Problem::BadJson);
+                    }
+                }
+                Some(0..=0x1f) => return Err(Problem::BadJson), // raw control characters
+                Some(_) => {}
+            }
+        }
+        let literal = &self.text[open..self.pos];
+        if !escaped {
+            return Ok(Cow::Borrowed(&literal[1..literal.len() - 1]));
+        }
+        // serde_json decodes the escapes, and rejects bad ones and lone surrogates.
+        serde_json::from_str::<String>(literal)
+            .map(Cow::Owned)
+            .map_err(|_| Problem::BadJson)
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<Value<'a>, Problem> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(Problem::BadJson), // "-", "-Infinity"
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            integer = false;
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(Problem::BadJson);
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            integer = false;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(Problem::BadJson);
+            }
+        }
+        let text = &self.text[start..self.pos];
+        if self.strict {
+            let finite = if integer {
+                text.len() <= MAX_INT_CHARS
+            } else {
+                text.parse::<f64>().map(f64::is_finite).unwrap_or(false)
+            };
+            if !finite {
+                return Err(Problem::NonFinite);
+            }
+        }
+        Ok(Value::Number(text))
+    }
+}
+
+fn has_duplicate(pairs: &[(Cow<'_, str>, Value<'_>)]) -> bool {
+    if pairs.len() <= 16 {
+        return pairs
+            .iter()
+            .enumerate()
+            .any(|(i, (key, _))| pairs[..i].iter().any(|(k, _)| k == key));
+    }
+    let mut seen = HashSet::with_capacity(pairs.len());
+    !pairs.iter().all(|(key, _)| seen.insert(key.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_json_loads_reads() {
+        assert_eq!(
+            parse(" {\"a\" : [1, -0.5e3, true, null, \"x\"]}\n", true).map(|_| ()),
+            Ok(())
+        );
+        assert_eq!(
+            parse("\"\\ud83d\\ude00\"", true),
+            Ok(Value::Str(Cow::Owned("😀".into())))
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_json() {
+        for text in [
+            "",
+            "{",
+            "{}}",
+            "[1,]",
+            "{\"a\":1,}",
+            "NaN",
+            "-Infinity",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "\"\\ud800\"",
+            "\"\\x\"",
+            "\"a\nb\"",
+            "tru",
+            "{\"a\" 1}",
+            "{1:2}",
+        ] {
+            assert_eq!(parse(text, true), Err(Problem::BadJson), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_numbers_and_keys_in_reading_order() {
+        assert_eq!(parse("[1e400]", true), Err(Problem::NonFinite));
+        assert_eq!(parse("[1e400]", false).map(|_| ()), Ok(()));
+        assert_eq!(parse(&"9".repeat(MAX_INT_CHARS), true).map(|_| ()), Ok(()));
+        assert_eq!(
+            parse(&"9".repeat(MAX_INT_CHARS + 1), true),
+            Err(Problem::NonFinite)
+        );
+        assert_eq!(
+            parse("{\"a\":1,\"a\":2,\"b\":1e999}", true),
+            Err(Problem::NonFinite)
+        );
+        assert_eq!(
+            parse("{\"a\":{\"b\":1,\"b\":1},\"c\":1e999}", true),
+            Err(Problem::DuplicateKey)
+        );
+        assert_eq!(
+            parse("{\"qty\":1,\"q\\u0074y\":2}", true),
+            Err(Problem::DuplicateKey)
+        );
+        assert_eq!(
+            parse(&"[".repeat(PARSE_DEPTH_LIMIT + 1), true),
+            Err(Problem::TooDeep)
+        );
+        assert_eq!(
+            parse(&"[".repeat(PARSE_DEPTH_LIMIT), true),
+            Err(Problem::BadJson)
+        );
+    }
+
+    #[test]
+    fn splits_an_array_into_raw_elements() {
+        assert_eq!(
+            split_array(" [ {\"a\":1} , 2,[3] ] "),
+            Ok(Some(vec!["{\"a\":1}", "2", "[3]"]))
+        );
+        assert_eq!(split_array("[]"), Ok(Some(vec![])));
+        assert_eq!(split_array("{}"), Ok(None));
+        assert_eq!(split_array("[1] x"), Err(Problem::BadJson));
+        assert_eq!(
+            split_array("[1e999, {\"a\":1,\"a\":1}]").map(|v| v.map(|v| v.len())),
+            Ok(Some(2))
+        );
+    }
+}
