@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from metrics_sidecar import reasons
 from metrics_sidecar._core import Decoder
 from metrics_sidecar.decode import decode, decode_batch
+from metrics_sidecar.events import Tick
 from metrics_sidecar.timestamps import normalize_ts
 from support import wire_reference as reference
 from support.fixtures import load_messages
@@ -84,7 +85,7 @@ def messages(draw: st.DrawFn) -> bytes:
     required = {"trade": {"side": "buy", "qty": 1.5, "ts": 1.7e9},
                 "tick": {"symbol": "BTC", "price": 2.5, "ts": 1.7e12},
                 "heartbeat": {"ts": "2023-11-14T22:13:20+01:00"}}[kind]
-    pairs: list[tuple[str, Any]] = [("type", kind), *required.items()]
+    pairs: list[tuple[str, Any]] = [("type", kind), *required.items()]  # type: ignore[attr-defined]
     for name in draw(st.lists(st.sampled_from(sorted(FIELD_VALUES)), max_size=6)):
         pairs.append((name, draw(FIELD_VALUES[name])))
     if draw(st.integers(0, 9)) > 0:
@@ -216,7 +217,7 @@ def test_a_pattern_the_core_cannot_express_is_refused_at_construction() -> None:
 
 def test_values_are_exact() -> None:
     event = decode(b'{"type":"tick","symbol":"A","price":0.1,"volume":3,"ts":1700000000123,"seq":9007199254740993}')
-    assert not isinstance(event, str)
+    assert isinstance(event, Tick)
     assert (event.price, event.volume, event.ts, event.ts_s, event.seq) == (0.1, 3.0, 1700000000123.0,
                                                                           1700000000.123, 9007199254740993)
     assert math.copysign(1.0, decode(b'{"type":"trade","side":"buy","qty":-0.0,"ts":1}').qty) == -1.0  # type: ignore[union-attr]

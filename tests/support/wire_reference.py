@@ -252,7 +252,8 @@ def _schema(frame: bytes, message: Any) -> Verdict:
         if missing:
             return reasons.MISSING_FIELD
         validated = model.model_construct(**message)  # only a number ts out of range was wrong
-    ts_s = normalize_ts(float(validated.ts) if type(validated.ts) is int else validated.ts)
+    ts = validated.ts  # type: ignore[attr-defined]  # every message model has a ts
+    ts_s = normalize_ts(float(ts) if type(ts) is int else ts)
     if ts_s is None:
         return reasons.BAD_TIMESTAMP
     fields = {name: getattr(validated, name, None) for name in FIELDS if name in model.model_fields}
