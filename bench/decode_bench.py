@@ -51,7 +51,8 @@ def main() -> None:
     sample = core(frames[0])
     if any(isinstance(result, str) for result in (sample if isinstance(sample, list) else [sample])):
         raise SystemExit(f"the core rejected a bench frame: {sample!r}")
-    stages = {"json.loads": json.loads, "json.loads + structs": _loads_build, "core": core}
+    stages: dict[str, Callable[[bytes], object]] = {
+        "json.loads": json.loads, "json.loads + structs": _loads_build, "core": core}
     ns = {name: _best_ns_per_event(run, frames, args.events, args.repeat) for name, run in stages.items()}
     for name, value in ns.items():
         ratio = value / ns["json.loads"]
