@@ -156,7 +156,12 @@ pub type IsoTime<'f> = &'f dyn Fn(&str) -> Result<Option<f64>, ()>;
 /// One frame holding one JSON object.
 pub fn decode(frame: &[u8], rules: &Rules, iso: IsoTime) -> Result<Event, Reason> {
     let text = std::str::from_utf8(frame).map_err(|_| Reason::BadJson)?;
-    if nesting_deeper_than(frame, rules.max_depth) {
+    decode_text(text, rules, iso)
+}
+
+/// One JSON object, already known to be UTF-8 (a batch element: its frame was checked whole).
+fn decode_text(text: &str, rules: &Rules, iso: IsoTime) -> Result<Event, Reason> {
+    if nesting_deeper_than(text.as_bytes(), rules.max_depth) {
         return Err(Reason::TooDeep);
     }
     let value = json::parse(text, true)?;
@@ -276,7 +281,7 @@ pub fn decode_batch(frame: &[u8], rules: &Rules, iso: IsoTime) -> Vec<Result<Eve
             .into_iter()
             .map(|item| {
                 if item.starts_with('{') {
-                    decode(item.as_bytes(), rules, iso)
+                    decode_text(item, rules, iso)
                 } else {
                     Err(Reason::NotObject)
                 }
