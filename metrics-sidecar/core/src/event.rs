@@ -156,15 +156,14 @@ pub type IsoTime<'f> = &'f dyn Fn(&str) -> Result<Option<f64>, ()>;
 /// One frame holding one JSON object.
 pub fn decode(frame: &[u8], rules: &Rules, iso: IsoTime) -> Result<Event, Reason> {
     let text = std::str::from_utf8(frame).map_err(|_| Reason::BadJson)?;
-    decode_text(text, rules, iso)
-}
-
-/// One JSON object, already known to be UTF-8 (a batch element: its frame was checked whole).
-fn decode_text(text: &str, rules: &Rules, iso: IsoTime) -> Result<Event, Reason> {
-    if nesting_deeper_than(text.as_bytes(), rules.max_depth) {
+    if nesting_deeper_than(frame, rules.max_depth) {
         return Err(Reason::TooDeep);
     }
-    let value = json::parse(text, true)?;
+    event_from(json::parse(text, true)?, rules, iso)
+}
+
+/// A parsed object -> the event it describes, or why it is not one.
+fn event_from(value: Value<'_>, rules: &Rules, iso: IsoTime) -> Result<Event, Reason> {
     let Value::Object(pairs) = value else {
         return Err(Reason::NotObject);
     };
@@ -279,12 +278,12 @@ pub fn decode_batch(frame: &[u8], rules: &Rules, iso: IsoTime) -> Vec<Result<Eve
         Ok(Some(items)) if items.is_empty() => vec![Err(Reason::NotObject)],
         Ok(Some(items)) => items
             .into_iter()
-            .map(|item| {
-                if item.starts_with('{') {
-                    decode_text(item, rules, iso)
-                } else {
-                    Err(Reason::NotObject)
+            .map(|item| match item.object {
+                None => Err(Reason::NotObject),
+                Some(_) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
+                    Err(Reason::TooDeep)
                 }
+                Some(parsed) => event_from(parsed?, rules, iso),
             })
             .collect(),
     }
