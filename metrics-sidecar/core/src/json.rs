@@ -236,7 +236,8 @@ impl<'a> Reader<'a> {
 
     fn object(&mut self) -> Result<Value<'a>, Problem> {
         self.enter()?;
-        let mut pairs = Vec::new();
+        // A message has up to ~13 keys: one allocation, no regrowth (realloc showed in profiles).
+        let mut pairs = Vec::with_capacity(if self.build { 16 } else { 0 });
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;

@@ -133,18 +133,17 @@ impl Decoder {
     fn build(&self, py: Python<'_>, event: Event) -> PyResult<PyObject> {
         // The values in the order of the class's `*_NAMES` (its field order, so
         // msgspec finds each keyword at its first guess).
-        let mut values = vec![
-            event.producer.into_bound_py_any(py)?,
-            event.instance.into_bound_py_any(py)?,
-            match event.seq {
-                Some(Seq::Small(n)) => n.into_bound_py_any(py)?,
-                Some(Seq::Big(digits)) => py.get_type::<PyInt>().call1((digits,))?,
-                None => py.None().into_bound(py),
-            },
-            event.sent_ts.into_bound_py_any(py)?,
-            event.event_id.into_bound_py_any(py)?,
-            event.ts_s.into_bound_py_any(py)?,
-        ];
+        let mut values = Vec::with_capacity(MAX_FIELDS);
+        values.push(event.producer.into_bound_py_any(py)?);
+        values.push(event.instance.into_bound_py_any(py)?);
+        values.push(match event.seq {
+            Some(Seq::Small(n)) => n.into_bound_py_any(py)?,
+            Some(Seq::Big(digits)) => py.get_type::<PyInt>().call1((digits,))?,
+            None => py.None().into_bound(py),
+        });
+        values.push(event.sent_ts.into_bound_py_any(py)?);
+        values.push(event.event_id.into_bound_py_any(py)?);
+        values.push(event.ts_s.into_bound_py_any(py)?);
         let class = match event.kind {
             Kind::Trade => {
                 values.push(match event.side.as_deref() {
@@ -188,6 +187,8 @@ const ENVELOPE_NAMES: [&str; 6] = ["producer", "instance", "seq", "sent_ts", "ev
 const TRADE_NAMES: [&str; 5] = ["side", "qty", "ts", "symbol", "price"];
 const TICK_NAMES: [&str; 7] = ["symbol", "price", "volume", "ts", "source", "bid", "ask"];
 const HEARTBEAT_NAMES: [&str; 1] = ["ts"];
+/// The most keyword arguments of any event class (a tick's).
+const MAX_FIELDS: usize = ENVELOPE_NAMES.len() + TICK_NAMES.len();
 
 extern "C" {
     // In the stable ABI from Python 3.12, and exported (`PyAPI_FUNC`) by
@@ -220,10 +221,13 @@ impl EventClass {
     }
 
     fn call(&self, py: Python<'_>, values: &[Bound<'_, PyAny>]) -> PyResult<PyObject> {
-        if values.len() != self.names.bind(py).len() {
+        if values.len() != self.names.bind(py).len() || values.len() > MAX_FIELDS {
             return Err(PyValueError::new_err("event field count mismatch"));
         }
-        let args: Vec<*mut ffi::PyObject> = values.iter().map(Bound::as_ptr).collect();
+        let mut args = [std::ptr::null_mut::<ffi::PyObject>(); MAX_FIELDS];
+        for (arg, value) in args.iter_mut().zip(values) {
+            *arg = value.as_ptr();
+        }
         // SAFETY: the GIL is held (`py`); `args` holds `values.len()` borrowed,
         // live references (kept alive by `values` across the call), matching the
         // keyword names one to one (checked above); no positional arguments;
