@@ -210,7 +210,7 @@ fn event_from(value: Value<'_>, rules: &Rules, iso: IsoTime) -> Result<Event, Re
             }
             "ts" => {
                 event.ts = match value {
-                    Value::Number(text) => Ts::Number(float(text)?),
+                    Value::Number(text, parsed) => Ts::Number(float(text, *parsed)?),
                     Value::Str(text) => Ts::Text(text.to_string()),
                     _ => return Err(Reason::BadTimestamp),
                 };
@@ -314,7 +314,10 @@ fn optional<T>(
 
 /// A JSON number as a float: an integer converts exactly as Python's float(int)
 /// (one that overflows is `non_finite`).
-fn float(text: &str) -> Result<f64, Reason> {
+fn float(text: &str, parsed: Option<f64>) -> Result<f64, Reason> {
+    if let Some(value) = parsed {
+        return Ok(value); // the reader's own parse, already checked finite
+    }
     if is_integer(text) {
         if let Ok(small) = text.parse::<i64>() {
             return Ok(small as f64); // also "-0" -> 0.0, as int("-0") is 0
@@ -335,10 +338,10 @@ fn bounded(
     high: f64,
     high_closed: bool,
 ) -> Result<f64, Reason> {
-    let Value::Number(text) = value else {
+    let Value::Number(text, parsed) = value else {
         return Err(Reason::BadField);
     };
-    let number = float(text)?;
+    let number = float(text, *parsed)?;
     let above_low = if low_open {
         number > low
     } else {
@@ -357,7 +360,7 @@ fn bounded(
 }
 
 fn seq(value: &Value, max: Option<u64>) -> Result<Seq, Reason> {
-    let Value::Number(text) = value else {
+    let Value::Number(text, _) = value else {
         return Err(Reason::BadField);
     };
     if !is_integer(text) {

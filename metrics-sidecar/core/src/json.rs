@@ -29,8 +29,10 @@ pub enum Problem {
 pub enum Value<'a> {
     Null,
     Bool(bool),
-    /// The number's text, already checked against the JSON grammar.
-    Number(&'a str),
+    /// The number's text, already checked against the JSON grammar, and, for a
+    /// fraction or exponent read strictly, the finite float the reader parsed to
+    /// check it (so a field does not parse it again).
+    Number(&'a str, Option<f64>),
     Str(Cow<'a, str>),
     Array(Vec<Value<'a>>),
     Object(Vec<(Cow<'a, str>, Value<'a>)>),
@@ -341,17 +343,19 @@ impl<'a> Reader<'a> {
             }
         }
         let text = &self.text[start..self.pos];
+        let mut parsed = None;
         if self.strict {
             let finite = if integer {
                 text.len() <= MAX_INT_CHARS
             } else {
-                text.parse::<f64>().map(f64::is_finite).unwrap_or(false)
+                parsed = text.parse::<f64>().ok().filter(|value| value.is_finite());
+                parsed.is_some()
             };
             if !finite {
                 return Err(Problem::NonFinite);
             }
         }
-        Ok(Value::Number(text))
+        Ok(Value::Number(text, parsed))
     }
 }
 
