@@ -15,6 +15,8 @@
 //! Unknown keys are allowed (as `extra="allow"`) and ignored.
 
 use crate::depth::nesting_deeper_than;
+use std::borrow::Cow;
+
 use crate::json::{self, is_integer, Problem, Value};
 use crate::pattern::Pattern;
 
@@ -121,30 +123,30 @@ pub enum Seq {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Ts {
+pub enum Ts<'a> {
     Number(f64),
-    Text(String),
+    Text(Cow<'a, str>),
 }
 
 /// A validated event, with defaults filled in; fields a kind does not have stay
 /// at their defaults.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub struct Event<'a> {
     pub kind: Kind,
-    pub producer: Option<String>,
-    pub instance: Option<String>,
+    pub producer: Option<Cow<'a, str>>,
+    pub instance: Option<Cow<'a, str>>,
     pub seq: Option<Seq>,
     pub sent_ts: Option<f64>,
-    pub event_id: Option<String>,
-    pub ts: Ts,
+    pub event_id: Option<Cow<'a, str>>,
+    pub ts: Ts<'a>,
     /// `ts` normalised to epoch seconds.
     pub ts_s: f64,
-    pub side: Option<String>,
+    pub side: Option<Cow<'a, str>>,
     pub qty: f64,
-    pub symbol: Option<String>,
+    pub symbol: Option<Cow<'a, str>>,
     pub price: Option<f64>,
     pub volume: f64,
-    pub source: String,
+    pub source: Cow<'a, str>,
     pub bid: Option<f64>,
     pub ask: Option<f64>,
 }
@@ -154,7 +156,7 @@ pub struct Event {
 pub type IsoTime<'f> = &'f dyn Fn(&str) -> Result<Option<f64>, ()>;
 
 /// One frame holding one JSON object.
-pub fn decode(frame: &[u8], rules: &Rules, iso: IsoTime) -> Result<Event, Reason> {
+pub fn decode<'a>(frame: &'a [u8], rules: &Rules, iso: IsoTime) -> Result<Event<'a>, Reason> {
     let text = std::str::from_utf8(frame).map_err(|_| Reason::BadJson)?;
     if nesting_deeper_than(frame, rules.max_depth) {
         return Err(Reason::TooDeep);
@@ -163,7 +165,7 @@ pub fn decode(frame: &[u8], rules: &Rules, iso: IsoTime) -> Result<Event, Reason
 }
 
 /// A parsed object -> the event it describes, or why it is not one.
-fn event_from(value: Value<'_>, rules: &Rules, iso: IsoTime) -> Result<Event, Reason> {
+fn event_from<'a>(value: Value<'a>, rules: &Rules, iso: IsoTime) -> Result<Event<'a>, Reason> {
     let Value::Object(pairs) = value else {
         return Err(Reason::NotObject);
     };
@@ -187,7 +189,7 @@ fn event_from(value: Value<'_>, rules: &Rules, iso: IsoTime) -> Result<Event, Re
         symbol: None,
         price: None,
         volume: 0.0,
-        source: "unknown".to_owned(),
+        source: Cow::Borrowed("unknown"),
         bid: None,
         ask: None,
     };
@@ -211,14 +213,14 @@ fn event_from(value: Value<'_>, rules: &Rules, iso: IsoTime) -> Result<Event, Re
             "ts" => {
                 event.ts = match value {
                     Value::Number(text, parsed) => Ts::Number(float(text, *parsed)?),
-                    Value::Str(text) => Ts::Text(text.to_string()),
+                    Value::Str(text) => Ts::Text(share(text)),
                     _ => return Err(Reason::BadTimestamp),
                 };
                 has_ts = true;
             }
             "side" if trade => {
                 event.side = match value {
-                    Value::Str(side) if side == "buy" || side == "sell" => Some(side.to_string()),
+                    Value::Str(side) if side == "buy" || side == "sell" => Some(share(side)),
                     _ => return Err(Reason::BadField),
                 };
                 has_side = true;
@@ -268,7 +270,11 @@ fn event_from(value: Value<'_>, rules: &Rules, iso: IsoTime) -> Result<Event, Re
 
 /// One frame holding a JSON array: each element judged on its own (an element
 /// that is not an object is rejected without a parse).
-pub fn decode_batch(frame: &[u8], rules: &Rules, iso: IsoTime) -> Vec<Result<Event, Reason>> {
+pub fn decode_batch<'a>(
+    frame: &'a [u8],
+    rules: &Rules,
+    iso: IsoTime,
+) -> Vec<Result<Event<'a>, Reason>> {
     let Ok(text) = std::str::from_utf8(frame) else {
         return vec![Err(Reason::BadJson)];
     };
@@ -302,9 +308,9 @@ fn epoch_seconds(value: f64, rules: &Rules) -> Option<f64> {
     }
 }
 
-fn optional<T>(
-    value: &Value,
-    read: impl Fn(&Value) -> Result<T, Reason>,
+fn optional<'a, T>(
+    value: &Value<'a>,
+    read: impl Fn(&Value<'a>) -> Result<T, Reason>,
 ) -> Result<Option<T>, Reason> {
     match value {
         Value::Null => Ok(None),
@@ -382,18 +388,25 @@ fn seq(value: &Value, max: Option<u64>) -> Result<Seq, Reason> {
     }
 }
 
-fn label(value: &Value, pattern: &Pattern) -> Result<String, Reason> {
+/// A string of the frame as the event's own: borrowed from the frame (no copy)
+/// unless the reader had to decode escapes.
+fn share<'a>(text: &Cow<'a, str>) -> Cow<'a, str> {
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text),
+        Cow::Owned(text) => Cow::Owned(text.clone()),
+    }
+}
+
+fn label<'a>(value: &Value<'a>, pattern: &Pattern) -> Result<Cow<'a, str>, Reason> {
     match value {
-        Value::Str(text) if pattern.matches(text) => Ok(text.to_string()),
+        Value::Str(text) if pattern.matches(text) => Ok(share(text)),
         _ => Err(Reason::BadField),
     }
 }
 
-fn event_id(value: &Value, max_len: usize) -> Result<String, Reason> {
+fn event_id<'a>(value: &Value<'a>, max_len: usize) -> Result<Cow<'a, str>, Reason> {
     match value {
-        Value::Str(text) if !text.is_empty() && text.chars().count() <= max_len => {
-            Ok(text.to_string())
-        }
+        Value::Str(text) if !text.is_empty() && text.chars().count() <= max_len => Ok(share(text)),
         _ => Err(Reason::BadField),
     }
 }

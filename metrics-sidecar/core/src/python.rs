@@ -118,7 +118,7 @@ impl Decoder {
             .map_err(|error| report(py, error))
     }
 
-    fn answer(&self, py: Python<'_>, decoded: Result<Event, Reason>) -> PyObject {
+    fn answer(&self, py: Python<'_>, decoded: Result<Event<'_>, Reason>) -> PyObject {
         let built = decoded.map(|event| self.build(py, event));
         match built {
             Ok(Ok(object)) => object,
@@ -130,7 +130,7 @@ impl Decoder {
         }
     }
 
-    fn build(&self, py: Python<'_>, event: Event) -> PyResult<PyObject> {
+    fn build(&self, py: Python<'_>, event: Event<'_>) -> PyResult<PyObject> {
         // The values in the order of the class's `*_NAMES` (its field order, so
         // msgspec finds each keyword at its first guess).
         let mut values = Vec::with_capacity(MAX_FIELDS);
@@ -176,7 +176,7 @@ impl Decoder {
     }
 }
 
-fn ts(py: Python<'_>, ts: Ts) -> PyResult<Bound<'_, PyAny>> {
+fn ts<'py>(py: Python<'py>, ts: Ts<'_>) -> PyResult<Bound<'py, PyAny>> {
     match ts {
         Ts::Number(seconds) => seconds.into_bound_py_any(py),
         Ts::Text(text) => text.into_bound_py_any(py),
