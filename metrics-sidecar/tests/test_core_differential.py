@@ -168,6 +168,12 @@ HOSTILE = [
     b'{"type":"heartbeat","ts":1,"ts_s":"x","recv_ts":null}', b'{"type":"heartbeat","ts":"\\u0031"}',
     b'{"type":"heartbeat","ts":1,"a":{"b":1,"b":2},"c":1e400}', b'{"type":"heartbeat","ts":1,"c":1e400,"c":1}',
     b'{"type":"tick","symbol":"A","price":1,"ts":1,"symbol":"B"}', b'{"type":"heartbeat","ts":1,"x":\xd9\xa3}',
+    # A batch is read in one pass (core/src/json.rs split_array): an element's strict problem stays its own,
+    # a syntax or depth problem anywhere, even after a strict one in the same element, is the frame's.
+    b'[{"type":"heartbeat","ts":1,"a":1e999,"b":[}]', b'[{"a":1,"a":2,"b":[1,}, {"type":"heartbeat","ts":1}]',
+    b'[{"a":1,"a":2},{"type":"heartbeat","ts":1,"x":1e999},{"type":"heartbeat","ts":2}, 7, [1e999]]',
+    b'[{"type":"heartbeat","ts":1,"c":1e999,"x":' + b"[" * 40 + b"1" + b"]" * 40 + b'},{"type":"heartbeat","ts":3}]',
+    b'[{"type":"heartbeat","ts":1},{"c":1e999,"x":' + b"[" * 1200 + b"]" * 1200 + b"}]",
 ]
 
 

@@ -15,6 +15,8 @@
 //! Unknown keys are allowed (as `extra="allow"`) and ignored.
 
 use crate::depth::nesting_deeper_than;
+use std::borrow::Cow;
+
 use crate::json::{self, is_integer, Problem, Value};
 use crate::pattern::Pattern;
 
@@ -121,30 +123,30 @@ pub enum Seq {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Ts {
+pub enum Ts<'a> {
     Number(f64),
-    Text(String),
+    Text(Cow<'a, str>),
 }
 
 /// A validated event, with defaults filled in; fields a kind does not have stay
 /// at their defaults.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub struct Event<'a> {
     pub kind: Kind,
-    pub producer: Option<String>,
-    pub instance: Option<String>,
+    pub producer: Option<Cow<'a, str>>,
+    pub instance: Option<Cow<'a, str>>,
     pub seq: Option<Seq>,
     pub sent_ts: Option<f64>,
-    pub event_id: Option<String>,
-    pub ts: Ts,
+    pub event_id: Option<Cow<'a, str>>,
+    pub ts: Ts<'a>,
     /// `ts` normalised to epoch seconds.
     pub ts_s: f64,
-    pub side: Option<String>,
+    pub side: Option<Cow<'a, str>>,
     pub qty: f64,
-    pub symbol: Option<String>,
+    pub symbol: Option<Cow<'a, str>>,
     pub price: Option<f64>,
     pub volume: f64,
-    pub source: String,
+    pub source: Cow<'a, str>,
     pub bid: Option<f64>,
     pub ask: Option<f64>,
 }
@@ -154,12 +156,16 @@ pub struct Event {
 pub type IsoTime<'f> = &'f dyn Fn(&str) -> Result<Option<f64>, ()>;
 
 /// One frame holding one JSON object.
-pub fn decode(frame: &[u8], rules: &Rules, iso: IsoTime) -> Result<Event, Reason> {
+pub fn decode<'a>(frame: &'a [u8], rules: &Rules, iso: IsoTime) -> Result<Event<'a>, Reason> {
     let text = std::str::from_utf8(frame).map_err(|_| Reason::BadJson)?;
     if nesting_deeper_than(frame, rules.max_depth) {
         return Err(Reason::TooDeep);
     }
-    let value = json::parse(text, true)?;
+    event_from(json::parse(text, true)?, rules, iso)
+}
+
+/// A parsed object -> the event it describes, or why it is not one.
+fn event_from<'a>(value: Value<'a>, rules: &Rules, iso: IsoTime) -> Result<Event<'a>, Reason> {
     let Value::Object(pairs) = value else {
         return Err(Reason::NotObject);
     };
@@ -183,7 +189,7 @@ pub fn decode(frame: &[u8], rules: &Rules, iso: IsoTime) -> Result<Event, Reason
         symbol: None,
         price: None,
         volume: 0.0,
-        source: "unknown".to_owned(),
+        source: Cow::Borrowed("unknown"),
         bid: None,
         ask: None,
     };
@@ -206,15 +212,15 @@ pub fn decode(frame: &[u8], rules: &Rules, iso: IsoTime) -> Result<Event, Reason
             }
             "ts" => {
                 event.ts = match value {
-                    Value::Number(text) => Ts::Number(float(text)?),
-                    Value::Str(text) => Ts::Text(text.to_string()),
+                    Value::Number(text, parsed) => Ts::Number(float(text, *parsed)?),
+                    Value::Str(text) => Ts::Text(share(text)),
                     _ => return Err(Reason::BadTimestamp),
                 };
                 has_ts = true;
             }
             "side" if trade => {
                 event.side = match value {
-                    Value::Str(side) if side == "buy" || side == "sell" => Some(side.to_string()),
+                    Value::Str(side) if side == "buy" || side == "sell" => Some(share(side)),
                     _ => return Err(Reason::BadField),
                 };
                 has_side = true;
@@ -264,7 +270,11 @@ pub fn decode(frame: &[u8], rules: &Rules, iso: IsoTime) -> Result<Event, Reason
 
 /// One frame holding a JSON array: each element judged on its own (an element
 /// that is not an object is rejected without a parse).
-pub fn decode_batch(frame: &[u8], rules: &Rules, iso: IsoTime) -> Vec<Result<Event, Reason>> {
+pub fn decode_batch<'a>(
+    frame: &'a [u8],
+    rules: &Rules,
+    iso: IsoTime,
+) -> Vec<Result<Event<'a>, Reason>> {
     let Ok(text) = std::str::from_utf8(frame) else {
         return vec![Err(Reason::BadJson)];
     };
@@ -274,12 +284,12 @@ pub fn decode_batch(frame: &[u8], rules: &Rules, iso: IsoTime) -> Vec<Result<Eve
         Ok(Some(items)) if items.is_empty() => vec![Err(Reason::NotObject)],
         Ok(Some(items)) => items
             .into_iter()
-            .map(|item| {
-                if item.starts_with('{') {
-                    decode(item.as_bytes(), rules, iso)
-                } else {
-                    Err(Reason::NotObject)
+            .map(|item| match item.object {
+                None => Err(Reason::NotObject),
+                Some(_) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
+                    Err(Reason::TooDeep)
                 }
+                Some(parsed) => event_from(parsed?, rules, iso),
             })
             .collect(),
     }
@@ -298,9 +308,9 @@ fn epoch_seconds(value: f64, rules: &Rules) -> Option<f64> {
     }
 }
 
-fn optional<T>(
-    value: &Value,
-    read: impl Fn(&Value) -> Result<T, Reason>,
+fn optional<'a, T>(
+    value: &Value<'a>,
+    read: impl Fn(&Value<'a>) -> Result<T, Reason>,
 ) -> Result<Option<T>, Reason> {
     match value {
         Value::Null => Ok(None),
@@ -310,7 +320,10 @@ fn optional<T>(
 
 /// A JSON number as a float: an integer converts exactly as Python's float(int)
 /// (one that overflows is `non_finite`).
-fn float(text: &str) -> Result<f64, Reason> {
+fn float(text: &str, parsed: Option<f64>) -> Result<f64, Reason> {
+    if let Some(value) = parsed {
+        return Ok(value); // the reader's own parse, already checked finite
+    }
     if is_integer(text) {
         if let Ok(small) = text.parse::<i64>() {
             return Ok(small as f64); // also "-0" -> 0.0, as int("-0") is 0
@@ -331,10 +344,10 @@ fn bounded(
     high: f64,
     high_closed: bool,
 ) -> Result<f64, Reason> {
-    let Value::Number(text) = value else {
+    let Value::Number(text, parsed) = value else {
         return Err(Reason::BadField);
     };
-    let number = float(text)?;
+    let number = float(text, *parsed)?;
     let above_low = if low_open {
         number > low
     } else {
@@ -353,7 +366,7 @@ fn bounded(
 }
 
 fn seq(value: &Value, max: Option<u64>) -> Result<Seq, Reason> {
-    let Value::Number(text) = value else {
+    let Value::Number(text, _) = value else {
         return Err(Reason::BadField);
     };
     if !is_integer(text) {
@@ -375,18 +388,25 @@ fn seq(value: &Value, max: Option<u64>) -> Result<Seq, Reason> {
     }
 }
 
-fn label(value: &Value, pattern: &Pattern) -> Result<String, Reason> {
+/// A string of the frame as the event's own: borrowed from the frame (no copy)
+/// unless the reader had to decode escapes.
+fn share<'a>(text: &Cow<'a, str>) -> Cow<'a, str> {
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text),
+        Cow::Owned(text) => Cow::Owned(text.clone()),
+    }
+}
+
+fn label<'a>(value: &Value<'a>, pattern: &Pattern) -> Result<Cow<'a, str>, Reason> {
     match value {
-        Value::Str(text) if pattern.matches(text) => Ok(text.to_string()),
+        Value::Str(text) if pattern.matches(text) => Ok(share(text)),
         _ => Err(Reason::BadField),
     }
 }
 
-fn event_id(value: &Value, max_len: usize) -> Result<String, Reason> {
+fn event_id<'a>(value: &Value<'a>, max_len: usize) -> Result<Cow<'a, str>, Reason> {
     match value {
-        Value::Str(text) if !text.is_empty() && text.chars().count() <= max_len => {
-            Ok(text.to_string())
-        }
+        Value::Str(text) if !text.is_empty() && text.chars().count() <= max_len => Ok(share(text)),
         _ => Err(Reason::BadField),
     }
 }

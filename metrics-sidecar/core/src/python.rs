@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyInt, PyString, PyTuple};
+use pyo3::{ffi, IntoPyObjectExt};
 
 use crate::event::{self, Event, Kind, Reason, Rules, Seq, Ts};
 use crate::guarded;
@@ -16,9 +17,9 @@ use crate::pattern::Pattern;
 #[pyclass(frozen, module = "metrics_sidecar._core")]
 struct Decoder {
     rules: Rules,
-    trade: PyObject,
-    tick: PyObject,
-    heartbeat: PyObject,
+    trade: EventClass,
+    tick: EventClass,
+    heartbeat: EventClass,
     normalize_ts: PyObject,
 }
 
@@ -45,6 +46,7 @@ impl Decoder {
         price_max=f64::INFINITY, sent_ts_below=f64::INFINITY, ts_seconds_below, ts_millis_below))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         trade: PyObject,
         tick: PyObject,
         heartbeat: PyObject,
@@ -78,9 +80,9 @@ impl Decoder {
         };
         Ok(Decoder {
             rules,
-            trade,
-            tick,
-            heartbeat,
+            trade: EventClass::new(py, trade, &TRADE_NAMES)?,
+            tick: EventClass::new(py, tick, &TICK_NAMES)?,
+            heartbeat: EventClass::new(py, heartbeat, &HEARTBEAT_NAMES)?,
             normalize_ts,
         })
     }
@@ -116,7 +118,7 @@ impl Decoder {
             .map_err(|error| report(py, error))
     }
 
-    fn answer(&self, py: Python<'_>, decoded: Result<Event, Reason>) -> PyObject {
+    fn answer(&self, py: Python<'_>, decoded: Result<Event<'_>, Reason>) -> PyObject {
         let built = decoded.map(|event| self.build(py, event));
         match built {
             Ok(Ok(object)) => object,
@@ -128,46 +130,113 @@ impl Decoder {
         }
     }
 
-    fn build(&self, py: Python<'_>, event: Event) -> PyResult<PyObject> {
-        // Interned keys: no new str per field per event.
-        let fields = PyDict::new(py);
-        fields.set_item(intern!(py, "producer"), event.producer)?;
-        fields.set_item(intern!(py, "instance"), event.instance)?;
-        match event.seq {
-            Some(Seq::Small(n)) => fields.set_item(intern!(py, "seq"), n)?,
-            Some(Seq::Big(digits)) => fields.set_item(
-                intern!(py, "seq"),
-                py.get_type::<pyo3::types::PyInt>().call1((digits,))?,
-            )?,
-            None => fields.set_item(intern!(py, "seq"), py.None())?,
-        }
-        fields.set_item(intern!(py, "sent_ts"), event.sent_ts)?;
-        fields.set_item(intern!(py, "event_id"), event.event_id)?;
-        match event.ts {
-            Ts::Number(seconds) => fields.set_item(intern!(py, "ts"), seconds)?,
-            Ts::Text(text) => fields.set_item(intern!(py, "ts"), text)?,
-        }
-        fields.set_item(intern!(py, "ts_s"), event.ts_s)?;
+    fn build(&self, py: Python<'_>, event: Event<'_>) -> PyResult<PyObject> {
+        // The values in the order of the class's `*_NAMES` (its field order, so
+        // msgspec finds each keyword at its first guess).
+        let mut values = Vec::with_capacity(MAX_FIELDS);
+        values.push(event.producer.into_bound_py_any(py)?);
+        values.push(event.instance.into_bound_py_any(py)?);
+        values.push(match event.seq {
+            Some(Seq::Small(n)) => n.into_bound_py_any(py)?,
+            Some(Seq::Big(digits)) => py.get_type::<PyInt>().call1((digits,))?,
+            None => py.None().into_bound(py),
+        });
+        values.push(event.sent_ts.into_bound_py_any(py)?);
+        values.push(event.event_id.into_bound_py_any(py)?);
+        values.push(event.ts_s.into_bound_py_any(py)?);
         let class = match event.kind {
             Kind::Trade => {
-                fields.set_item(intern!(py, "side"), event.side)?;
-                fields.set_item(intern!(py, "qty"), event.qty)?;
-                fields.set_item(intern!(py, "symbol"), event.symbol)?;
-                fields.set_item(intern!(py, "price"), event.price)?;
+                values.push(match event.side.as_deref() {
+                    Some("buy") => intern!(py, "buy").clone().into_any(),
+                    Some("sell") => intern!(py, "sell").clone().into_any(),
+                    side => side.into_bound_py_any(py)?,
+                });
+                values.push(event.qty.into_bound_py_any(py)?);
+                values.push(ts(py, event.ts)?);
+                values.push(event.symbol.into_bound_py_any(py)?);
+                values.push(event.price.into_bound_py_any(py)?);
                 &self.trade
             }
             Kind::Tick => {
-                fields.set_item(intern!(py, "symbol"), event.symbol)?;
-                fields.set_item(intern!(py, "price"), event.price)?;
-                fields.set_item(intern!(py, "volume"), event.volume)?;
-                fields.set_item(intern!(py, "source"), event.source)?;
-                fields.set_item(intern!(py, "bid"), event.bid)?;
-                fields.set_item(intern!(py, "ask"), event.ask)?;
+                values.push(event.symbol.into_bound_py_any(py)?);
+                values.push(event.price.into_bound_py_any(py)?);
+                values.push(event.volume.into_bound_py_any(py)?);
+                values.push(ts(py, event.ts)?);
+                values.push(event.source.into_bound_py_any(py)?);
+                values.push(event.bid.into_bound_py_any(py)?);
+                values.push(event.ask.into_bound_py_any(py)?);
                 &self.tick
             }
-            Kind::Heartbeat => &self.heartbeat,
+            Kind::Heartbeat => {
+                values.push(ts(py, event.ts)?);
+                &self.heartbeat
+            }
         };
-        class.call(py, (), Some(&fields))
+        class.call(py, &values)
+    }
+}
+
+fn ts<'py>(py: Python<'py>, ts: Ts<'_>) -> PyResult<Bound<'py, PyAny>> {
+    match ts {
+        Ts::Number(seconds) => seconds.into_bound_py_any(py),
+        Ts::Text(text) => text.into_bound_py_any(py),
+    }
+}
+
+const ENVELOPE_NAMES: [&str; 6] = ["producer", "instance", "seq", "sent_ts", "event_id", "ts_s"];
+const TRADE_NAMES: [&str; 5] = ["side", "qty", "ts", "symbol", "price"];
+const TICK_NAMES: [&str; 7] = ["symbol", "price", "volume", "ts", "source", "bid", "ask"];
+const HEARTBEAT_NAMES: [&str; 1] = ["ts"];
+/// The most keyword arguments of any event class (a tick's).
+const MAX_FIELDS: usize = ENVELOPE_NAMES.len() + TICK_NAMES.len();
+
+extern "C" {
+    // In the stable ABI from Python 3.12, and exported (`PyAPI_FUNC`) by
+    // libpython 3.11, this build's floor: pyo3-ffi hides it under abi3-py311.
+    fn PyObject_Vectorcall(
+        callable: *mut ffi::PyObject,
+        args: *const *mut ffi::PyObject,
+        nargsf: usize,
+        kwnames: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
+}
+
+/// An event class called with keyword arguments through vectorcall: the names
+/// are one interned tuple made at construction, so no dict is built per event
+/// (a dict per event also fed the cyclic collector, which tracks dicts).
+struct EventClass {
+    class: PyObject,
+    names: Py<PyTuple>,
+}
+
+impl EventClass {
+    fn new(py: Python<'_>, class: PyObject, own: &[&str]) -> PyResult<Self> {
+        let names: Vec<_> = ENVELOPE_NAMES
+            .iter()
+            .chain(own)
+            .map(|name| PyString::intern(py, name))
+            .collect();
+        let names = PyTuple::new(py, names)?.unbind();
+        Ok(EventClass { class, names })
+    }
+
+    fn call(&self, py: Python<'_>, values: &[Bound<'_, PyAny>]) -> PyResult<PyObject> {
+        if values.len() != self.names.bind(py).len() || values.len() > MAX_FIELDS {
+            return Err(PyValueError::new_err("event field count mismatch"));
+        }
+        let mut args = [std::ptr::null_mut::<ffi::PyObject>(); MAX_FIELDS];
+        for (arg, value) in args.iter_mut().zip(values) {
+            *arg = value.as_ptr();
+        }
+        // SAFETY: the GIL is held (`py`); `args` holds `values.len()` borrowed,
+        // live references (kept alive by `values` across the call), matching the
+        // keyword names one to one (checked above); no positional arguments;
+        // the result is a new reference or NULL with an exception set.
+        unsafe {
+            let result =
+                PyObject_Vectorcall(self.class.as_ptr(), args.as_ptr(), 0, self.names.as_ptr());
+            Bound::from_owned_ptr_or_err(py, result).map(Bound::unbind)
+        }
     }
 }
 

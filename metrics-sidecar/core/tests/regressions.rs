@@ -12,7 +12,7 @@ fn iso(text: &str) -> Result<Option<f64>, ()> {
     })
 }
 
-fn verdict(frame: &[u8]) -> Result<Event, Reason> {
+fn verdict(frame: &[u8]) -> Result<Event<'_>, Reason> {
     decode(frame, &Rules::example(), &iso)
 }
 
@@ -54,9 +54,8 @@ fn the_first_problem_in_the_frame_decides() {
 
 #[test]
 fn an_accepted_frame_is_normalised_exactly() {
-    let event = verdict(
-        format!(r#"{TRADE},"seq":9223372036854775807,"symbol":"X:Y/Z","price":0.1}}"#).as_bytes(),
-    );
+    let frame = format!(r#"{TRADE},"seq":9223372036854775807,"symbol":"X:Y/Z","price":0.1}}"#);
+    let event = verdict(frame.as_bytes());
     let event = event.expect("a valid trade");
     assert_eq!(
         (event.qty, event.ts_s, event.price),
@@ -67,7 +66,7 @@ fn an_accepted_frame_is_normalised_exactly() {
     let tick = verdict(br#"{"type":"tick","symbol":"A","price":2,"ts":"2023-11-14T22:13:20Z"}"#)
         .expect("a tick");
     assert_eq!(
-        (tick.volume, tick.source.as_str(), tick.ts_s),
+        (tick.volume, &*tick.source, tick.ts_s),
         (0.0, "unknown", 1_700_000_000.0)
     );
     assert_eq!(tick.ts, Ts::Text("2023-11-14T22:13:20Z".into()));

@@ -16,7 +16,7 @@ fn iso(text: &str) -> Result<Option<f64>, ()> {
         .map(f64::from))
 }
 
-fn check(frame: &[u8], event: &Event) {
+fn check(frame: &[u8], event: &Event<'_>) {
     assert!(
         event.ts_s.is_finite() && event.ts_s >= 0.0,
         "ts_s {} from {frame:?}",
