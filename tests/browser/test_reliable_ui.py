@@ -22,7 +22,7 @@ import httpx
 import pytest
 from polling import free_port
 
-from browser.loop import chromium_page, launched_loop, shot, type_quantity
+from browser.loop import chromium_page, exception_count, launched_loop, shot, table_rows, type_quantity
 from support.procs import require_binary, wait_until
 from support.prom import scrape
 
@@ -94,10 +94,11 @@ def test_every_accepted_click_is_counted_once_across_a_frozen_then_killed_sideca
         stack: dict[str, Any], page: Any) -> None:
     trades0, volume0 = buys(stack)
     qtys: list[int] = []
+    seqs: list[int] = []
 
     # Up: accepted and counted.
     for qty in (1, 2):
-        accepted(page, qty)
+        seqs.append(accepted(page, qty))
         qtys.append(qty)
     wait_until(lambda: buys(stack) == (trades0 + 2, volume0 + 3), 30, message="both clicks counted")
     shot(page, "reliable-01-up")
@@ -107,10 +108,11 @@ def test_every_accepted_click_is_counted_once_across_a_frozen_then_killed_sideca
     os.kill(pid, signal.SIGSTOP)
     try:
         for qty in (3, 4, 5)[:OUTBOX_MAX]:
-            accepted(page, qty)
+            seqs.append(accepted(page, qty))
             qtys.append(qty)
         refused = buy(page, 6)
         assert REFUSED.match(refused), refused
+        assert exception_count(page) == 0
         page.locator(".st-key-status").get_by_text("trades dropped 1 (outbox_full 1)").wait_for(timeout=30_000)
         assert scrape(stack["ui_metrics"])[UNACKED] == OUTBOX_MAX
         shot(page, "reliable-02-frozen-outbox-full")
@@ -119,8 +121,16 @@ def test_every_accepted_click_is_counted_once_across_a_frozen_then_killed_sideca
     # The launcher restarts it on the same ports with the same state dir.
     wait_until(lambda: _restarted(stack, pid), 60, 0.2, message="the launcher restarted the sidecar")
     page.locator(".st-key-status").get_by_text("Sidecar connected").wait_for(timeout=30_000)
-    accepted(page, 7)
+    seqs.append(accepted(page, 7))
     qtys.append(7)
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # the refusal consumed no seq
+    # The session's event log: newest first, each click with what the page said of it.
+    rows = wait_until(lambda: (r := table_rows(page, "event_log")) and r[0]["seq"] == str(seqs[-1]) and r, 10,
+                      message="the event log shows the last click")  # it may trail the notification
+    log = [(r["seq"], r["qty"], r["status"]) for r in rows]
+    assert log[:7] == [(str(seqs[5]), "7", "sent"), ("—", "6", "dropped: outbox_full"),
+                       *((str(seq), str(qty), "sent") for seq, qty in reversed(list(zip(seqs[:5], qtys[:5],
+                                                                                          strict=True))))]
 
     # Every accepted click exactly once: the outbox drains to 0, and the counts are exact.
     wait_until(lambda: scrape(stack["ui_metrics"])[UNACKED] == 0, 60, message="the UI's outbox drained")
