@@ -22,7 +22,16 @@ import httpx
 import pytest
 from polling import free_port
 
-from browser.loop import chromium_page, exception_count, launched_loop, shot, table_rows, type_quantity
+from browser.loop import (
+    chromium_page,
+    click_side,
+    exception_count,
+    launched_loop,
+    notice_text,
+    shot,
+    table_rows,
+    type_quantity,
+)
 from support.procs import require_binary, wait_until
 from support.prom import scrape
 
@@ -63,18 +72,12 @@ def buys(stack: dict[str, Any]) -> tuple[float, float]:
             metrics.get(f'volume_total{{side="buy",symbol="{SYMBOL}"}}', 0.0))
 
 
-def notice(page: Any) -> str:
-    """The notification's first line (the message's JSON sits in an expander below)."""
-    box = page.locator(".st-key-notice")
-    return str(box.inner_text()).strip().split("\n", 1)[0] if box.count() else ""
-
-
 def buy(page: Any, qty: int) -> str:
     """Click Buy with ``qty``; the notification of this very click."""
-    before = notice(page)
+    before = notice_text(page)
     type_quantity(page, str(qty))
-    page.get_by_role("button", name="Buy", exact=True).click()
-    return str(wait_until(lambda: (n := notice(page)) != before and f"buy {qty} " in n and n, 30,
+    click_side(page, "buy")
+    return str(wait_until(lambda: (n := notice_text(page)) != before and f"buy {qty} " in n and n, 30,
                           message=f"notification of the buy {qty} click"))
 
 

@@ -23,7 +23,16 @@ from typing import Any, cast
 
 import pytest
 
-from browser.loop import chromium_page, exception_count, launched_loop, shot, table_rows
+from browser.loop import (
+    chromium_page,
+    click_side,
+    exception_count,
+    launched_loop,
+    notice_text,
+    shot,
+    table_rows,
+    type_quantity,
+)
 from support.procs import Service, require_binary, start_sidecar, wait_until
 from support.prom import Prometheus, scrape
 
@@ -113,10 +122,7 @@ def side_total(metrics: dict[str, float], family: str, side: str) -> float:
 
 def last_notice(page: Any) -> tuple[str, str, float, str, int, float] | None:
     """(verb, side, qty, symbol, seq, ts epoch) of the notification on the page."""
-    box = page.locator(".st-key-notice")
-    if not box.count():
-        return None
-    match = NOTICE.match(box.inner_text().strip())
+    match = NOTICE.match(notice_text(page))
     if not match:
         return None
     verb, side, qty, symbol, seq, ts = match.groups()
@@ -126,10 +132,8 @@ def last_notice(page: Any) -> tuple[str, str, float, str, int, float] | None:
 def click(page: Any, side: str, qty: int) -> tuple[str, str, float, str, int, float]:
     """Type the quantity, click, and return the notification of this very click."""
     before = last_notice(page)
-    quantity = page.get_by_label("Quantity")
-    quantity.fill(str(qty))
-    quantity.press("Enter")
-    page.get_by_role("button", name=side.capitalize(), exact=True).click()
+    type_quantity(page, str(qty))
+    click_side(page, side)
     return wait_until(lambda: (n := last_notice(page)) and n != before and n[1] == side and n, 10,
                       message=f"notification of the {side} click")
 
