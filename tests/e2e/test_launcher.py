@@ -260,6 +260,19 @@ def test_a_strangers_health_answer_is_not_taken_for_the_started_process(tmp_path
         stranger.wait()
 
 
+def test_reliable_mode_without_a_fixed_router_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """In reliable mode the app publishes to SIDECAR_RELIABLE_BIND (the browser test
+    test_reliable_ui.py runs that loop); the launcher must know that port."""
+    for bind in ("", "tcp://127.0.0.1:0"):
+        with launcher(tmp_path, "--ports", "auto",
+                      env={"WEBAPP_DELIVERY": "reliable", "SIDECAR_RELIABLE_BIND": bind,
+                           "SIDECAR_STATE_DIR": str(tmp_path / "state")}) as run:
+            assert run.wait() == 2
+        assert run.stderr == (f"launch: WEBAPP_DELIVERY=reliable needs SIDECAR_RELIABLE_BIND=tcp://HOST:PORT with "
+                              f"a fixed port (got {bind!r}): the app publishes there\n")
+        assert run.started_pids() == []
+
+
 def test_a_bad_value_in_dot_env_is_the_same_clean_error(tmp_path: Path) -> None:
     """The launcher reads <repository>/.env as the programs do (they run there)."""
     shutil.copytree(REPO / "scripts", tmp_path / "scripts", ignore=shutil.ignore_patterns("__pycache__"))

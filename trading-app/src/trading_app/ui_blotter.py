@@ -44,11 +44,12 @@ def blotter_rows(received: list[dict[str, Any]], dropped: list[dict[str, Any]]) 
                              "price": price_text(e.get("price")),
                              "latency_ms": fixed((e["recv_ts"] - e["ts_s"]) * 1000, 3), "status": "received"})
             for e in received]
-    rows += [(int(d["seq"]), {"side": d["side"], "qty": qty_text(d["qty"]), "symbol": d.get("symbol") or "",
+    rows += [(int(d.get("seq", 0)), {"side": d["side"], "qty": qty_text(d["qty"]), "symbol": d.get("symbol") or "",
                               "price": price_text(d.get("price")), "latency_ms": "—", "status": d["status"]})
              for d in dropped]
     rows.sort(key=lambda r: r[0], reverse=True)
-    return [{"seq": str(seq), **row} for seq, row in rows[:ROWS]]
+    # seq 0: refused before it was stamped (reliable mode's outbox_full), so it has none.
+    return [{"seq": str(seq) if seq else "—", **row} for seq, row in rows[:ROWS]]
 
 
 @st.fragment(run_every=1.0)

@@ -87,7 +87,8 @@ def _emit(side: str) -> None:
     price = _last_price(checked.symbol) if publisher.connected else None
     result = publisher.trade(side, checked.qty, symbol=checked.symbol, price=price)
     message: dict[str, Any] = result.message
-    entry = {"seq": message["seq"], "side": side, "qty": qty_text(checked.qty), "symbol": checked.symbol,
+    # A refusal before stamping (reliable mode's outbox_full / outbox_error) consumes no seq.
+    entry = {"seq": message.get("seq", "—"), "side": side, "qty": qty_text(checked.qty), "symbol": checked.symbol,
              "ts": ts_text(message["ts"]), "status": "sent" if result.queued else f"dropped: {result.reason}"}
     st.session_state.setdefault("emitted", []).insert(0, entry)
     del st.session_state["emitted"][EVENT_LOG_ROWS:]
