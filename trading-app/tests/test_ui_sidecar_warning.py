@@ -142,3 +142,21 @@ def test_first_render_with_sidecar_up_shows_no_warning(monkeypatch: pytest.Monke
     finally:
         st.cache_resource.clear()
         sidecar.kill()
+
+
+def test_reliable_mode_says_trades_wait_in_the_outbox(ports: tuple[int, int], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With WEBAPP_DELIVERY=reliable nothing is dropped while the sidecar is away,
+    so the page must not say it may be: the click waits in the outbox."""
+    monkeypatch.setenv("WEBAPP_DELIVERY", "reliable")
+    monkeypatch.setenv("WEBAPP_OUTBOX_DIR", str(tmp_path / "outbox"))
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(UI), default_timeout=30).run()
+    assert not at.exception
+    assert _texts(at.warning) == [ui_common.UNREACHABLE_RELIABLE_WARNING]
+    at = _click(at, "Buy")
+    assert not at.exception
+    stats = ui_common.get_publisher().stats()
+    assert stats.dropped == {}  # kept, not dropped
+    assert stats.outbox is not None and stats.outbox.unacked == 1
+    assert _texts(at.warning) == [ui_common.UNREACHABLE_RELIABLE_WARNING]

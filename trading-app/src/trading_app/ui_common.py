@@ -18,6 +18,10 @@ from trading_app.telemetry.protocol import Publisher
 log = logging.getLogger("trading_app.ui")
 
 UNREACHABLE_WARNING = "Sidecar unreachable — events may be dropped. Start metrics-sidecar (see README, startup order)."
+# Reliable mode drops nothing while the sidecar is away: trades wait in the outbox
+# (until it is full, a refusal the page shows) and are resent when it is back.
+UNREACHABLE_RELIABLE_WARNING = ("Sidecar unreachable — trades wait in the outbox and are sent when it is back "
+                                "(docs/delivery.md).")
 CONNECTED_TEXT = "Sidecar connected"
 
 

@@ -19,6 +19,7 @@ import streamlit as st
 from trading_app.ui_blotter import blotter_panel, remember_drop
 from trading_app.ui_common import (
     CONNECTED_TEXT,
+    UNREACHABLE_RELIABLE_WARNING,
     UNREACHABLE_WARNING,
     get_publisher,
     get_settings,
@@ -60,7 +61,8 @@ def connection_status() -> None:
         if publisher.connected:
             st.success(CONNECTED_TEXT, icon=":material/check_circle:")
         else:
-            st.warning(UNREACHABLE_WARNING, icon=":material/warning:")
+            reliable = get_settings().delivery == "reliable"
+            st.warning(UNREACHABLE_RELIABLE_WARNING if reliable else UNREACHABLE_WARNING, icon=":material/warning:")
         # The UI has its own publisher: its counters are here and on its own /metrics
         # (WEBAPP_UI_METRICS_PORT), not on the API's.
         sent, dropped = trade_counts(publisher)
