@@ -8,6 +8,13 @@ otherwise, with the timer slack cut to 1 ns so a short sleep overshoots by ~7 us
 instead of ~60 us. The load generator thus leaves the CPU to the sidecar on a
 2-core machine, as an app doing real work between calls would. Each trade's
 ``ts`` is stamped when it is made, so calling early does not flatter latency.
+
+``--stamp schedule`` corrects for coordinated omission: each trade's ``ts`` is
+its intended time on the paced schedule (wall clock at start + i / rate), or
+the time it is made if that is earlier (a call made early is not credited the
+wait). The sidecar's ``event_to_apply`` is then applied minus intended time: a
+send held up behind a stalled loop counts the whole stall, not just its own
+trip, and ``event_to_send`` is how far behind schedule each send left.
 Prints ``{"event": "result", "published": n, "queued": q, ...}``.
 """
 
@@ -41,6 +48,9 @@ def main() -> None:
     parser.add_argument("--io-thread", choices=("batch", "normal"), default="batch",
                         help="the publisher's ZeroMQ I/O thread: its default SCHED_BATCH context, or a plain "
                              "zmq.Context() (the B3/B4 trade-off, docs/benchmarks.md)")
+    parser.add_argument("--stamp", choices=("made", "schedule"), default="made",
+                        help="each trade's ts: when it is made, or its intended time on the schedule "
+                             "(coordinated-omission corrected)")
     args = parser.parse_args()
 
     _fine_timer_slack()
@@ -53,12 +63,14 @@ def main() -> None:
         if not pub.wait_connected(10):
             raise SystemExit("sidecar not reachable")
         gap = 1.0 / args.rate
-        started = time.perf_counter()
+        on_schedule = args.stamp == "schedule"
+        started, wall_started = time.perf_counter(), time.time()
         for i in range(n):
             wait = started + i * gap - _EARLY - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
-            queued += pub.trade("buy" if i % 2 else "sell", 1.0, symbol=symbols[i % len(symbols)]).queued
+            ts = min(wall_started + i * gap, time.time()) if on_schedule else None
+            queued += pub.trade("buy" if i % 2 else "sell", 1.0, symbol=symbols[i % len(symbols)], ts=ts).queued
         elapsed = time.perf_counter() - started
         pub.close(linger=10.0)
     if context is not None:

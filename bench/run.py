@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="results directory (full: docs/benchmarks; quick: a temp dir)")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--update-docs", action="store_true", help="rewrite the table in docs/benchmarks.md")
+    parser.add_argument("--b4-rates", default="", help="comma separated B4 rates (trades/s), instead of the profile's")
+    parser.add_argument("--repeats", type=int, help="repeats per measure, instead of the profile's")
     args = parser.parse_args(argv)
 
     profile = "quick" if args.quick else "full"
@@ -146,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "load_before": os.getloadavg(), "analytics_setting": analytics_setting(), "seconds": {}}}
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as logs:
-        for name, run in benchmarks(PROFILES[profile], Path(logs)).items():
+        params = dict(PROFILES[profile])
+        if args.b4_rates:
+            params["b4_rates"] = [float(x) for x in args.b4_rates.split(",")]
+        if args.repeats:
+            params["repeats"] = args.repeats
+        for name, run in benchmarks(params, Path(logs)).items():
             if name not in selected:
                 continue
             started = time.monotonic()

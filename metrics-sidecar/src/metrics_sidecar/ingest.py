@@ -129,6 +129,7 @@ class IngestLoop:
         limit = self.settings.max_message_bytes
         in_multipart = self._in_multipart
         budget = self.settings.batch_max
+        test_delay = self.settings.test_apply_delay_seconds  # test-only, 0 in production (settings.py)
         frame: zmq.Frame | None = first
         with state.lock:
             while budget > 0:
@@ -138,6 +139,8 @@ class IngestLoop:
                     except zmq.Again:
                         break
                 recv_ts = now()
+                if test_delay:  # the area check's injected receive_to_apply delay, never set outside tests
+                    time.sleep(test_delay)
                 budget -= 1
                 more = frame.more
                 data = frame.bytes

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         DEFAULT_BUCKETS, description="Histogram bucket bounds in seconds, comma separated")
     latency_samples: Annotated[int, Field(ge=16, le=1_000_000)] = Field(
         4096, description="Recent raw latency samples kept per hop for exact quantiles")
+    test_apply_delay_seconds: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.0, description="TEST-ONLY (the latency area check, tests/e2e/test_latency_area.py): hold each "
+                         "received frame this long before applying it, which adds it to receive_to_apply. "
+                         "0 (the default) in every real deployment; more than 1 s is refused")
     invalid_log_per_second: Annotated[float, Field(ge=0)] = Field(
         5.0, description="Rate limit for logging rejected messages")
     log_level: str = Field("INFO", description="Python logging level")
