@@ -15,6 +15,10 @@ core_sources() {
 }
 stamp=.venv/.installed-$( { cat trading-app/pyproject.toml metrics-sidecar/pyproject.toml; core_sources; } | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
+  command -v cargo >/dev/null || {
+    echo "setup: cargo not found: the sidecar's compiled core is Rust; install a toolchain (https://rustup.rs)" >&2
+    exit 1
+  }
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e "./metrics-sidecar[test]" -e "./trading-app[test]"
   rm -f .venv/.installed-*
