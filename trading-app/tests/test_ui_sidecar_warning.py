@@ -7,6 +7,7 @@ log show the exact message that was emitted."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -160,3 +161,13 @@ def test_reliable_mode_says_trades_wait_in_the_outbox(ports: tuple[int, int], tm
     assert stats.dropped == {}  # kept, not dropped
     assert stats.outbox is not None and stats.outbox.unacked == 1
     assert _texts(at.warning) == [ui_common.UNREACHABLE_RELIABLE_WARNING]
+
+
+def test_a_page_that_cannot_be_imported_is_an_error_not_a_missing_page(ports: tuple[int, int],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import trading_app
+
+    monkeypatch.delattr(trading_app, "ui_market", raising=False)
+    monkeypatch.setitem(sys.modules, "trading_app.ui_market", None)  # the import now fails
+    at = AppTest.from_file(str(UI), default_timeout=30).run()
+    assert [e.message for e in at.exception] and "ui_market" in at.exception[0].message

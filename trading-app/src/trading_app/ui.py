@@ -3,22 +3,18 @@
 Pages live in sibling modules so Streamlit's file watcher reloads them on save.
 The health strip is drawn here, above whichever page runs."""
 
-import importlib
-
 import streamlit as st
 
-from trading_app import ui_alerts, ui_trade
+from trading_app import ui_alerts, ui_latency, ui_market, ui_trade
 from trading_app.ui_health import health_strip
 
 st.set_page_config(page_title="trading-telemetry", layout="wide")
 
-pages = [st.Page(ui_trade.render, title="Trade", url_path="trade", default=True)]
-for module_name, title in (("ui_market", "Market"), ("ui_latency", "Latency")):
-    try:
-        module = importlib.import_module(f"trading_app.{module_name}")
-    except ModuleNotFoundError:
-        continue
-    pages.append(st.Page(module.render, title=title, url_path=title.lower()))
+# Every page is imported outright: a page that cannot be imported is an error the
+# user sees, never a page that silently goes missing.
+pages = [st.Page(ui_trade.render, title="Trade", url_path="trade", default=True),
+         st.Page(ui_market.render, title="Market", url_path="market"),
+         st.Page(ui_latency.render, title="Latency", url_path="latency")]
 alerts_page = st.Page(ui_alerts.render, title="Alerts", url_path="alerts")
 pages.append(alerts_page)
 
