@@ -39,8 +39,9 @@ def test_native_histogram_quantile_agrees_with_the_exact_one(tmp_path: Path) -> 
             # 1900 at 1 ms, 100 at 50 ms: p99 is 50 ms (numpy's rule on 2001 samples, and rank 0.99 * 2000).
             for seq in range(2, 2002):
                 push.send(trade(seq, 0.05 if seq % 20 == 0 else 0.001))
-        wait_until(lambda: scrape(sidecar.http + "/metrics/").get('messages_received_total{type="trade"}') == 2001,
-                   20, message="all trades applied")
+            # Inside the with: push_socket closes with LINGER 0, dropping what is still queued.
+            wait_until(lambda: scrape(sidecar.http + "/metrics/").get('messages_received_total{type="trade"}')
+                       == 2001, 20, message="all trades applied")
         wait_until(lambda: prom.value(f"histogram_count({SERIES})") == 2001, 20, 0.2, "Prometheus has them all")
         exact = scrape(sidecar.http + "/metrics/")[
             'hop_latency_recent_seconds{hop="event_to_send",quantile="0.99",type="trade"}']
