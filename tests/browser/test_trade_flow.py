@@ -174,11 +174,13 @@ def test_buy_and_sell_reach_sidecar_and_prometheus(stack: dict[str, Any], page: 
         verb, _, qty, symbol, seq, _ts = notice
         assert (verb, qty, symbol) == ("Emitted", 3.0, SYMBOL)
         event_log_shows(page, notice, "sent")
-        row = wait_until(lambda s=seq: blotter_row(page, s), 5, message="the blotter's received row")  # type: ignore[misc]
+        row = wait_until(lambda s=seq: blotter_row(page, s), 30, message="the blotter's received row")  # type: ignore[misc]
         assert (row["side"], row["qty"], row["symbol"]) == (side, "3", SYMBOL)
         assert float(row["latency_ms"]) >= 0
+        # Waits for the count to move, then asserts by how much: a failure shows the value.
         after = wait_until(lambda s=side, t=trades0: (m := sidecar_metrics(stack["sidecar"]))  # type: ignore[misc]
-                           and side_total(m, "trades_total", s) == t + 1 and m, 5, message="sidecar counted it")
+                           and side_total(m, "trades_total", s) > t and m, 30, message="sidecar counted it")
+        assert side_total(after, "trades_total", side) == trades0 + 1
         assert side_total(after, "volume_total", side) == volume0 + 3
         # Prometheus scrapes exactly the sidecar's new value (how fast is a benchmark's
         # question, not this test's: the deadline only bounds the poll).
@@ -209,12 +211,12 @@ def test_sidecar_down_warns_counts_drops_and_recovers(stack: dict[str, Any], pag
     notice = click(page, "buy", 1)
     assert notice[:4] == ("Dropped", "buy", 1.0, SYMBOL)
     event_log_shows(page, notice, "dropped: no_peer")
-    dropped_row = wait_until(lambda: blotter_row(page, notice[4], "dropped: no_peer"), 5,
+    dropped_row = wait_until(lambda: blotter_row(page, notice[4], "dropped: no_peer"), 30,
                              message="the dropped trade in the blotter")
     assert (dropped_row["side"], dropped_row["qty"], dropped_row["latency_ms"]) == ("buy", "1", "—")
     assert ui_drops(stack) == dropped0 + 1
     page.locator(".st-key-status").get_by_text(f"trades dropped {dropped0 + 1:g} (no_peer {dropped0 + 1:g})") \
-        .wait_for(timeout=5_000)
+        .wait_for(timeout=30_000)
     wait_until(lambda: prom.value('sum(publisher_messages_dropped_total{job="trading-app-ui",type="trade"})')
                == dropped0 + 1, 30,
                message="Prometheus sees the UI's drop")
@@ -227,11 +229,12 @@ def test_sidecar_down_warns_counts_drops_and_recovers(stack: dict[str, Any], pag
     assert notice[:4] == ("Emitted", "buy", 2.0, SYMBOL)
     event_log_shows(page, notice, "sent")
     metrics = wait_until(lambda: (m := sidecar_metrics(sidecar.http))
-                         and m.get(f'trades_total{{side="buy",symbol="{SYMBOL}"}}') == 1 and m, 5,
+                         and m.get(f'trades_total{{side="buy",symbol="{SYMBOL}"}}', 0) > 0 and m, 30,
                          message="the click after recovery is counted by the new sidecar")
+    assert metrics[f'trades_total{{side="buy",symbol="{SYMBOL}"}}'] == 1
     assert metrics[f'volume_total{{side="buy",symbol="{SYMBOL}"}}'] == 2.0
     assert metrics['messages_lost_total{producer="trading-app-ui"}'] == 0  # it started counting after the drop
-    wait_until(lambda: blotter_row(page, notice[4]), 5, message="blotter after recovery")
+    wait_until(lambda: blotter_row(page, notice[4]), 30, message="blotter after recovery")
     shot(page, "05-recovered")
 
 

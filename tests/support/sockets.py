@@ -21,11 +21,16 @@ def recv_json(sock: zmq.Socket, n: int, timeout_ms: int = 5000) -> list[dict[str
 
 @contextmanager
 def push_socket(endpoint: str, *, unbounded: bool = False) -> Iterator[zmq.Socket]:
-    """A plain pyzmq PUSH socket (not our publisher) connected to ``endpoint``, LINGER 0.
-    ``unbounded``: SNDHWM 0, so a test's flood neither blocks nor drops at the sender."""
+    """A plain pyzmq PUSH socket (not our publisher) connected to ``endpoint``.
+    ``unbounded``: SNDHWM 0, so a test's flood neither blocks nor drops at the sender.
+
+    LINGER is 5 s, not 0: leaving the ``with`` block waits (in ``ctx.term()``) until
+    every queued frame is handed to the kernel, so a test may count what it sent
+    after the block. LINGER 0 dropped a loaded machine's backlog (CI flakes in
+    test_exemplars and test_native_histograms). An absent peer costs at most 5 s."""
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.LINGER, 5000)
     if unbounded:
         sock.setsockopt(zmq.SNDHWM, 0)
     sock.connect(endpoint)
