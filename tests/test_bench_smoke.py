@@ -97,3 +97,20 @@ def test_timing_benchmarks_run_and_report(tmp_path: Path) -> None:
     assert b11["exact"] is True and b11["events"] == 10_000
     assert len(b11["baseline_s"]["runs"]) == len(b11["stalled_s"]["runs"]) == 1
     assert b11["ratio"] == pytest.approx(b11["stalled_s"]["median"] / b11["baseline_s"]["median"])
+
+
+def test_stream_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    """B12 (bench/stream_bench.py: tick -> /stream client, writes a flooded client gets)
+    alone, quick sizes: its rows printed, every tick read, the rate caps held. Its
+    numbers are not asserted."""
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--only", "B12",
+                          "--no-plots", "--out", str(tmp_path)], capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.count("\nB12 ") == 2  # both rows in the summary table
+    b12 = json.loads((tmp_path / "results.json").read_text())["B12"]
+    assert b12["trials"] == len(b12["latency_s"]["runs"]) == 10
+    assert all(s > 0 for s in b12["latency_s"]["runs"]) and b12["interval_s"] == 0.05
+    flood = b12["flood"]
+    assert flood["caps_held"] is True and flood["ticks_sent"] > 0
+    assert set(flood["writes"]) == set(flood["per_s"]) == {"slow", "default", "greedy"}
+    assert flood["per_s"] == pytest.approx({k: n / flood["seconds"] for k, n in flood["writes"].items()})
