@@ -67,7 +67,7 @@ def test_quick_suite_runs_and_reports_every_benchmark(tmp_path: Path) -> None:
     assert r["B7"]["push_to_gateway"]["exact"] is True and r["B7"]["keep_alive"]["exact"] is True
     b8 = r["B8"]
     assert b8["exact"] is True and len(b8["latencies_s"]) == b8["trials"] == 2
-    assert all(0 < s < 10 for s in b8["latencies_s"])
+    assert all(s > 0 for s in b8["latencies_s"])  # how soon is B8's number: its own poll has the deadline
     for rows in r["scaling"].values():
         assert all(row["exact"] and row["us_per_event"] > 0 for row in rows)
     assert all(us > 0 for us in r["breakdown"]["us_per_event"].values())
