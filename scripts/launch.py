@@ -29,12 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from launcher.children import Step, StepFailed, Supervisor
-from launcher.options import PORTS, REPO, LaunchError, Plan, parser, resolve
-from launcher.ports import port_taken, who_listens
-
-import promconf
+from telemetry_devtools import promconf
+from telemetry_devtools.launcher.children import Step, StepFailed, Supervisor
+from telemetry_devtools.launcher.options import PORTS, REPO, LaunchError, Plan, parser, resolve
+from telemetry_devtools.launcher.ports import port_taken, who_listens
 
 BIN = Path(sys.executable).parent
 MAX_RESTARTS = 5

@@ -12,7 +12,7 @@ from metrics_sidecar import reasons
 from metrics_sidecar.decode import decode
 from metrics_sidecar.schema import Message
 from metrics_sidecar.schema_export import main as export_main
-from support.fixtures import load_messages
+from telemetry_testkit.fixtures import load_messages
 
 DOCS_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schema"
 MESSAGE = TypeAdapter(Message)

@@ -1,7 +1,7 @@
 """Start one of this repository's programs and wait for its ready line: the
 sidecar, the API, the feed CLI and the benchmark helpers print a JSON
 ``{"event": "ready", ...}`` line on stdout (with their ports) once they serve.
-Shared by the tests (tests/support/procs.py) and the benchmarks (bench/harness.py)."""
+Shared by the tests (testkit/src/telemetry_testkit/procs.py) and the benchmarks (bench/harness.py)."""
 
 from __future__ import annotations
 
