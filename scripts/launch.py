@@ -31,9 +31,10 @@ from pathlib import Path
 
 from telemetry_devtools import promconf
 from telemetry_devtools.launcher.children import Step, StepFailed, Supervisor
-from telemetry_devtools.launcher.options import PORTS, REPO, LaunchError, Plan, parser, resolve
+from telemetry_devtools.launcher.options import PORTS, LaunchError, Plan, parser, resolve
 from telemetry_devtools.launcher.ports import port_taken, who_listens
 
+REPO = Path(__file__).resolve().parent.parent  # this script's repository: its .env, the programs' cwd
 BIN = Path(sys.executable).parent
 MAX_RESTARTS = 5
 
@@ -129,7 +130,7 @@ def supervise(sup: Supervisor, restart_sidecar: bool) -> None:
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
     try:
-        plan = resolve(args, dict(os.environ))
+        plan = resolve(args, dict(os.environ), REPO / ".env")
         for note in plan.notes:
             say(f"launch: {note}")
         check_ports(plan, plan.prometheus_bin is not None)
