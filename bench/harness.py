@@ -45,7 +45,7 @@ def rss_bytes(pid: int) -> int:
 class Proc(ReadyProcess):
     def result(self, timeout: float) -> dict[str, Any]:
         """The last JSON line a short-lived helper prints before it exits."""
-        self.popen.wait(timeout)
+        self.wait_output(timeout)
         for line in reversed(self.lines):
             if line.startswith("{"):
                 data: dict[str, Any] = json.loads(line)

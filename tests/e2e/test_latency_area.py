@@ -31,7 +31,7 @@ import pytest
 from pydantic import ValidationError
 
 from metrics_sidecar.settings import Settings
-from telemetry_testkit.procs import REPO, Service, running_sidecar, start_ready, wait_until
+from telemetry_testkit.procs import Service, running_sidecar, start_ready, wait_until
 from telemetry_testkit.prom import scrape
 from telemetry_testkit.sockets import push_socket
 
@@ -102,7 +102,7 @@ def _wait_applied(before: dict[str, float], sent: int) -> None:
 
 @contextmanager
 def _delay_proxy(target: str, log_dir: Path, delay: float) -> Iterator[Service]:
-    proxy = start_ready("delay-proxy", [sys.executable, str(REPO / "tests" / "support" / "delay_proxy.py"),
+    proxy = start_ready("delay-proxy", [sys.executable, "-m", "telemetry_testkit.delay_proxy",
                                         target, "--delay", str(delay)], {}, log_dir)
     try:
         yield proxy

@@ -23,6 +23,14 @@ class ReadyProcess:
     info: dict[str, Any]  # the ready line
     log_path: Path  # stderr
     lines: list[str] = field(default_factory=list)  # stdout, as it arrives
+    reader: threading.Thread | None = None  # appends to ``lines``; ends at the stdout's EOF
+
+    def wait_output(self, timeout: float) -> None:
+        """Wait for the process to exit AND for its last stdout line to be in ``lines``:
+        the reader thread may still hold it when ``popen.wait()`` returns."""
+        self.popen.wait(timeout)
+        if self.reader is not None:
+            self.reader.join(timeout)
 
     @property
     def http(self) -> str:
@@ -69,7 +77,8 @@ def spawn(kind: type[P], name: str, cmd: list[str], env: dict[str, str], log_dir
                     info.update(data)
                     got.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    proc.reader = threading.Thread(target=pump, daemon=True)
+    proc.reader.start()
     if wait:
         deadline = time.monotonic() + timeout
         while not got.wait(0.02):
