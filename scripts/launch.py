@@ -29,13 +29,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from launcher.children import Step, StepFailed, Supervisor
-from launcher.options import PORTS, REPO, LaunchError, Plan, parser, resolve
-from launcher.ports import port_taken, who_listens
+from telemetry_devtools import promconf
+from telemetry_devtools.launcher.children import Step, StepFailed, Supervisor
+from telemetry_devtools.launcher.options import PORTS, LaunchError, Plan, parser, resolve
+from telemetry_devtools.launcher.ports import port_taken, who_listens
 
-import promconf
-
+REPO = Path(__file__).resolve().parent.parent  # this script's repository: its .env, the programs' cwd
 BIN = Path(sys.executable).parent
 MAX_RESTARTS = 5
 
@@ -131,7 +130,7 @@ def supervise(sup: Supervisor, restart_sidecar: bool) -> None:
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
     try:
-        plan = resolve(args, dict(os.environ))
+        plan = resolve(args, dict(os.environ), REPO / ".env")
         for note in plan.notes:
             say(f"launch: {note}")
         check_ports(plan, plan.prometheus_bin is not None)

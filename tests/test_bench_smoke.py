@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.procs import REPO, require_binary
+from telemetry_testkit.procs import REPO, require_binary
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 

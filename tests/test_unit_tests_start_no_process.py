@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT_TEST_DIRS = ("metrics-sidecar/tests", "trading-app/tests")
-# The tests/support starters, and the standard ways to start a process.
+# The telemetry_testkit starters, and the standard ways to start a process.
 STARTERS = re.compile(r"\b(start_sidecar|running_sidecar|start_api|start_ready|start_prometheus|ReadyProcess|"
                       r"require_binary|chromium_page|launched_loop|subprocess|Popen|multiprocessing|os\.exec\w*|"
                       r"os\.spawn\w*|os\.fork)\b")

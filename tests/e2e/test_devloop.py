@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser.loop import chromium_page, launched_loop, shot
 
-from support.procs import REPO, require_binary, wait_until
-from support.prom import scrape
+from telemetry_testkit.browser_loop import chromium_page, launched_loop, shot
+from telemetry_testkit.procs import REPO, require_binary, wait_until
+from telemetry_testkit.prom import scrape
 
 pytestmark = pytest.mark.browser
 SIDECAR_INIT = "metrics-sidecar/src/metrics_sidecar/__init__.py"

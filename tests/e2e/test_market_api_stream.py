@@ -16,10 +16,10 @@ import httpx
 import pytest
 import zmq
 
-from support.procs import Service, running_sidecar, start_sidecar, wait_until
-from support.prom import scrape
-from support.sockets import push_socket
-from support.sse import SseReader, stalled_client
+from telemetry_testkit.procs import Service, running_sidecar, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.sockets import push_socket
+from telemetry_testkit.sse import SseReader, stalled_client
 
 ENV = {"SIDECAR_SSE_HEARTBEAT_SECONDS": "0.3", "SIDECAR_SSE_MAX_RATE": "50",
        # The stalled client may only go by write timeout, and not within this test's checks.

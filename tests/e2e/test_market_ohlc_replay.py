@@ -26,8 +26,8 @@ import pandas as pd
 import pytest
 import zmq
 
-from support.procs import BIN, REPO, Service, running_sidecar, start_ready, wait_until
-from support.sockets import push_socket
+from telemetry_testkit.procs import BIN, REPO, Service, running_sidecar, start_ready, wait_until
+from telemetry_testkit.sockets import push_socket
 
 SAMPLE = REPO / "testdata" / "csv" / "aapl.us.csv"
 TIMEFRAMES = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from support.procs import Service, running_sidecar, wait_until
-from support.prom import scrape
-from support.sockets import push_socket
-from support.sse import SseReader, stalled_client
+from telemetry_testkit.procs import Service, running_sidecar, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.sockets import push_socket
+from telemetry_testkit.sse import SseReader, stalled_client
 
 
 def connect(sidecar: Service, readers: list[SseReader], **params: Any) -> SseReader:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from e2e.reliable_support import total
-from support.procs import Service, require_binary, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import Service, require_binary, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.reliable import total
 from trading_app.telemetry.protocol import Published
 from trading_app.telemetry.push import PushPublisher
 

@@ -12,8 +12,8 @@ import streamlit as st
 import zmq
 from streamlit.testing.v1 import AppTest
 
-from support.procs import Service, free_port, start_sidecar, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import Service, free_port, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
 from trading_app.telemetry.push import PushPublisher as Publisher
 
 MARKET = "from trading_app.ui import market_page\nmarket_page.render()"

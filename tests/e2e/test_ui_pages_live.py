@@ -27,8 +27,8 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.local_script_runner import LocalScriptRunner
 
-from support.procs import Service, start_sidecar, wait_until
-from support.prom import Prometheus, scrape, start_prometheus
+from telemetry_testkit.procs import Service, start_sidecar, wait_until
+from telemetry_testkit.prom import Prometheus, scrape, start_prometheus
 from trading_app.telemetry.push import PushPublisher as Publisher
 
 MARKET = "from trading_app.ui import market_page\nmarket_page.render()"

@@ -15,8 +15,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from support.procs import free_port, start_sidecar, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import free_port, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
 from trading_app.ui import app_publisher, trade_page
 from trading_app.ui.cli import APP
 from trading_app.ui.trade_page import ts_text

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra.grafana_model import (
+from telemetry_testkit.grafana_model import (
     BUILTINS,
     MATCHER,
     iter_panels,
@@ -20,7 +20,7 @@ from infra.grafana_model import (
     provisioned_datasource_uid,
     referenced_variables,
 )
-from support.procs import REPO
+from telemetry_testkit.procs import REPO
 
 DASHBOARDS = load_dashboards()
 

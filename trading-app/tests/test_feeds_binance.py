@@ -15,8 +15,8 @@ import pytest
 import zmq
 from websockets.asyncio.server import ServerConnection
 
-from support.binance_ws import LocalStream
-from support.procs import free_port, wait_until
+from telemetry_testkit.binance_ws import LocalStream
+from telemetry_testkit.procs import free_port, wait_until
 from trading_app.feeds import binance
 from trading_app.feeds.base import FeedStats, TickSink
 from trading_app.feeds.binance import BinanceFeed, TradeTick, backoff_delays, map_message

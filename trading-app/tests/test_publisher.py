@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 import zmq
 
-from support.fixtures import load_messages
-from support.procs import free_port, wait_until
+from telemetry_testkit.fixtures import load_messages
+from telemetry_testkit.procs import free_port, wait_until
 from trading_app.telemetry.push import PushPublisher as Publisher
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schema" / "message.json").read_text())

@@ -14,7 +14,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from support.procs import free_port
+from telemetry_testkit.procs import free_port
 from trading_app.ui import app_publisher, trade_page
 from trading_app.ui.cli import APP
 

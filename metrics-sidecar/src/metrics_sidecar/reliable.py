@@ -138,7 +138,7 @@ class ReliableLoop:
             while not self._stop.is_set():
                 if sock.poll(_POLL_MS, zmq.POLLIN):
                     self._drain(sock)
-        except Exception:  # pragma: no cover - a bug, not bad input
+        except Exception:  # a ZMQError (the context is gone) or a bug; never bad input
             log.exception("reliable loop crashed")
         finally:
             self.running.clear()

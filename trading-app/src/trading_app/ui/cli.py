@@ -25,4 +25,3 @@ def main() -> int:
     env = dict(os.environ)
     # execvpe: Streamlit owns the process, so SIGTERM reaches it directly.
     os.execvpe(cmd[0], cmd, env)
-    return 0  # pragma: no cover

@@ -159,7 +159,7 @@ class Sender:
         view = self._outbox.connect_sender()
         try:
             self._loop(view)
-        except Exception:  # pragma: no cover - a bug; the outbox keeps everything for the next start
+        except Exception:  # a ZMQError (the context is gone) or a bug; the outbox keeps everything for the next start
             log.exception("reliable sender crashed; messages stay in the outbox")
         finally:
             self._housekeeping(view, force=True)

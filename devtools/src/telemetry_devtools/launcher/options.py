@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
-from polling import free_port
 
-REPO = Path(__file__).resolve().parents[2]
+from telemetry_devtools import REPO
+from telemetry_devtools.polling import free_port
+
 DEFAULT_PROMETHEUS_PORT = 9090
 
 # (port key, flag, environment variable it replaces, what listens there)

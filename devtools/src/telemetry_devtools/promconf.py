@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from telemetry_devtools import REPO
+
 RULES_DIR = REPO / "prometheus" / "rules"
 
 

@@ -102,6 +102,9 @@ class _Reader:
         hooks: dict[str, Any] = {"parse_constant": self._constant}
         if strict:
             hooks.update(object_pairs_hook=self._pairs, parse_float=self._float, parse_int=self._int)
+        else:  # a batch's array is read for syntax only: a number stays text (an integer
+            # past Python's 4300-digit int limit is valid JSON, not bad_json)
+            hooks.update(parse_float=str, parse_int=str)
         decoder = _decoder_module.JSONDecoder(**hooks)
         decoder.parse_object = self._counted(decoder.parse_object)
         decoder.parse_array = self._counted(decoder.parse_array)

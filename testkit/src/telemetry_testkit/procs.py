@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from polling import free_port, wait_until  # noqa: F401 - re-exported for tests
-from readyproc import ReadyProcess, spawn
 
-REPO = Path(__file__).resolve().parents[2]
+from telemetry_devtools import REPO  # noqa: F401 - re-exported for tests
+from telemetry_devtools.polling import free_port, wait_until  # noqa: F401 - re-exported for tests
+from telemetry_devtools.readyproc import ReadyProcess, spawn
+
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
 

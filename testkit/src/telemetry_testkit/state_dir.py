@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import zmq
 
-from e2e.reliable_support import RestartableSidecar
-from support.procs import BIN, Service, wait_until
-from support.prom import scrape
-from support.sockets import push_socket
+from telemetry_testkit.procs import BIN, Service, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.reliable import RestartableSidecar
+from telemetry_testkit.sockets import push_socket
 
 MAGIC = b"\xffSJ2"  # docs/delivery.md, "On-disk format"
 FRAME = struct.Struct("<4sII")

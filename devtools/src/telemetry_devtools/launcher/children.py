@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from launcher.options import LaunchError
-from launcher.ports import is_same_or_descendant, listener_pids
+from telemetry_devtools.launcher.options import LaunchError
+from telemetry_devtools.launcher.ports import is_same_or_descendant, listener_pids
 
 PR_SET_PDEATHSIG = 1
 TAIL_LINES = 15

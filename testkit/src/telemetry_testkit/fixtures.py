@@ -5,9 +5,9 @@ File names encode the expectation: ``valid/<name>.json`` must be accepted,
 
 from __future__ import annotations
 
-from pathlib import Path
+from telemetry_devtools import REPO
 
-MESSAGES = Path(__file__).resolve().parents[2] / "testdata" / "messages"
+MESSAGES = REPO / "testdata" / "messages"
 
 
 def load_messages(kind: str) -> list[tuple[str, bytes]]:

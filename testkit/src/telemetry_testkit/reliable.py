@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from support.procs import Service, start_sidecar
-from support.prom import scrape
+from telemetry_testkit.procs import Service, start_sidecar
+from telemetry_testkit.prom import scrape
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from support.procs import REPO, wait_until
+from telemetry_testkit.procs import REPO, wait_until
 
 DASHBOARD_DIR = REPO / "grafana" / "dashboards"
 DATASOURCE_DIR = REPO / "grafana" / "provisioning" / "datasources"

@@ -10,9 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from launched import CHROMIUM_ARGS, Launched
-
-from support.procs import REPO, require_binary, wait_until
+from telemetry_devtools.launched import CHROMIUM_ARGS, Launched
+from telemetry_testkit.procs import REPO, require_binary, wait_until
 
 ARTIFACTS = REPO / "test-artifacts"  # git-ignored: every step's screenshot
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from polling import scrape  # noqa: F401 - re-exported for tests
 
-import promconf  # scripts/ is on sys.path (root conftest.py)
+from telemetry_devtools import promconf
+from telemetry_devtools.polling import scrape  # noqa: F401 - re-exported for tests
 
 from .procs import free_port, require_binary, wait_until
 

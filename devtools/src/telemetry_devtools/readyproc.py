@@ -1,7 +1,7 @@
 """Start one of this repository's programs and wait for its ready line: the
 sidecar, the API, the feed CLI and the benchmark helpers print a JSON
 ``{"event": "ready", ...}`` line on stdout (with their ports) once they serve.
-Shared by the tests (tests/support/procs.py) and the benchmarks (bench/harness.py)."""
+Shared by the tests (testkit/src/telemetry_testkit/procs.py) and the benchmarks (bench/harness.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ class ReadyProcess:
     info: dict[str, Any]  # the ready line
     log_path: Path  # stderr
     lines: list[str] = field(default_factory=list)  # stdout, as it arrives
+    reader: threading.Thread | None = None  # appends to ``lines``; ends at the stdout's EOF
+
+    def wait_output(self, timeout: float) -> None:
+        """Wait for the process to exit AND for its last stdout line to be in ``lines``:
+        the reader thread may still hold it when ``popen.wait()`` returns."""
+        self.popen.wait(timeout)
+        if self.reader is not None:
+            self.reader.join(timeout)
 
     @property
     def http(self) -> str:
@@ -69,7 +77,8 @@ def spawn(kind: type[P], name: str, cmd: list[str], env: dict[str, str], log_dir
                     info.update(data)
                     got.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    proc.reader = threading.Thread(target=pump, daemon=True)
+    proc.reader.start()
     if wait:
         deadline = time.monotonic() + timeout
         while not got.wait(0.02):
