@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import signal
 import statistics
 import subprocess
 import sys
@@ -54,13 +53,7 @@ class Proc(ReadyProcess):
         raise RuntimeError(f"{self.name} printed no result (rc={self.popen.returncode}): {self.log()[-3000:]}")
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        self.terminate(timeout)  # a hang is killed: a benchmark reports, it does not fail on it
 
 
 def start(name: str, cmd: list[str], env: dict[str, str], log_dir: Path, timeout: float = 30.0,

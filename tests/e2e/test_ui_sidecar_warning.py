@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from telemetry_testkit.procs import free_port, start_sidecar, wait_until
 from telemetry_testkit.prom import scrape
+from telemetry_testkit.ui_apptest import click, texts, ui_env
 from trading_app.ui import app_publisher, trade_page
 from trading_app.ui.cli import APP
 from trading_app.ui.trade_page import ts_text
@@ -26,23 +27,8 @@ from trading_app.ui.trade_page import ts_text
 def ports(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, int]]:
     """Unused ZeroMQ and HTTP ports: nothing listens there until the test starts a sidecar."""
     zmq_port, http_port = free_port(), free_port()
-    monkeypatch.setenv("WEBAPP_ZMQ_ADDR", f"tcp://127.0.0.1:{zmq_port}")
-    monkeypatch.setenv("WEBAPP_SIDECAR_URL", f"http://127.0.0.1:{http_port}")
-    monkeypatch.setenv("WEBAPP_HEARTBEAT_INTERVAL_SECONDS", "0")  # so every counter is a click
-    monkeypatch.setenv("WEBAPP_DELIVERY", "fire_and_forget")
-    monkeypatch.setenv("WEBAPP_UI_METRICS_PORT", "0")  # the browser test covers the UI's /metrics
-    st.cache_resource.clear()  # get_settings/get_publisher are process-wide caches
-    yield zmq_port, http_port
-    app_publisher.get_publisher().close()
-    st.cache_resource.clear()
-
-
-def _click(at: AppTest, label: str) -> AppTest:
-    return next(b for b in at.button if b.label == label).click().run()
-
-
-def _texts(elements: Any) -> list[str]:
-    return [str(e.value) for e in elements]
+    with ui_env(monkeypatch, zmq_port, http_port):
+        yield zmq_port, http_port
 
 
 def _emitted(at: AppTest) -> dict[str, Any]:
@@ -58,13 +44,13 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
     zmq_port, http_port = ports
     at = AppTest.from_file(str(APP), default_timeout=30).run()
     assert not at.exception
-    assert _texts(at.warning) == [trade_page.UNREACHABLE_WARNING]
-    assert _texts(at.success) == []
+    assert texts(at.warning) == [trade_page.UNREACHABLE_WARNING]
+    assert texts(at.success) == []
     assert at.text_input(key="qty").value == "1"  # quantity defaults to 1
-    assert "UI publisher: trades sent 0 · trades dropped 0" in _texts(at.caption)
+    assert "UI publisher: trades sent 0 · trades dropped 0" in texts(at.caption)
 
     # 1. Sidecar down: the click returns (publish() does not wait) and is a counted drop.
-    at = _click(at, "Buy")
+    at = click(at, "Buy")
     publisher = app_publisher.get_publisher()
     snapshot = publisher.stats()
     assert snapshot.dropped == {("trade", "no_peer"): 1} and snapshot.sent == {}
@@ -76,12 +62,12 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
     assert {k: message[k] for k in ("type", "side", "qty", "symbol", "seq", "producer")} == {
         "type": "trade", "side": "buy", "qty": 1.0, "symbol": "BTCUSDT", "seq": 1, "producer": "trading-app-ui"}
     ts = ts_text(message["ts"])
-    assert _texts(at.error) == [
+    assert texts(at.error) == [
         f"Dropped buy 1 BTCUSDT — seq 1, ts {ts} (no_peer: the sidecar is not connected)"]
     assert _event_log_top(at) == {"seq": 1, "side": "buy", "qty": "1", "symbol": "BTCUSDT", "ts": ts,
                                   "status": "dropped: no_peer"}
-    assert "UI publisher: trades sent 0 · trades dropped 1 (no_peer 1)" in _texts(at.caption)
-    assert _texts(at.warning) == [trade_page.UNREACHABLE_WARNING]
+    assert "UI publisher: trades sent 0 · trades dropped 1 (no_peer 1)" in texts(at.caption)
+    assert texts(at.warning) == [trade_page.UNREACHABLE_WARNING]
 
     # 2. A real sidecar starts on that endpoint: the warning clears, clicks are counted.
     sidecar = start_sidecar(tmp_path, {"SIDECAR_ZMQ_BIND": f"tcp://127.0.0.1:{zmq_port}",
@@ -89,15 +75,15 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
     try:
         wait_until(lambda: publisher.connected, 10, message="publisher reconnects to the new sidecar")
         at = at.run()
-        assert _texts(at.warning) == []
-        assert _texts(at.success) == [trade_page.CONNECTED_TEXT]
+        assert texts(at.warning) == []
+        assert texts(at.success) == [trade_page.CONNECTED_TEXT]
         at.text_input(key="qty").set_value("3")
         for n, side in enumerate(("buy", "sell"), start=2):
-            at = _click(at.run(), side.capitalize())
+            at = click(at.run(), side.capitalize())
             message = _emitted(at)
             ts = ts_text(message["ts"])
             assert (message["side"], message["qty"], message["seq"]) == (side, 3.0, n)
-            assert _texts(at.success) == [trade_page.CONNECTED_TEXT, f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
+            assert texts(at.success) == [trade_page.CONNECTED_TEXT, f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
             assert [t.value for t in at.toast] == [f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
             assert _event_log_top(at) == {"seq": n, "side": side, "qty": "3", "symbol": "BTCUSDT", "ts": ts,
                                           "status": "sent"}
@@ -136,9 +122,9 @@ def test_first_render_with_sidecar_up_shows_no_warning(monkeypatch: pytest.Monke
         st.cache_resource.clear()
         at = AppTest.from_file(str(APP), default_timeout=30).run()
         assert not at.exception
-        assert _texts(at.warning) == []
-        assert _texts(at.success) == [trade_page.CONNECTED_TEXT]
-        assert _texts(at.info) == []  # the sidecar's /events answered
+        assert texts(at.warning) == []
+        assert texts(at.success) == [trade_page.CONNECTED_TEXT]
+        assert texts(at.info) == []  # the sidecar's /events answered
         app_publisher.get_publisher().close()
     finally:
         st.cache_resource.clear()

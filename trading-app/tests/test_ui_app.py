@@ -8,13 +8,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from telemetry_testkit.procs import free_port
+from telemetry_testkit.ui_apptest import click, texts, ui_env
 from trading_app.ui import app_publisher, trade_page
 from trading_app.ui.cli import APP
 
@@ -22,23 +22,8 @@ from trading_app.ui.cli import APP
 @pytest.fixture
 def unreachable_sidecar(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Unused ZeroMQ and HTTP ports: the publisher stays unconnected and every GET fails."""
-    monkeypatch.setenv("WEBAPP_ZMQ_ADDR", f"tcp://127.0.0.1:{free_port()}")
-    monkeypatch.setenv("WEBAPP_SIDECAR_URL", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.setenv("WEBAPP_HEARTBEAT_INTERVAL_SECONDS", "0")  # so every counter is a click
-    monkeypatch.setenv("WEBAPP_DELIVERY", "fire_and_forget")
-    monkeypatch.setenv("WEBAPP_UI_METRICS_PORT", "0")
-    st.cache_resource.clear()  # get_settings/get_publisher are process-wide caches
-    yield
-    app_publisher.get_publisher().close()
-    st.cache_resource.clear()
-
-
-def _click(at: AppTest, label: str) -> AppTest:
-    return next(b for b in at.button if b.label == label).click().run()
-
-
-def _texts(elements: Any) -> list[str]:
-    return [str(e.value) for e in elements]
+    with ui_env(monkeypatch, free_port(), free_port()):
+        yield
 
 
 def test_reliable_mode_says_trades_wait_in_the_outbox(unreachable_sidecar: None, tmp_path: Path,
@@ -50,13 +35,13 @@ def test_reliable_mode_says_trades_wait_in_the_outbox(unreachable_sidecar: None,
     st.cache_resource.clear()
     at = AppTest.from_file(str(APP), default_timeout=30).run()
     assert not at.exception
-    assert _texts(at.warning) == [trade_page.UNREACHABLE_RELIABLE_WARNING]
-    at = _click(at, "Buy")
+    assert texts(at.warning) == [trade_page.UNREACHABLE_RELIABLE_WARNING]
+    at = click(at, "Buy")
     assert not at.exception
     stats = app_publisher.get_publisher().stats()
     assert stats.dropped == {}  # kept, not dropped
     assert stats.outbox is not None and stats.outbox.unacked == 1
-    assert _texts(at.warning) == [trade_page.UNREACHABLE_RELIABLE_WARNING]
+    assert texts(at.warning) == [trade_page.UNREACHABLE_RELIABLE_WARNING]
 
 
 def test_a_page_that_cannot_be_imported_is_an_error_not_a_missing_page(unreachable_sidecar: None,

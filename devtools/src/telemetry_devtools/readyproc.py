@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -24,6 +25,20 @@ class ReadyProcess:
     log_path: Path  # stderr
     lines: list[str] = field(default_factory=list)  # stdout, as it arrives
     reader: threading.Thread | None = None  # appends to ``lines``; ends at the stdout's EOF
+
+    def terminate(self, timeout: float) -> bool:
+        """SIGTERM and wait up to ``timeout``; a process still running then is killed.
+        True if it exited by itself (or had already exited)."""
+        if self.popen.poll() is not None:
+            return True
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            return False
+        return True
 
     def wait_output(self, timeout: float) -> None:
         """Wait for the process to exit AND for its last stdout line to be in ``lines``:

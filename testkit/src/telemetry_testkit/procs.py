@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,14 +40,8 @@ def require_binary(name: str, fallbacks: tuple[str, ...] = ()) -> str:
 class Service(ReadyProcess):
     def stop(self, timeout: float = 5.0) -> int:
         """SIGTERM, then wait; returns the exit code (kills and fails on a hang)."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-                raise AssertionError(f"{self.name} did not exit within {timeout}s of SIGTERM") from None
+        if not self.terminate(timeout):
+            raise AssertionError(f"{self.name} did not exit within {timeout}s of SIGTERM")
         return int(self.popen.returncode)
 
     def kill(self) -> None:
