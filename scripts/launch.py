@@ -72,7 +72,7 @@ def steps(plan: Plan, dev: bool, run_dir: Path) -> list[Step]:
                    "--port", str(plan.ports["api"]), "--reload", "--reload-dir", str(REPO / "trading-app" / "src")]
     else:
         sidecar_cmd, api_cmd = [str(BIN / "metrics-sidecar")], [str(BIN / "trading-app-api")]
-    # Default watcher (watchdog): it also watches the page modules ui.py imports.
+    # Default watcher (watchdog): it also watches the page modules of trading_app/ui/ (app.py's folder).
     ui_cmd = [str(BIN / "trading-app-ui"), *(["--server.runOnSave", "true"] if dev else [])]
     out = [Step("metrics-sidecar", sidecar_cmd, plan.ports["sidecar"], f"{plan.url('sidecar')}/health", 30),
            Step("trading-app-api", api_cmd, plan.ports["api"], f"{plan.url('api')}/health", 30),

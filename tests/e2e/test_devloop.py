@@ -24,7 +24,7 @@ from support.prom import scrape
 pytestmark = pytest.mark.browser
 SIDECAR_INIT = "metrics-sidecar/src/metrics_sidecar/__init__.py"
 APP_INIT = "trading-app/src/trading_app/__init__.py"
-UI_PAGE = "trading-app/src/trading_app/ui_trade.py"
+UI_PAGE = "trading-app/src/trading_app/ui/trade_page.py"
 VERSION = re.compile(r'^__version__ = "[^"]*"$', re.MULTILINE)
 CAPTION = re.compile(r'^CAPTION = "[^"]*"$', re.MULTILINE)
 

@@ -7,7 +7,6 @@ log show the exact message that was emitted."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -18,10 +17,9 @@ from streamlit.testing.v1 import AppTest
 
 from support.procs import free_port, start_sidecar, wait_until
 from support.prom import scrape
-from trading_app import ui_common
-from trading_app.ui_trade import ts_text
-
-UI = Path(ui_common.__file__).with_name("ui.py")
+from trading_app.ui import app_publisher, trade_page
+from trading_app.ui.cli import APP
+from trading_app.ui.trade_page import ts_text
 
 
 @pytest.fixture
@@ -35,7 +33,7 @@ def ports(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, int]]:
     monkeypatch.setenv("WEBAPP_UI_METRICS_PORT", "0")  # the browser test covers the UI's /metrics
     st.cache_resource.clear()  # get_settings/get_publisher are process-wide caches
     yield zmq_port, http_port
-    ui_common.get_publisher().close()
+    app_publisher.get_publisher().close()
     st.cache_resource.clear()
 
 
@@ -58,16 +56,16 @@ def _event_log_top(at: AppTest) -> dict[str, Any]:
 
 def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], tmp_path: Path) -> None:
     zmq_port, http_port = ports
-    at = AppTest.from_file(str(UI), default_timeout=30).run()
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
     assert not at.exception
-    assert _texts(at.warning) == [ui_common.UNREACHABLE_WARNING]
+    assert _texts(at.warning) == [trade_page.UNREACHABLE_WARNING]
     assert _texts(at.success) == []
     assert at.text_input(key="qty").value == "1"  # quantity defaults to 1
     assert "UI publisher: trades sent 0 · trades dropped 0" in _texts(at.caption)
 
     # 1. Sidecar down: the click returns (publish() does not wait) and is a counted drop.
     at = _click(at, "Buy")
-    publisher = ui_common.get_publisher()
+    publisher = app_publisher.get_publisher()
     snapshot = publisher.stats()
     assert snapshot.dropped == {("trade", "no_peer"): 1} and snapshot.sent == {}
     # A blocking send would wait for a peer that never comes; a bounded total says it did not.
@@ -81,7 +79,7 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
     assert _event_log_top(at) == {"seq": 1, "side": "buy", "qty": "1", "symbol": "BTCUSDT", "ts": ts,
                                   "status": "dropped: no_peer"}
     assert "UI publisher: trades sent 0 · trades dropped 1 (no_peer 1)" in _texts(at.caption)
-    assert _texts(at.warning) == [ui_common.UNREACHABLE_WARNING]
+    assert _texts(at.warning) == [trade_page.UNREACHABLE_WARNING]
 
     # 2. A real sidecar starts on that endpoint: the warning clears, clicks are counted.
     sidecar = start_sidecar(tmp_path, {"SIDECAR_ZMQ_BIND": f"tcp://127.0.0.1:{zmq_port}",
@@ -90,14 +88,14 @@ def test_warning_while_down_counted_drop_then_recovery(ports: tuple[int, int], t
         wait_until(lambda: publisher.connected, 10, message="publisher reconnects to the new sidecar")
         at = at.run()
         assert _texts(at.warning) == []
-        assert _texts(at.success) == [ui_common.CONNECTED_TEXT]
+        assert _texts(at.success) == [trade_page.CONNECTED_TEXT]
         at.text_input(key="qty").set_value("3")
         for n, side in enumerate(("buy", "sell"), start=2):
             at = _click(at.run(), side.capitalize())
             message = _emitted(at)
             ts = ts_text(message["ts"])
             assert (message["side"], message["qty"], message["seq"]) == (side, 3.0, n)
-            assert _texts(at.success) == [ui_common.CONNECTED_TEXT, f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
+            assert _texts(at.success) == [trade_page.CONNECTED_TEXT, f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
             assert [t.value for t in at.toast] == [f"Emitted {side} 3 BTCUSDT — seq {n}, ts {ts}"]
             assert _event_log_top(at) == {"seq": n, "side": side, "qty": "3", "symbol": "BTCUSDT", "ts": ts,
                                           "status": "sent"}
@@ -134,40 +132,12 @@ def test_first_render_with_sidecar_up_shows_no_warning(monkeypatch: pytest.Monke
         monkeypatch.setenv("WEBAPP_DELIVERY", "fire_and_forget")
         monkeypatch.setenv("WEBAPP_UI_METRICS_PORT", "0")
         st.cache_resource.clear()
-        at = AppTest.from_file(str(UI), default_timeout=30).run()
+        at = AppTest.from_file(str(APP), default_timeout=30).run()
         assert not at.exception
         assert _texts(at.warning) == []
-        assert _texts(at.success) == [ui_common.CONNECTED_TEXT]
+        assert _texts(at.success) == [trade_page.CONNECTED_TEXT]
         assert _texts(at.info) == []  # the sidecar's /events answered
-        ui_common.get_publisher().close()
+        app_publisher.get_publisher().close()
     finally:
         st.cache_resource.clear()
         sidecar.kill()
-
-
-def test_reliable_mode_says_trades_wait_in_the_outbox(ports: tuple[int, int], tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """With WEBAPP_DELIVERY=reliable nothing is dropped while the sidecar is away,
-    so the page must not say it may be: the click waits in the outbox."""
-    monkeypatch.setenv("WEBAPP_DELIVERY", "reliable")
-    monkeypatch.setenv("WEBAPP_OUTBOX_DIR", str(tmp_path / "outbox"))
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(UI), default_timeout=30).run()
-    assert not at.exception
-    assert _texts(at.warning) == [ui_common.UNREACHABLE_RELIABLE_WARNING]
-    at = _click(at, "Buy")
-    assert not at.exception
-    stats = ui_common.get_publisher().stats()
-    assert stats.dropped == {}  # kept, not dropped
-    assert stats.outbox is not None and stats.outbox.unacked == 1
-    assert _texts(at.warning) == [ui_common.UNREACHABLE_RELIABLE_WARNING]
-
-
-def test_a_page_that_cannot_be_imported_is_an_error_not_a_missing_page(ports: tuple[int, int],
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import trading_app
-
-    monkeypatch.delattr(trading_app, "ui_market", raising=False)
-    monkeypatch.setitem(sys.modules, "trading_app.ui_market", None)  # the import now fails
-    at = AppTest.from_file(str(UI), default_timeout=30).run()
-    assert [e.message for e in at.exception] and "ui_market" in at.exception[0].message

@@ -11,58 +11,28 @@ sidecar's /metrics/, the API's /metrics and this UI process' own publisher."""
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import altair as alt
-import httpx
 import pandas as pd
 import streamlit as st
-from prometheus_client.parser import text_string_to_metric_families
 
-from trading_app.ui_common import get_publisher, get_settings
-from trading_app.ui_order import fixed
+from trading_app.ui.app_publisher import get_publisher
+from trading_app.ui.app_settings import get_settings
+from trading_app.ui.exposition_reader import Samples, exposition
+from trading_app.ui.number_format import fixed
+from trading_app.ui.prometheus_api import COLUMNS, prometheus_range
 
 QUANTILES = (0.5, 0.95, 0.99)
 TYPES = ("trade", "tick", "heartbeat")
 HOPS = ("event_to_send", "send_to_receive", "receive_to_apply", "event_to_apply")  # docs/metrics.md
 WINDOW_SECONDS = 900  # the over-time charts show the last 15 minutes
-Samples = list[tuple[str, dict[str, str], float]]
-COLUMNS = ["time", "series", "value"]
 # The latency alerts of prometheus/rules/latency.yml (a test keeps these equal to the rules):
 # name -> (threshold in ms, message types whose p99 chart shows it, what it measures).
 ALERT_THRESHOLDS_MS = {
     "HopLatencyP99High": (50.0, ("trade", "tick", "heartbeat"), "send_to_receive, receive_to_apply"),
     "TradeLatencyP99High": (100.0, ("trade",), "click to sidecar"),
 }
-
-
-def prometheus_range(base: str, expr: str, seconds: int = WINDOW_SECONDS, step: str = "5s") -> pd.DataFrame:
-    """A range query as a long frame (time, series, value); empty on any failure."""
-    now = time.time()
-    try:
-        body = httpx.get(f"{base}/api/v1/query_range", timeout=2,
-                         params={"query": expr, "start": now - seconds, "end": now, "step": step}).json()
-    except (httpx.HTTPError, ValueError):
-        return pd.DataFrame(columns=COLUMNS)
-    rows = []
-    for result in body.get("data", {}).get("result", []):
-        labels = result["metric"]
-        name = labels.get("hop") or ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "value"
-        for ts, value in result["values"]:
-            if math.isfinite(number := float(value)):  # NaN: no sample in the rate window
-                rows.append({"time": pd.to_datetime(float(ts), unit="s", utc=True), "series": name,
-                             "value": number})
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def exposition(url: str) -> Samples:
-    """Every sample of a Prometheus text exposition; empty when unreachable."""
-    try:
-        text = httpx.get(url, timeout=2).text
-    except httpx.HTTPError:
-        return []
-    return [(s.name, s.labels, s.value) for f in text_string_to_metric_families(text) for s in f.samples]
 
 
 def histogram_frame(samples: Samples, hop: str, kind: str) -> pd.DataFrame:
@@ -123,7 +93,7 @@ def percentiles_over_time(kind: str, recent: pd.DataFrame) -> None:
         if settings.prometheus_url:
             frame = prometheus_range(settings.prometheus_url, (
                 f'histogram_quantile({q}, sum by (le, hop) (rate(hop_latency_seconds_bucket{{type="{kind}"}}[1m])))'
-                " * 1000"))
+                " * 1000"), WINDOW_SECONDS)
         else:
             frame = history[history["quantile"] == label][COLUMNS]
         if frame.empty:

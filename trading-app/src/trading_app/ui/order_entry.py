@@ -1,20 +1,18 @@
 """Order entry rules of the UI: what the quantity field shows is what is sent, or
 the order is refused with a message saying why. No rounding, no clamping, no
-falling back to a previous value. Also the fixed-notation number format every
-page uses (never ``1e+09``)."""
+falling back to a previous value. Numbers are shown by number_format.py."""
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
 from trading_app.settings import AppSettings
+from trading_app.ui.number_format import QTY_DIGITS, qty_text
 
 # Plain decimal notation only: what people type into an order ticket. Exponents,
 # signs, "inf" and "nan" are refused with a message rather than interpreted.
 DECIMAL = re.compile(r"^[0-9]+(\.[0-9]*)?$|^\.[0-9]+$")
-QTY_DIGITS = 8  # the finest quantity shown; more digits typed are refused, not rounded
 BUY_GREEN, SELL_RED = "#1b873f", "#c62828"  # a trader reads red as sell, so Buy must not be red
 SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$")  # the wire's (metrics_sidecar.schema)
 
@@ -29,20 +27,6 @@ class Order:
 @dataclass(frozen=True)
 class Refusal:
     message: str
-
-
-def fixed(value: float, digits: int = 4, grouping: bool = False) -> str:
-    """Fixed notation, trailing zeros of the fraction dropped: 3, 2.5, 1000000000."""
-    text = f"{value:,.{digits}f}" if grouping else f"{value:.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def qty_text(qty: float) -> str:
-    return fixed(qty, QTY_DIGITS)
-
-
-def price_text(price: float | None) -> str:
-    return "—" if price is None or not math.isfinite(price) else f"{price:,.4f}"
 
 
 def check_order(side: str, typed_qty: str, symbol: str | None, settings: AppSettings) -> Order | Refusal:

@@ -31,8 +31,8 @@ from support.procs import Service, start_sidecar, wait_until
 from support.prom import Prometheus, scrape, start_prometheus
 from trading_app.telemetry.push import PushPublisher as Publisher
 
-MARKET = "from trading_app import ui_market\nui_market.render()"
-LATENCY = "from trading_app import ui_latency\nui_latency.render()"
+MARKET = "from trading_app.ui import market_page\nmarket_page.render()"
+LATENCY = "from trading_app.ui import latency_page\nlatency_page.render()"
 PRICES = [100.0, 101.0, 99.5, 102.25]
 HOPS = ["event_to_apply", "event_to_send", "receive_to_apply", "send_to_receive"]
 # Latency buckets chosen so each hop's observations all land in one bucket.
@@ -65,7 +65,7 @@ def page_env(monkeypatch: pytest.MonkeyPatch, sidecar: Service, prometheus: str 
 def clean_streamlit() -> Iterator[None]:
     st.cache_resource.clear()
     yield
-    from trading_app.ui_common import get_publisher
+    from trading_app.ui.app_publisher import get_publisher
 
     get_publisher().close()
     st.cache_resource.clear()

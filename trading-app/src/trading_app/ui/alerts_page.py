@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from trading_app.ui_common import get_settings
-from trading_app.ui_prometheus import alerts
+from trading_app.ui.app_settings import get_settings
+from trading_app.ui.prometheus_api import alerts
 
 NOT_CONFIGURED = "Prometheus not configured (WEBAPP_PROMETHEUS_URL is empty): no alerts to show."
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import streamlit as st
 
-from trading_app.ui_common import get_settings, sidecar_get
-from trading_app.ui_latency import exposition
-from trading_app.ui_order import fixed, price_text, qty_text
+from trading_app.ui.app_settings import get_settings
+from trading_app.ui.exposition_reader import exposition
+from trading_app.ui.number_format import fixed, price_text, qty_text
+from trading_app.ui.sidecar_api import sidecar_get
 
 MAX_SYMBOLS = 50  # one GET per symbol on each refresh
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import streamlit as st
 
-from trading_app.ui_common import get_publisher, sidecar_response
-from trading_app.ui_order import fixed, price_text, qty_text
+from trading_app.ui.app_publisher import get_publisher
+from trading_app.ui.number_format import fixed, price_text, qty_text
+from trading_app.ui.sidecar_api import sidecar_response
 
 ROWS = 50
 COLUMNS = ("seq", "side", "qty", "symbol", "price", "latency_ms", "status")

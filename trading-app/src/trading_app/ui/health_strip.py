@@ -12,10 +12,11 @@ from typing import Any
 
 import streamlit as st
 
-from trading_app.ui_common import get_publisher, get_settings
-from trading_app.ui_latency import exposition
-from trading_app.ui_order import fixed
-from trading_app.ui_prometheus import alerts, increase_exact, instant
+from trading_app.ui.app_publisher import get_publisher
+from trading_app.ui.app_settings import get_settings
+from trading_app.ui.exposition_reader import exposition
+from trading_app.ui.number_format import fixed
+from trading_app.ui.prometheus_api import alerts, increase_exact, instant
 
 P99_RULE = "max(job:trade_latency_seconds:p99_1m)"  # prometheus/rules/latency.yml
 # name -> (counter, the scrape jobs that export it; while one of them is up, no series yet means 0)

@@ -1,7 +1,7 @@
 """The Trade page: buy (green) / sell (red) with a quantity (default 1) sent
-exactly as typed or refused with a message (ui_order.py), the live price, the
+exactly as typed or refused with a message (order_entry.py), the live price, the
 exact message each click emitted (notification + event log), the blotter of this
-UI's trades as the sidecar received them (ui_blotter.py), this process' own
+UI's trades as the sidecar received them (blotter.py), this process' own
 publisher counters, and a warning while the sidecar is unreachable.
 
 Sections sit in keyed containers (CSS class ``st-key-<key>``) so people can link
@@ -16,18 +16,19 @@ from typing import Any
 
 import streamlit as st
 
-from trading_app.ui_blotter import blotter_panel, remember_drop
-from trading_app.ui_common import (
-    CONNECTED_TEXT,
-    UNREACHABLE_RELIABLE_WARNING,
-    UNREACHABLE_WARNING,
-    get_publisher,
-    get_settings,
-    sidecar_get,
-    trade_counts,
-)
-from trading_app.ui_order import BUY_GREEN, SELL_RED, Refusal, check_order, price_text, qty_text
+from trading_app.ui.app_publisher import get_publisher, trade_counts
+from trading_app.ui.app_settings import get_settings
+from trading_app.ui.blotter import blotter_panel, remember_drop
+from trading_app.ui.number_format import price_text, qty_text
+from trading_app.ui.order_entry import BUY_GREEN, SELL_RED, Refusal, check_order
+from trading_app.ui.sidecar_api import sidecar_get
 
+UNREACHABLE_WARNING = "Sidecar unreachable — events may be dropped. Start metrics-sidecar (see README, startup order)."
+# Reliable mode drops nothing while the sidecar is away: trades wait in the outbox
+# (until it is full, a refusal the page shows) and are resent when it is back.
+UNREACHABLE_RELIABLE_WARNING = ("Sidecar unreachable — trades wait in the outbox and are sent when it is back "
+                                "(docs/delivery.md).")
+CONNECTED_TEXT = "Sidecar connected"
 CAPTION = "Every click is published over ZeroMQ PUSH to the metrics sidecar."
 EVENT_LOG_ROWS = 20
 SIDE_COLOURS = f"""<style>

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from support.procs import Service, free_port, start_sidecar, wait_until
 from support.prom import scrape
-from trading_app import ui_latency
 from trading_app.telemetry.push import PushPublisher as Publisher
+
+MARKET = "from trading_app.ui import market_page\nmarket_page.render()"
+LATENCY = "from trading_app.ui import latency_page\nlatency_page.render()"
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +58,14 @@ def env(fed_sidecar: Service, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("WEBAPP_PORT", "0")  # no API in this test: the page must say so, not fail
     st.cache_resource.clear()
     yield
-    from trading_app.ui_common import get_publisher
+    from trading_app.ui.app_publisher import get_publisher
 
     get_publisher().close()
     st.cache_resource.clear()
 
 
 def test_market_page_shows_price_bars_analytics_and_pnl(env: None, tmp_path: Path) -> None:
-    at = AppTest.from_string("from trading_app import ui_market\nui_market.render()", default_timeout=30).run()
+    at = AppTest.from_string(MARKET, default_timeout=30).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Last price"] == "102.2500"
@@ -85,20 +86,20 @@ def test_market_page_shows_price_bars_analytics_and_pnl(env: None, tmp_path: Pat
 
 
 def test_market_page_explains_missing_data(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = AppTest.from_string("from trading_app import ui_market\nui_market.render()", default_timeout=30).run()
+    at = AppTest.from_string(MARKET, default_timeout=30).run()
     at.selectbox(key="market_symbol").set_value("SOLUSDT").run()  # offered, but nothing seen for it
     assert not at.exception
     assert [i.value for i in at.info] == [
         "No market data for SOLUSDT yet (is a feed running? `trading-app-feed --source sim`)."]
     monkeypatch.setenv("WEBAPP_SIDECAR_URL", f"http://127.0.0.1:{free_port()}")
     st.cache_resource.clear()
-    at = AppTest.from_string("from trading_app import ui_market\nui_market.render()", default_timeout=30).run()
+    at = AppTest.from_string(MARKET, default_timeout=30).run()
     assert not at.exception
     assert [i.value for i in at.info] == ["Sidecar unreachable: start metrics-sidecar (see README)."]
 
 
 def test_latency_page_shows_percentiles_histogram_and_counts(env: None) -> None:
-    at = AppTest.from_string("from trading_app import ui_latency\nui_latency.render()", default_timeout=30).run()
+    at = AppTest.from_string(LATENCY, default_timeout=30).run()
     assert not at.exception
     assert any("WEBAPP_PROMETHEUS_URL is not set" in c.value for c in at.caption)
     recent = at.table[0].value
@@ -121,26 +122,12 @@ def test_latency_page_shows_percentiles_histogram_and_counts(env: None) -> None:
 
 
 def test_latency_page_other_type_and_no_sidecar(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = AppTest.from_string("from trading_app import ui_latency\nui_latency.render()", default_timeout=30).run()
+    at = AppTest.from_string(LATENCY, default_timeout=30).run()
     at.segmented_control(key="latency_type").set_value("tick").run()
     assert not at.exception
     assert any(s.value == "Per-hop percentiles over time (tick)" for s in at.subheader)
     monkeypatch.setenv("WEBAPP_SIDECAR_URL", f"http://127.0.0.1:{free_port()}")
     st.cache_resource.clear()
-    at = AppTest.from_string("from trading_app import ui_latency\nui_latency.render()", default_timeout=30).run()
+    at = AppTest.from_string(LATENCY, default_timeout=30).run()
     assert not at.exception
     assert [i.value for i in at.info] == ["Sidecar /metrics/ not reachable: start metrics-sidecar (see README)."]
-
-
-
-def test_recent_table_has_p99_9_and_the_window_max_in_ms() -> None:
-    samples = [("hop_latency_recent_seconds", {"hop": h, "quantile": q, "type": "trade"}, v)
-               for h in ("event_to_send", "send_to_receive")
-               for q, v in (("0.5", 0.001), ("0.95", 0.002), ("0.99", 0.004), ("0.999", 0.25))]
-    samples += [("hop_latency_max_seconds", {"clock": "same", "hop": "event_to_send", "type": "trade"}, 0.5),
-                ("hop_latency_max_seconds", {"clock": "same", "hop": "event_to_send", "type": "tick"}, 9.0)]
-    table = ui_latency.recent_table(samples, "trade", ui_latency.recent_quantiles(samples, "trade"))
-    assert list(table.columns) == ["p50", "p95", "p99", "p99.9", "max (15-30 s)"]
-    assert list(table.loc["event_to_send"]) == [1.0, 2.0, 4.0, 250.0, 500.0]
-    assert list(table.loc["send_to_receive"])[:4] == [1.0, 2.0, 4.0, 250.0]
-    assert math.isnan(list(table.loc["send_to_receive"])[4])  # no sample in the window  # no sample in the window

@@ -11,10 +11,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from trading_app.ui_blotter import my_received_trades
-from trading_app.ui_common import get_settings, sidecar_get, sidecar_response
-from trading_app.ui_order import BUY_GREEN, SELL_RED, qty_text
-from trading_app.ui_positions import all_positions_panel, side_totals, unpriced_note
+from trading_app.ui.app_settings import get_settings
+from trading_app.ui.blotter import my_received_trades
+from trading_app.ui.number_format import qty_text
+from trading_app.ui.order_entry import BUY_GREEN, SELL_RED
+from trading_app.ui.positions import all_positions_panel, side_totals, unpriced_note
+from trading_app.ui.sidecar_api import sidecar_get, sidecar_response
 
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 FILLS = 200  # of this UI's trades, read back to mark on the price chart
