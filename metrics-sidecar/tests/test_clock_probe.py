@@ -63,17 +63,21 @@ def test_replies_are_checked_before_they_count(state: TelemetryState) -> None:
         ident, _, payload = router.recv_multipart()
         now = time.time()  # probes are stamped with the real clock
         probes.heard_heartbeat(ident, payload, now)
-        probes.send_due(router, now)
+        probes.send_due(router, now)  # no probe: it has not said it answers them
+        dealer.send(PROBE)
+        probes.frame(ident, router.recv_multipart()[1:][1:], now)  # the bare hello: no body
+        probes.send_due(router, now + 1)
         kind, body = dealer.recv_multipart()
         assert kind == PROBE and set(json.loads(body)) == {"t1"}
         t1 = float(json.loads(body)["t1"])
         with state.lock:
+            assert probes.probes_sent == 1
             probes.reply(ident, [b"not json"], t1 + 1)
             probes.reply(ident, [msgspec.json.encode({"t1": t1 + 1, "t2": t1, "t3": t1})], t1 + 1)  # not ours
             assert state.clock_offsets.details(t1) == {}
             probes.reply(ident, [msgspec.json.encode({"t1": t1, "t2": t1 + 5, "t3": t1 + 1})], t1 + 1)  # t3 < t2
             assert state.invalid["bad_field"] == 2
-            probes.send_due(router, now + 1)  # a new probe; the impossible reply consumed the last one
+            probes.send_due(router, now + 2)  # a new probe; the impossible reply consumed the last one
         t1 = float(json.loads(dealer.recv_multipart()[1])["t1"])
         with state.lock:
             probes.reply(ident, [msgspec.json.encode({"t1": t1, "t2": t1 + AHEAD, "t3": t1 + AHEAD})], t1)

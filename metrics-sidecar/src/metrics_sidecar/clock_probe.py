@@ -1,8 +1,11 @@
 """Round-trip clock probes on the reliable channel (the sidecar's side).
 
-Every ``PROBE_INTERVAL`` s the ROUTER sends each publisher it has heard from in
-the last ``PEER_TTL`` s (a batch or a heartbeat names its producer)
-``[identity, b"clk1", {"t1": <sidecar time>}]``. A publisher answers at once
+A publisher that answers probes says so with a bare ``[b"clk1"]`` after each of
+its heartbeats. Every ``PROBE_INTERVAL`` s the ROUTER sends each such
+connection it has heard from in the last ``PEER_TTL`` s (a batch or a heartbeat
+names its producer) ``[identity, b"clk1", {"t1": <sidecar time>}]``; a
+connection that never said so (an older publisher, a hand-made client) gets
+none. A publisher answers at once
 with ``[b"clk1", {"t1": <echoed>, "t2": <its receipt>, "t3": <its reply>}]``
 (its own clock); the reply's receipt is ``t4``. ``clock_offset.py`` turns the
 four times into an offset and a round trip (NTP's on-wire exchange).
@@ -63,11 +66,12 @@ _decode_named = msgspec.json.Decoder(_Named).decode
 
 
 class _Peer:
-    __slots__ = ("heard", "producer", "t1")
+    __slots__ = ("answers", "heard", "producer", "t1")
 
     def __init__(self, producer: str, heard: float) -> None:
-        self.producer = producer
+        self.producer = producer  # "" until a batch or heartbeat names it
         self.heard = heard
+        self.answers = False  # it said it answers probes
         self.t1: float | None = None  # the outstanding probe's send time
 
 
@@ -82,16 +86,24 @@ class ClockProbes:
         self._next_round = 0.0
         self._log = RateLimitedLogger(log, log_per_second)
 
-    def heard(self, identity: bytes, producer: str, now: float) -> None:
-        """A batch header named ``producer`` on this connection."""
+    def heard(self, identity: bytes, producer: str, now: float) -> _Peer:
+        """A batch header named ``producer`` on this connection ("": a hello)."""
         peer = self.peers.get(identity)
         if peer is None:
             peer = self.peers[identity] = _Peer(producer, now)
             if len(self.peers) > MAX_PEERS:
                 self.peers.popitem(last=False)
         else:
-            peer.producer, peer.heard = producer, now
+            peer.producer, peer.heard = producer or peer.producer, now
             self.peers.move_to_end(identity)
+        return peer
+
+    def frame(self, identity: bytes, frames: list[bytes], now: float) -> None:
+        """A ``clk1`` frame's body: none is a hello, one is a reply. Hold ``state.lock``."""
+        if frames:
+            self.reply(identity, frames, now)
+        else:
+            self.heard(identity, "", now).answers = True
 
     def heard_heartbeat(self, identity: bytes, payload: bytes, now: float) -> None:
         """A heartbeat's producer (what the apply path then decodes in full)."""
@@ -108,6 +120,8 @@ class ClockProbes:
         for identity in [i for i, p in self.peers.items() if now - p.heard > PEER_TTL]:
             del self.peers[identity]
         for identity, peer in self.peers.items():
+            if not (peer.answers and peer.producer):
+                continue
             t1 = time.time()
             try:
                 sock.send_multipart([identity, PROBE, _encode(_Probe(t1))], zmq.NOBLOCK)

@@ -9,8 +9,9 @@ Wire protocol (docs/delivery.md):
   stream; ``acked`` is the highest seq the publisher has seen acked (it deleted
   those: they can never be resent).
 - DEALER -> ROUTER ``[b"hb1", payload]``: a heartbeat; applied, never acked.
-- ROUTER -> DEALER ``[b"clk1", {"t1"}]`` and back ``[b"clk1", {"t1", "t2", "t3"}]``:
-  a round-trip clock probe (clock_probe.py).
+- DEALER -> ROUTER ``[b"clk1"]`` (it answers probes), then ROUTER -> DEALER
+  ``[b"clk1", {"t1"}]`` and back ``[b"clk1", {"t1", "t2", "t3"}]``: a round-trip
+  clock probe (clock_probe.py).
 - ROUTER -> DEALER ``[b"ack1", {"producer", "instance", "acked", "gap"}]``: every
   seq up to ``acked`` is processed and durable (cumulative ack); ``gap`` says a
   batch arrived beyond ``acked + 1`` (an earlier one was lost with a connection),
@@ -197,7 +198,7 @@ class ReliableLoop:
                 self._apply(payload, recv_ts, None)
             return
         if kind == PROBE:
-            self.probes.reply(frames[0], frames[2:], recv_ts)
+            self.probes.frame(frames[0], frames[2:], recv_ts)
             return
         if kind != BATCH or len(frames) < 3:
             self.state.reject(reasons.MULTIPART)  # not this protocol

@@ -1,6 +1,7 @@
 """The publisher's side of the reliable channel's round-trip clock probe.
 
-The sidecar's ROUTER sends ``[b"clk1", {"t1": <sidecar time>}]``; the sender
+After each heartbeat the sender thread sends a bare ``[b"clk1"]``: it answers
+probes. The sidecar's ROUTER then sends ``[b"clk1", {"t1": <sidecar time>}]``; the sender
 thread answers at once with ``[b"clk1", {"t1", "t2", "t3"}]``: ``t1`` echoed,
 ``t2`` when it read the probe and ``t3`` when it answers, both by this host's
 clock. The sidecar computes this producer's clock offset and its error bound
@@ -36,3 +37,12 @@ def answer_probe(sock: zmq.Socket, body: bytes, received: float) -> None:
         sock.send_multipart([PROBE, reply], zmq.NOBLOCK)
     except zmq.ZMQError:
         pass  # the sidecar probes again in a second
+
+
+def say_answers_probes(sock: zmq.Socket) -> None:
+    """The bare ``[b"clk1"]`` after a heartbeat: the sidecar probes only
+    connections that sent it."""
+    try:
+        sock.send(PROBE, zmq.NOBLOCK)
+    except zmq.ZMQError:
+        pass  # the next heartbeat says it again

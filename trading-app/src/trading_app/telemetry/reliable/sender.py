@@ -30,7 +30,7 @@ import zmq
 
 from ...curve_keys import CurveClientKeys
 from ..monitor import ConnectionMonitor
-from .clock_probe import PROBE, answer_probe
+from .clock_probe import PROBE, answer_probe, say_answers_probes
 from .outbox import Outbox, SenderView
 
 log = logging.getLogger("trading_app.reliable")
@@ -292,6 +292,8 @@ class Sender:
             except zmq.Again:
                 reason = "hwm" if self.monitors[i].connected else "no_peer"
             self._on_heartbeat(reason)
+            if reason is None:
+                say_answers_probes(sock)
 
     def _housekeeping(self, view: SenderView, force: bool = False) -> None:
         """Delete acked rows and finished streams in bulk; checkpoint the WAL."""
