@@ -37,6 +37,8 @@ from telemetry_devtools.launcher.ports import port_taken, who_listens
 REPO = Path(__file__).resolve().parent.parent  # this script's repository: its .env, the programs' cwd
 BIN = Path(sys.executable).parent
 MAX_RESTARTS = 5
+# The dashboards' exemplars and native-histogram quantiles need both (Prometheus 2.42).
+PROMETHEUS_FEATURES = "exemplar-storage,native-histograms"
 
 
 class Interrupted(BaseException):
@@ -83,7 +85,8 @@ def steps(plan: Plan, dev: bool, run_dir: Path) -> list[Step]:
         config.write_text(promconf.render(targets))
         out.append(Step("prometheus", [plan.prometheus_bin, f"--config.file={config}",
                                        f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
-                                       f"--web.listen-address={host}:{plan.ports['prometheus']}"],
+                                       f"--web.listen-address={host}:{plan.ports['prometheus']}",
+                                       f"--enable-feature={PROMETHEUS_FEATURES}"],
                         plan.ports["prometheus"], f"{plan.url('prometheus')}/-/ready", 30))
     return out
 

@@ -295,6 +295,19 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     assert_all_gone(list(ready["pids"].values()))
 
 
+def test_the_launchers_prometheus_runs_with_exemplar_storage_and_native_histograms(tmp_path: Path) -> None:
+    """The one-command loop's real Prometheus, asked which feature flags it runs with."""
+    assert shutil.which("prometheus"), "prometheus is installed on every machine the tests run on"
+    with launcher(tmp_path / "run", "--ports", "auto") as run:
+        ready = run.event("ready")
+        flags = httpx.get(f"{ready['prometheus']}/api/v1/status/flags", timeout=10).json()
+        run.proc.send_signal(signal.SIGINT)
+        assert run.wait() == 0
+    assert flags["status"] == "success"
+    assert flags["data"]["enable-feature"] == "exemplar-storage,native-histograms"
+    assert_all_gone(list(ready["pids"].values()))
+
+
 def test_flags_win_over_the_environment_and_configured_links_are_kept_with_a_note(tmp_path: Path) -> None:
     """resolve() alone (no process): what the launcher would give its children."""
     from telemetry_devtools.launcher.options import parser, resolve
