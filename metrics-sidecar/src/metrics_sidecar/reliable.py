@@ -49,7 +49,7 @@ import zmq
 
 from . import reasons
 from .curve import CurveServer
-from .decode import decode
+from .intake import Intake
 from .journal import UnrecordableError
 from .persistence import DurableState
 from .ratelimit import RateLimitedLogger
@@ -101,6 +101,8 @@ class ReliableLoop:
         self._thread: threading.Thread | None = None
         self._curve: CurveServer | None = None
         self._log = RateLimitedLogger(log, settings.invalid_log_per_second)  # every line input can trigger
+        # The one ingest entry (intake.py), shared with the PULL loop: decode, apply, rejections counted.
+        self.intake = Intake(state, settings.max_message_bytes, self._log)
 
     def start(self, curve: CurveServer | None = None) -> None:
         """``curve``: the PULL loop's, already started: one ZAP handler per context
@@ -164,10 +166,10 @@ class ReliableLoop:
                     self._handle(frames, recv_ts, acks)
                 except UnrecordableError:  # a seq/ack beyond what the journal holds: the message is refused
                     for _ in frames[3:] or [b""]:
-                        self.state.reject(reasons.BAD_FIELD)
+                        self.intake.reject(reasons.BAD_FIELD)
                 except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback; a bug must cost this message, never the loop
                     self._log.exception("reliable: unexpected error; message counted as internal_error")
-                    self.state.reject(reasons.INTERNAL_ERROR)
+                    self.intake.reject(reasons.INTERNAL_ERROR)
             self.state.end_batch()
         if not acks:
             return
@@ -188,10 +190,10 @@ class ReliableLoop:
         kind = frames[1] if len(frames) > 1 else b""
         if kind == HEARTBEAT:
             for payload in frames[2:]:
-                self._apply(payload, recv_ts, None)
+                self.intake.frame(payload, recv_ts, arrays=False)
             return
         if kind != BATCH or len(frames) < 3:
-            self.state.reject(reasons.MULTIPART)  # not this protocol
+            self.intake.reject(reasons.MULTIPART)  # not this protocol
             return
         payloads = frames[3:]
         try:
@@ -201,7 +203,7 @@ class ReliableLoop:
             self._log.warning("reliable: bad batch header (%s): %r", error, frames[2][:120])
         if header is None or header.seq + max(len(payloads), 1) - 1 > SEQ_MAX:  # every payload's seq in range
             for _ in payloads or [b""]:
-                self.state.reject(reasons.BAD_FIELD)
+                self.intake.reject(reasons.BAD_FIELD)
             return
         key = (header.producer, header.instance)
         start = self.durable.cursors.get(key)
@@ -214,7 +216,7 @@ class ReliableLoop:
             if seq <= cursor:
                 duplicates += 1  # a resend of something already processed
             elif seq == cursor + 1:
-                self._apply(payload, recv_ts, (header.producer, header.instance, seq))
+                self.intake.frame(payload, recv_ts, (header.producer, header.instance, seq), arrays=False)
                 cursor = seq
             else:
                 gap = True  # an earlier batch was lost: drop the rest, the publisher goes back
@@ -247,33 +249,6 @@ class ReliableLoop:
             self._log.warning("stream %s/%s: no record of seq 1..%d, which the publisher saw acked; resuming "
                               "after it (state directory lost?)", header.producer, header.instance, header.acked)
         return header.acked
-
-    def _apply(self, payload: bytes, recv_ts: float, stamp: tuple[str, str, int] | None) -> None:
-        state = self.state
-        if len(payload) > self.settings.max_message_bytes:
-            state.reject(reasons.TOO_LARGE)
-            return
-        result = decode(payload)
-        if type(result) is str:
-            state.reject(result)
-            return
-        event = result
-        assert not isinstance(event, str)
-        if stamp is not None:
-            # The header is what the cursor tracks; the payload must agree with it.
-            event.producer, event.instance, event.seq = stamp
-        event.recv_ts = recv_ts
-        try:
-            reason = state.apply(event)
-        except UnrecordableError:  # beyond what the journal holds: refused before any change
-            state.reject(reasons.BAD_FIELD)
-            return
-        except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
-            self._log.exception("failed to apply %r", event)
-            state.reject(reasons.INTERNAL_ERROR)
-            return
-        if reason is not None:
-            self._log.warning("rejected message (%s)", reason)
 
 
 class DurableServices:
