@@ -11,7 +11,7 @@ import pytest
 
 from metrics_sidecar import reasons
 from metrics_sidecar.decode import Heartbeat, Tick, Trade
-from metrics_sidecar.dedup import dedup_key
+from metrics_sidecar.dedup import RecentIds
 from metrics_sidecar.histogram import DEFAULT_BUCKETS, HOPS, MESSAGE_TYPES
 from metrics_sidecar.ratelimit import RateLimitedLogger
 from metrics_sidecar.settings import Settings
@@ -99,7 +99,10 @@ def test_event_id_dedup_is_per_producer(state: TelemetryState) -> None:
     assert state.apply(trade(producer="a", event_id="x1")) is None
     assert (state.trades["buy", ""][0], state.duplicates) == (3, 1)
     # A producer name never holds a space and is never empty: no two (producer, id) pairs share a key.
-    assert (dedup_key(None, "a b"), dedup_key("a", "b")) == (" a b", "a b")
+    window = RecentIds(4)
+    assert not window.seen_before(None, "a b") and not window.seen_before("a", "b")
+    assert window.seen_before(None, "a b") and window.seen_before("a", "b")
+    assert window.keys() == [" a b", "a b"] and len(window) == 2
 
 
 def test_a_dedup_drop_is_a_duplicate_and_never_also_loss(state: TelemetryState) -> None:

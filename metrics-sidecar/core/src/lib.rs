@@ -8,6 +8,7 @@
 //! test` and the fuzz target use; the `python` feature adds the extension module
 //! `metrics_sidecar._core` (built by maturin).
 
+pub mod dedup;
 pub mod depth;
 pub mod event;
 pub mod hops;
@@ -15,6 +16,8 @@ pub mod json;
 pub mod pattern;
 pub mod text;
 
+#[cfg(feature = "python")]
+mod py_dedup;
 #[cfg(feature = "python")]
 mod py_hops;
 #[cfg(feature = "python")]

@@ -173,7 +173,7 @@ def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> St
         hops=hops,
         hop_samples=rings,
         recent_events=list(state.recent_events),
-        dedup_ids=list(dedup._order),
+        dedup_ids=dedup.keys(),
         batches=state.batches,
         cursors=cursors,
         hop_negative=negative,
@@ -204,7 +204,7 @@ def restore(state: TelemetryState, image: StateImage) -> None:
     state.recent_events.clear()
     state.recent_events.extend(image.recent_events)
     for event_id in image.dedup_ids:
-        state._dedup.seen_before(event_id)
+        state._dedup.remember(event_id)
     state.batches = image.batches
 
 

@@ -22,7 +22,7 @@ from . import reasons
 from .analytics import AnalyticsEngine
 from .clock_offset import ClockOffsets
 from .decode import Heartbeat, Tick, Trade
-from .dedup import RecentIds, dedup_key
+from .dedup import RecentIds
 from .histogram import HOP_CLOCKS, HOPS, KIND_INDEX, MESSAGE_TYPES, PEAK_SLOT_SECONDS, HopLatency
 from .producers import OVERFLOW_LABEL, ProducerTracker
 from .schema import TS_SECONDS_BELOW
@@ -139,7 +139,7 @@ class TelemetryState:
         if reason is not None:
             self.invalid[reason] += 1
             return reason
-        if event.event_id is not None and self._dedup.seen_before(dedup_key(event.producer, event.event_id)):
+        if event.event_id is not None and self._dedup.seen_before(event.producer, event.event_id):
             self.duplicates += 1
             if event.producer is not None:  # its seq was received: never also a gap (loss)
                 self.producers.observe(event.producer, event.instance, event.seq, recv, count=False)
