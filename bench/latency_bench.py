@@ -62,10 +62,10 @@ def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made") ->
     quantiles = {hop: {q: metrics[f'hop_latency_recent_seconds{{hop="{hop}",quantile="{q}",type="trade"}}']
                        for q in ("0.5", "0.95", "0.99", "0.999")} for hop in HOPS}
     cdf = []
-    count = metrics['hop_latency_seconds_count{hop="event_to_apply",type="trade"}']
+    count = metrics['hop_latency_seconds_count{clock="cross",hop="event_to_apply",type="trade"}']
     for bound in FINE_BUCKETS:
         le = repr(float(f"{bound:.6g}"))
-        cumulative = metrics[f'hop_latency_seconds_bucket{{hop="event_to_apply",le="{le}",type="trade"}}']
+        cumulative = metrics[f'hop_latency_seconds_bucket{{clock="cross",hop="event_to_apply",le="{le}",type="trade"}}']
         cdf.append((bound, cumulative / count))
     return {"rate": rate, "achieved_rate": sent["achieved_rate"], "published": sent["published"],
             "queued": sent["queued"], "applied": count, "quantiles_s": quantiles, "cdf": cdf,

@@ -30,14 +30,14 @@ def test_negative_samples_are_counted_per_hop_and_observed_as_zero(state: Teleme
                      "producer": "p", "seq": 1}, recv=T0 + 2.0**-10, applied=T0 + 2.0**-9)
     apply_at(state, {"type": "trade", "side": "buy", "qty": 1, "ts": T0, "sent_ts": T0 + 2.0**-11,
                      "producer": "p", "seq": 2}, recv=T0 + 2.0**-10, applied=T0 + 2.0**-9)
-    assert state.hop_negative["trade"] == [1, 1, 0, 1]
-    assert state.hop_negative["tick"] == [0, 0, 0, 0]
-    send_to_receive = state.hops["send_to_receive", "trade"]
+    assert state.latency.negative("trade") == [1, 1, 0, 1]
+    assert state.latency.negative("tick") == [0, 0, 0, 0]
+    send_to_receive = state.latency.histogram("send_to_receive", "trade")
     assert send_to_receive.count == 2
     assert send_to_receive.counts[0] == 1  # the negative sample, as 0: the lowest bucket
     assert send_to_receive.counts[3] == 1  # 2**-11 s (0.488 ms): le="0.0005"
     assert send_to_receive.sum == 2.0**-11
-    assert send_to_receive.window_max() == 2.0**-11
+    assert state.latency.window_max("send_to_receive", "trade") == 2.0**-11
 
 
 def test_offset_is_minus_the_smallest_receive_minus_send_in_the_window() -> None:
@@ -74,13 +74,15 @@ def test_max_covers_the_current_and_previous_slot_only(state: TelemetryState) ->
     def hb(seq: int, recv: float, applied: float) -> None:
         apply_at(state, {"type": "heartbeat", "ts": recv, "producer": "m", "seq": seq}, recv=recv, applied=applied)
 
-    receive_to_apply = state.hops["receive_to_apply", "heartbeat"]
+    def receive_to_apply_max() -> float | None:
+        return state.latency.window_max("receive_to_apply", "heartbeat")
+
     hb(1, T0, T0 + 0.25)
     hb(2, T0 + 1, T0 + 1 + 2.0**-7)
-    assert receive_to_apply.window_max() == 0.25
+    assert receive_to_apply_max() == 0.25
     hb(3, T0 + PEAK_SLOT_SECONDS, T0 + PEAK_SLOT_SECONDS + 2.0**-6)  # next slot: the previous one still counts
-    assert receive_to_apply.window_max() == 0.25
+    assert receive_to_apply_max() == 0.25
     state.roll_peaks(T0 + 2 * PEAK_SLOT_SECONDS)  # two slots on: the 0.25 s sample is out
-    assert receive_to_apply.window_max() == 2.0**-6
+    assert receive_to_apply_max() == 2.0**-6
     state.roll_peaks(T0 + 4 * PEAK_SLOT_SECONDS)
-    assert receive_to_apply.window_max() is None
+    assert receive_to_apply_max() is None

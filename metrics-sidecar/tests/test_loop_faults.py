@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from metrics_sidecar import ingest as ingest_module
+from metrics_sidecar import intake as intake_module
 from metrics_sidecar import reasons
 from metrics_sidecar.ingest import IngestLoop
 from metrics_sidecar.reliable import DurableServices
@@ -36,14 +36,14 @@ POISON = heartbeat("poison")  # valid: only the injected bug rejects it
 
 def test_a_bug_outside_apply_costs_the_frame_in_hand_and_the_loop_goes_on(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    real_decode = ingest_module.decode
+    real_decode = intake_module.decode
 
     def decode_with_a_bug(data: bytes) -> object:
         if data == POISON:
             raise RuntimeError("a bug in the decoder")
         return real_decode(data)
 
-    monkeypatch.setattr(ingest_module, "decode", decode_with_a_bug)
+    monkeypatch.setattr(intake_module, "decode", decode_with_a_bug)  # the ingest entry decodes
     state = TelemetryState(Settings(zmq_bind="tcp://127.0.0.1:0"))
     context = zmq.Context()
     loop = IngestLoop(state.settings, state, context)

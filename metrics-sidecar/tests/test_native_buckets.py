@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from metrics_sidecar.histogram import Histogram
+from metrics_sidecar.histogram import MESSAGE_TYPES, HopLatency
 from metrics_sidecar.protobuf_exposition import _native, _sint, _uint, _varint, _zigzag, wants_protobuf
 
 
 def test_values_land_in_schema_3_buckets_and_zero_in_the_zero_bucket() -> None:
-    h = Histogram(native=True)
-    for value in (0.5, 0.05, 0.05, 0.0, 2.0**-9 * 1.01):
-        h.observe(value)
+    latency = HopLatency((0.1,), 8, 1e11)
+    for value in (0.5, 0.05, 0.05, 0.0, 2.0**-9 * 1.01):  # heartbeats: receive_to_apply = value
+        latency.observe_event(MESSAGE_TYPES.index("heartbeat"), 0.0, None, 0.0, value, None, None, None)
     # bucket i holds (2**((i-1)/8), 2**(i/8)]: 0.5 = 2**-1 is the upper bound of i=-8;
     # 0.05 = 2**-4.32: i=-34; 2**-9 * 1.01 is just above 2**(-72/8): i=-71.
-    assert h.native == {-8: 1, -34: 2, -71: 1}
-    assert h.native_zero == 1
-    assert Histogram().native is None  # only the hop histograms pay for native buckets
+    assert latency.native("receive_to_apply", "heartbeat") == (1, {-8: 1, -34: 2, -71: 1})
 
 
 def test_spans_and_deltas_follow_client_model() -> None:

@@ -13,7 +13,6 @@ from prometheus_client.samples import Sample, Timestamp
 from metrics_sidecar.decode import decode
 from metrics_sidecar.exposition import process_registry, render, wants_openmetrics
 from metrics_sidecar.state import TelemetryState
-from metrics_sidecar.textformat import exemplar
 
 
 def feed(state: TelemetryState, frame: dict[str, object], recv: float) -> None:
@@ -59,11 +58,18 @@ def test_openmetrics_body_parses_and_buckets_carry_the_latest_event(state: Telem
     assert "# TYPE trades_total counter" in plain
 
 
-def test_exemplar_labels_stay_within_128_characters_event_id_kept_longest() -> None:
+def test_exemplar_labels_stay_within_128_characters_event_id_kept_longest(state: TelemetryState) -> None:
     long_id = "e" * 120
-    assert exemplar([("producer", "p" * 40), ("seq", "7"), ("event_id", long_id)], 0.5, 1.0) == \
-        f' # {{event_id="{long_id}"}} 0.5 1.0'
-    assert exemplar([("event_id", "x" * 128)], 0.5, 1.0) == ""
+    now = float(int(time.time()))
+    feed(state, {"type": "heartbeat", "ts": now, "sent_ts": now + 0.5, "producer": "p" * 40, "seq": 7,
+                 "event_id": long_id}, recv=now + 1.0)
+    feed(state, {"type": "trade", "side": "buy", "qty": 1, "ts": now, "sent_ts": now + 0.5,
+                 "event_id": "x" * 128}, recv=now + 1.0)
+    lines = render(state, openmetrics=True).decode().splitlines()
+    assert f'hop_latency_seconds_bucket{{clock="same",hop="event_to_send",le="0.5",type="heartbeat"}} 1.0 # ' \
+        f'{{event_id="{long_id}"}} 0.5 {now + 1.0!r}' in lines
+    # Alone over 128 characters: no exemplar at all.
+    assert 'hop_latency_seconds_bucket{clock="same",hop="event_to_send",le="0.5",type="trade"} 1.0' in lines
 
 
 def test_openmetrics_is_chosen_only_when_asked_for() -> None:

@@ -14,6 +14,7 @@ from metrics_sidecar import reasons, snapshot
 from metrics_sidecar.decode import decode
 from metrics_sidecar.exposition import write_state
 from metrics_sidecar.health import health_report
+from metrics_sidecar.histogram import HOPS, MESSAGE_TYPES
 from metrics_sidecar.ingest import IngestLoop
 from metrics_sidecar.journal import CursorRec, RejectRec, UnrecordableError
 from metrics_sidecar.persistence import DurableState
@@ -222,4 +223,44 @@ def test_a_state_dir_written_before_checksums_and_markers_is_still_restored(tmp_
     assert restored.trades == state.trades
     assert restored.invalid[reasons.BAD_JSON] == state.invalid[reasons.BAD_JSON] + 2
     assert (tmp_path / "snapshot").read_bytes().startswith(snapshot.MAGIC)
+    store2.close()
+
+
+def test_native_histogram_buckets_survive_a_restart(tmp_path: Path) -> None:
+    """The native (schema 3) buckets are in the snapshot: after a restart they hold what
+    they held, and their count (the protobuf exposition's) is the classic count, not zero."""
+    state, store = durable(tmp_path)
+    feed(state, messages())
+    store.snapshot_now()  # the whole state in the snapshot; the journal after it is empty
+    keys = [(hop, kind) for hop in HOPS for kind in MESSAGE_TYPES]
+    before = {key: state.latency.native(*key) for key in keys}
+    assert before["send_to_receive", "trade"] == (0, {-61: 199})  # 5 ms: 2**(-61/8) = 5.1 ms
+    crash(store)
+    restored, store2 = durable(tmp_path)
+    assert {key: restored.latency.native(*key) for key in keys} == before
+    for key in keys:  # the native count (what the protobuf exposition serves) matches the classic count
+        zero, buckets = restored.latency.native(*key)
+        assert zero + sum(buckets.values()) == restored.latency.histogram(*key).count
+    store2.close()
+
+
+def test_a_snapshot_without_native_buckets_restores_them_empty(tmp_path: Path) -> None:
+    """Written before the native buckets were persisted: classic buckets restored, native empty."""
+    import struct
+    import zlib
+
+    import msgspec
+
+    state, store = durable(tmp_path)
+    feed(state, messages())
+    store.snapshot_now()
+    crash(store)
+    image = msgspec.msgpack.decode((tmp_path / "snapshot").read_bytes()[16:])
+    image["hops"] = [[hop, kind, h[:4]] for hop, kind, h in image["hops"]]  # bounds, counts, sum, count
+    image["trade_latency"] = image["trade_latency"][:4]
+    body = msgspec.msgpack.encode(image)
+    (tmp_path / "snapshot").write_bytes(struct.pack("<4sIQ", snapshot.MAGIC, zlib.crc32(body), len(body)) + body)
+    restored, store2 = durable(tmp_path)
+    assert restored.latency.histogram("send_to_receive", "trade") == state.latency.histogram("send_to_receive", "trade")
+    assert restored.latency.native("send_to_receive", "trade") == (0, {})
     store2.close()

@@ -32,7 +32,7 @@ def test_seed_trades_aggregate_by_side_with_empty_symbol(state: TelemetryState) 
     feed(state, b'{"type":"trade","side":"sell","qty":4,"ts":1700000001.0}')
     assert state.trades == {("buy", ""): [3, 3.5], ("sell", ""): [1, 4.0]}
     assert state.last_trade_ts == 1700000001.0
-    assert state.trade_latency.count == 4
+    assert state.latency.trade_latency().count == 4
 
 
 @pytest.mark.parametrize(("seqs", "lost", "dups", "restarts"), [
@@ -102,10 +102,10 @@ def test_symbol_cap_sends_the_rest_to_overflow() -> None:
 def test_hops_are_measured_per_type(state: TelemetryState) -> None:
     now = time.time()
     feed(state, b'{"type":"trade","side":"buy","qty":1,"ts":%f,"sent_ts":%f}' % (now - 0.050, now - 0.010), now)
-    assert state.hops["event_to_send", "trade"].sum == pytest.approx(0.040, abs=1e-6)
-    assert state.hops["send_to_receive", "trade"].sum == pytest.approx(0.010, abs=1e-6)
-    assert state.hops["event_to_apply", "trade"].count == 1
-    assert state.hops["event_to_send", "tick"].count == 0
+    assert state.latency.histogram("event_to_send", "trade").sum == pytest.approx(0.040, abs=1e-6)
+    assert state.latency.histogram("send_to_receive", "trade").sum == pytest.approx(0.010, abs=1e-6)
+    assert state.latency.histogram("event_to_apply", "trade").count == 1
+    assert state.latency.histogram("event_to_send", "tick").count == 0
 
 
 def test_recent_is_newest_first_and_bounded() -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from metrics_sidecar import reasons
 from metrics_sidecar.decode import Heartbeat, Tick, Trade
-from metrics_sidecar.dedup import dedup_key
+from metrics_sidecar.dedup import RecentIds
+from metrics_sidecar.histogram import DEFAULT_BUCKETS, HOPS, MESSAGE_TYPES
 from metrics_sidecar.ratelimit import RateLimitedLogger
 from metrics_sidecar.settings import Settings
 from metrics_sidecar.state import TelemetryState
@@ -55,8 +56,10 @@ def test_the_future_limit_follows_the_setting() -> None:
 
 def _observable(state: TelemetryState) -> object:
     return copy.deepcopy((state.trades, state.received, state.duplicates, state.last_trade_ts,
-                          [(h.sum, h.count, list(h.counts)) for h in state.hops.values()],
-                          state.trade_latency.sum, state.trade_latency.count, len(state.recent_events),
+                          [state.latency.histogram(hop, kind) for hop in HOPS for kind in MESSAGE_TYPES],
+                          [state.latency.native(hop, kind) for hop in HOPS for kind in MESSAGE_TYPES],
+                          [state.latency.negative(kind) for kind in MESSAGE_TYPES],
+                          state.latency.trade_latency(), len(state.recent_events),
                           {k: (s.received, s.lost) for k, s in state.producers.stats.items()}, len(state._dedup)))
 
 
@@ -73,13 +76,16 @@ def test_an_apply_that_would_overflow_a_sum_is_refused_whole(state: TelemetrySta
 
 
 def test_a_latency_sum_that_would_overflow_refuses_the_message(state: TelemetryState) -> None:
-    state.hops["event_to_apply", "heartbeat"].sum = math.inf  # e.g. restored from a pre-bounds snapshot
+    # e.g. restored from a pre-bounds snapshot
+    assert state.latency.core.restore_histogram(HOPS.index("event_to_apply"), MESSAGE_TYPES.index("heartbeat"),
+                                                [0] * (len(DEFAULT_BUCKETS) + 1), math.inf, 0)
     hb = Heartbeat(ts=NOW)
     hb.ts_s, hb.recv_ts = NOW, NOW
     assert state.apply(hb) == reasons.OVERFLOW
     assert state.received["heartbeat"] == 0
     assert state.apply(trade()) is None  # other message types keep flowing
-    state.trade_latency.sum = math.inf  # trade_latency_seconds takes trades only
+    # trade_latency_seconds takes trades only
+    assert state.latency.core.restore_trade_latency([0] * (len(DEFAULT_BUCKETS) + 1), math.inf, 0)
     assert state.apply(trade()) == reasons.OVERFLOW
     tick_ = tick(1.0, NOW)
     assert state.apply(tick_) is None
@@ -93,7 +99,10 @@ def test_event_id_dedup_is_per_producer(state: TelemetryState) -> None:
     assert state.apply(trade(producer="a", event_id="x1")) is None
     assert (state.trades["buy", ""][0], state.duplicates) == (3, 1)
     # A producer name never holds a space and is never empty: no two (producer, id) pairs share a key.
-    assert (dedup_key(None, "a b"), dedup_key("a", "b")) == (" a b", "a b")
+    window = RecentIds(4)
+    assert not window.seen_before(None, "a b") and not window.seen_before("a", "b")
+    assert window.seen_before(None, "a b") and window.seen_before("a", "b")
+    assert window.keys() == [" a b", "a b"] and len(window) == 2
 
 
 def test_a_dedup_drop_is_a_duplicate_and_never_also_loss(state: TelemetryState) -> None:

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from e2e.reliable_support import RestartableSidecar
-from support.procs import wait_until
+from telemetry_testkit.procs import wait_until
+from telemetry_testkit.reliable import RestartableSidecar
 
 CHILD = Path(__file__).with_name("skewed_producer_child.py")
 SHIFT = 0.050

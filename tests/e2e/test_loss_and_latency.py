@@ -121,13 +121,13 @@ def test_latency_truth_event_to_send_and_transport(sidecar: Service) -> None:
     assert min(lows) >= 0.050
     low, high = _between(lows, highs, 0.5)
     assert low <= metrics[key % "event_to_send"] <= high
-    count = metrics['hop_latency_seconds_count{hop="event_to_send",type="trade"}']
-    total = metrics['hop_latency_seconds_sum{hop="event_to_send",type="trade"}']
+    count = metrics['hop_latency_seconds_count{clock="same",hop="event_to_send",type="trade"}']
+    total = metrics['hop_latency_seconds_sum{clock="same",hop="event_to_send",type="trade"}']
     assert count == 60
     assert sum(lows) - 1e-6 <= total <= sum(highs) + 1e-6
     # send -> receive: received after sent_ts (>= before_send) and before seen_by.
-    transport = metrics['hop_latency_seconds_sum{hop="send_to_receive",type="trade"}']
-    assert metrics['hop_latency_seconds_count{hop="send_to_receive",type="trade"}'] == 60
+    transport = metrics['hop_latency_seconds_sum{clock="cross",hop="send_to_receive",type="trade"}']
+    assert metrics['hop_latency_seconds_count{clock="cross",hop="send_to_receive",type="trade"}'] == 60
     assert 0 <= transport <= sum(seen_by - b for b in before_send)
     low, high = _between([0.0] * 60, [seen_by - b for b in before_send], 0.5)
     assert low <= metrics[key % "send_to_receive"] <= high
@@ -169,7 +169,7 @@ def test_a_producer_clock_50ms_ahead_shows_as_offset_and_negatives_not_as_latenc
     assert negatives("send_to_receive") == sum(d < 0 for d in delays)
     assert negatives("receive_to_apply") == 0
     # event_to_send reads one clock: 30 samples of exactly `step`, 10 negatives observed as 0.
-    assert metrics['hop_latency_seconds_count{hop="event_to_send",type="trade"}'] == 40
-    assert metrics['hop_latency_seconds_sum{hop="event_to_send",type="trade"}'] == 30 * step
+    assert metrics['hop_latency_seconds_count{clock="same",hop="event_to_send",type="trade"}'] == 40
+    assert metrics['hop_latency_seconds_sum{clock="same",hop="event_to_send",type="trade"}'] == 30 * step
     assert metrics['hop_latency_max_seconds{clock="same",hop="event_to_send",type="trade"}'] == step
-    assert metrics['hop_latency_seconds_bucket{hop="event_to_send",le="5e-05",type="trade"}'] == 10
+    assert metrics['hop_latency_seconds_bucket{clock="same",hop="event_to_send",le="5e-05",type="trade"}'] == 10

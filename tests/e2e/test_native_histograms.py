@@ -54,7 +54,8 @@ def test_native_histogram_quantile_agrees_with_the_exact_one(tmp_path: Path) -> 
         # Every other scraper still gets the classic buckets in the text format.
         plain = httpx.get(sidecar.http + "/metrics/", timeout=5)
         assert plain.headers["content-type"].startswith("text/plain")
-        assert 'hop_latency_seconds_bucket{hop="event_to_send",le="0.02",type="trade"} 1901.0' in plain.text
+        assert ('hop_latency_seconds_bucket{clock="same",hop="event_to_send",le="0.02",type="trade"} 1901.0'
+                in plain.text)
     finally:
         prom.stop()
         sidecar.kill()

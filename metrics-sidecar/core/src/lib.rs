@@ -1,17 +1,25 @@
-//! The sidecar's compiled core (issue 13). This first step is the decoder:
-//! frame bytes -> validated, normalised events, or the reason for each rejection,
-//! with exactly the verdicts of the pydantic models in `schema.py`
-//! (`tests/test_core_differential.py` holds it to them).
+//! The sidecar's compiled core (issue 13): the decoder (frame bytes ->
+//! validated, normalised events, or the reason for each rejection, with exactly
+//! the verdicts of the pydantic models in `schema.py`;
+//! `tests/test_core_differential.py` holds it to them), and the hop-latency
+//! histograms with their part of the text exposition (`hops`, `text`).
 //!
 //! The pure-Rust API (`event::decode`, `event::decode_batch`) is what `cargo
 //! test` and the fuzz target use; the `python` feature adds the extension module
 //! `metrics_sidecar._core` (built by maturin).
 
+pub mod dedup;
 pub mod depth;
 pub mod event;
+pub mod hops;
 pub mod json;
 pub mod pattern;
+pub mod text;
 
+#[cfg(feature = "python")]
+mod py_dedup;
+#[cfg(feature = "python")]
+mod py_hops;
 #[cfg(feature = "python")]
 mod python;
 

@@ -250,6 +250,15 @@ fn nesting_deeper_than(frame: &[u8], limit: usize) -> bool {
     crate::depth::nesting_deeper_than(frame, limit)
 }
 
+/// A sample value as the exposition writes it (Python's `repr`, Prometheus's
+/// `+Inf`, `-Inf`, `NaN`): what `textformat.fmt` gives.
+#[pyfunction]
+fn format_value(value: f64) -> String {
+    let mut out = String::new();
+    crate::text::fmt_value(value, &mut out);
+    out
+}
+
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // A panic is caught and counted (`guarded`); its message is printed the first
@@ -262,6 +271,13 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     }));
     module.add_class::<Decoder>()?;
     module.add_function(wrap_pyfunction!(nesting_deeper_than, module)?)?;
+    module.add_function(wrap_pyfunction!(format_value, module)?)?;
+    module.add_class::<crate::py_hops::HopHistograms>()?;
+    module.add_class::<crate::py_dedup::RecentIds>()?;
+    module.add("HOP_NAMES", crate::hops::HOPS.to_vec())?;
+    module.add("KIND_NAMES", crate::hops::KINDS.to_vec())?;
+    module.add("NATIVE_SCHEMA", crate::hops::NATIVE_SCHEMA)?;
+    module.add("NATIVE_ZERO_THRESHOLD", crate::hops::NATIVE_ZERO_THRESHOLD)?;
     module.add("PARSE_DEPTH_LIMIT", crate::json::PARSE_DEPTH_LIMIT)?;
     Ok(())
 }

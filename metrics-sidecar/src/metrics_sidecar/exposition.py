@@ -5,8 +5,10 @@ per message, and without building a ``Sample`` object per series.
 
 The state is copied under ``state.lock`` (plain lists and dicts, cheap) and
 written out after the lock is released, so a scrape never holds up ingest for
-the formatting. The analytics families come from analytics_exposition.py; the
-process/platform families from prometheus_client's own collectors.
+the formatting. The hop-latency families (and trade_latency_seconds) are written
+by the compiled core itself (histogram.py), under the lock; the analytics
+families come from analytics_exposition.py; the process/platform families from
+prometheus_client's own collectors.
 """
 
 from __future__ import annotations
@@ -20,15 +22,13 @@ from prometheus_client.openmetrics.exposition import generate_latest as _generat
 from . import protobuf_exposition
 from .analytics_exposition import write_analytics
 from .clock_probe import write_offset_methods
-from .decode import Heartbeat, Tick, Trade
-from .histogram import Histogram, percentile
+from .histogram import HOP_CLOCKS, HOPS, MESSAGE_TYPES
 from .persistence import DurableState
-from .state import HOP_CLOCKS, HOPS, TelemetryState
-from .textformat import Writer, exemplar, labels
+from .state import TelemetryState
+from .textformat import Writer, labels
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-QUANTILES = (0.5, 0.95, 0.99, 0.999)
 
 
 def process_registry() -> CollectorRegistry:
@@ -65,10 +65,14 @@ def render_protobuf(state: TelemetryState, process: CollectorRegistry | None = N
     """The protobuf exposition (protobuf_exposition.py): every family, and the hop-latency
     histograms with their native buckets."""
     text = render(state, process).decode()
+    native: dict[tuple[tuple[str, str], ...], protobuf_exposition.NativeBuckets] = {}
     with state.lock:
-        native: dict[tuple[tuple[str, str], ...], protobuf_exposition.NativeBuckets] = {
-            (("hop", hop), ("type", kind)): (h.native_zero, dict(h.native))
-                  for (hop, kind), h in state.hops.items() if h.count and h.native is not None}
+        for hop in HOPS:
+            for kind in MESSAGE_TYPES:
+                if not state.latency.histogram(hop, kind).count:
+                    continue
+                zero, buckets = state.latency.native(hop, kind)
+                native[("clock", HOP_CLOCKS[hop, kind]), ("hop", hop), ("type", kind)] = (zero, buckets)
     return protobuf_exposition.encode(text, native, "hop_latency_seconds")
 
 
@@ -86,13 +90,7 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
         restarts = [s.restarts for s in state.producers.stats.values()]
         symbols = [(name, s.last_price, s.last_ts, s.spikes, s.out_of_order, list(s.by_source.items()))
                    for name, s in state.symbols.items()]
-        trade_latency = _copy(state.trade_latency)
-        hops = {key: _copy(h) for key, h in state.hops.items() if h.count}
-        samples = {key: state.hop_samples[key].snapshot() for key in hops}
-        state.roll_peaks(now)
-        maxima = {key: state.hops[key].window_max() for key in hops}
-        negative = {(hop, kind): counts[i] for kind, counts in state.hop_negative.items()
-                    for i, hop in enumerate(HOPS) if (hop, kind) in hops}
+        latency_text = state.latency.core.write_text(out.openmetrics, now)
         offsets = state.clock_offsets.estimates(now)
         batches = state.batches
 
@@ -105,28 +103,11 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     if last_trade_ts is not None:
         out.sample("last_trade_ts_seconds", "", last_trade_ts)
 
-    out.family("trade_latency_seconds", "histogram", "Sidecar receive time minus trade ts")
-    out.histogram("trade_latency_seconds", [], trade_latency.cumulative(), trade_latency.sum)
-    out.family("hop_latency_seconds", "histogram",
-               "Latency of each hop (event, send, receive, apply), by message type")
-    for (hop, kind), h in sorted(hops.items()):
-        out.histogram("hop_latency_seconds", [("hop", hop), ("type", kind)], h.cumulative(), h.sum,
-                      _exemplars(h) if out.openmetrics else None)
-    # A summary, not a gauge: a `quantile` label is reserved for summaries
-    # (promtool check metrics rejects it on a gauge). Quantiles are exact over
-    # the recent samples; _count/_sum are cumulative, like a client summary's.
-    out.family("hop_latency_recent_seconds", "summary", "Exact quantile of the most recent samples of each hop")
-    for (hop, kind), values in sorted(samples.items()):
-        values.sort()
-        for quantile in QUANTILES:
-            out.sample("hop_latency_recent_seconds",
-                       labels((("hop", hop), ("quantile", repr(quantile)), ("type", kind))),
-                       percentile(values, quantile))
-        pair = labels((("hop", hop), ("type", kind)))
-        out.sample("hop_latency_recent_seconds_count", pair, hops[(hop, kind)].count)
-        out.sample("hop_latency_recent_seconds_sum", pair, hops[(hop, kind)].sum)
-
-    write_skew_and_tails(out, negative, maxima, offsets)
+    # trade_latency_seconds, hop_latency_seconds (exemplars in OpenMetrics),
+    # hop_latency_recent_seconds (a summary: a `quantile` label is reserved for
+    # summaries), hop_latency_negative_total, hop_latency_max_seconds: the core's.
+    out.raw(latency_text)
+    write_clocks(out, offsets)
 
     out.family("messages_received_total", "counter", "Valid messages applied, by type")
     out.column("messages_received_total", [labels((("type", k),)) for k, _ in received], [n for _, n in received])
@@ -172,17 +153,8 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.sample("sidecar_start_time_seconds", "", state.started_at)
 
 
-def write_skew_and_tails(out: Writer, negative: dict[tuple[str, str], int],
-                         maxima: dict[tuple[str, str], float | None], offsets: dict[str, float]) -> None:
-    """Clock skew (negative samples, producer offsets) and the recent maximum of each hop."""
-    out.family("hop_latency_negative_total", "counter",
-               "Hop samples that came out negative (clock skew); observed as 0 in the histogram")
-    for (hop, kind), n in sorted(negative.items()):
-        out.sample("hop_latency_negative_total", _hop_labels(hop, kind), n)
-    out.family("hop_latency_max_seconds", "gauge", "Largest sample of each hop over the last 15-30 s")
-    for (hop, kind), top in sorted(maxima.items()):
-        if top is not None:
-            out.sample("hop_latency_max_seconds", _hop_labels(hop, kind), top)
+def write_clocks(out: Writer, offsets: dict[str, float]) -> None:
+    """Which hops cross clocks, and the producers' estimated clock offsets."""
     out.family("hop_latency_clock_info", "gauge",
                "1 per hop and type: clock=same when both its timestamps come from one clock, cross when from two")
     for (hop, kind), clock in sorted(HOP_CLOCKS.items()):
@@ -191,10 +163,6 @@ def write_skew_and_tails(out: Writer, negative: dict[tuple[str, str], int],
                "Producer clock minus sidecar clock over the last 50-60 s: round-trip probes on the reliable channel, "
                "else -min(receive - sent_ts)")
     out.column("producer_clock_offset_seconds", [labels((("producer", p),)) for p in offsets], offsets.values())
-
-
-def _hop_labels(hop: str, kind: str) -> str:
-    return labels((("clock", HOP_CLOCKS[hop, kind]), ("hop", hop), ("type", kind)))
 
 
 def write_journal(durable: DurableState, out: Writer) -> None:
@@ -208,29 +176,3 @@ def write_journal(durable: DurableState, out: Writer) -> None:
     out.family("sidecar_journal_frames_skipped_total", "counter",
                "Damaged journal frames skipped at start-up (every intact frame after them was replayed)")
     out.sample("sidecar_journal_frames_skipped_total", "", durable.frames_skipped)
-
-
-def _exemplars(h: Histogram) -> list[str]:
-    """Per bucket, the exemplar text of its most recent event: event_id, producer and seq
-    (those it has; event_id kept longest under the 128-character limit), value, receive time."""
-    out: list[str] = []
-    for kept in h.exemplars:
-        if kept is None:
-            out.append("")
-            continue
-        event, value = kept
-        assert isinstance(event, Trade | Tick | Heartbeat)
-        pairs = [(name, v) for name, v in (("producer", event.producer),
-                                            ("seq", None if event.seq is None else str(event.seq)),
-                                            ("event_id", event.event_id)) if v is not None]
-        out.append(exemplar(pairs, value, event.recv_ts))
-    return out
-
-
-def _copy(h: Histogram) -> Histogram:
-    c = Histogram(h.bounds)
-    c.counts = list(h.counts)
-    c.exemplars = list(h.exemplars)
-    c.sum = h.sum
-    c.count = h.count
-    return c

@@ -1,12 +1,26 @@
-"""A fixed-bucket histogram in plain Python: one bisect and two additions per
-observation (~0.3 us), against ~2-4 us for prometheus_client's ``observe``.
-Exposed at scrape time by ``exposition.py``; exact recent samples for quantiles
-are kept in a small ring (``SampleRing``), which a histogram can feed itself."""
+"""The hop-latency histograms, kept by the compiled core (``core/src/hops.rs``):
+for every hop of every message type, the classic buckets, sum and count, the
+native (schema 3) buckets, the exact-quantile sample ring, the per-bucket
+exemplar and the two-slot peak; the negative-sample counts; and
+``trade_latency_seconds``. One core call per applied event does all of it
+(``observe_event``), and the core writes these families of the text exposition.
+
+This module names things for the Python side: the bucket defaults, the hop and
+type names (the core's order), which hops cross clocks, and ``HopLatency``, the
+read API by name that the exposition, the snapshot and the tests use.
+"""
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from math import ceil, log2
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ._core import HOP_NAMES, KIND_NAMES, NATIVE_SCHEMA, NATIVE_ZERO_THRESHOLD, HopHistograms
+
+__all__ = ["DEFAULT_BUCKETS", "HOPS", "HOP_CLOCKS", "MESSAGE_TYPES", "NATIVE_SCHEMA", "NATIVE_ZERO_THRESHOLD",
+           "PEAK_SLOT_SECONDS", "HistogramCounts", "HopLatency"]
 
 # 50 us ... 5 s in a 1-2-5 progression: fine enough that histogram_quantile()
 # interpolation error stays within one step at every scale a hop can live at.
@@ -18,119 +32,63 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
     1.0, 2.0, 5.0,
 )
 
+MESSAGE_TYPES: tuple[str, ...] = tuple(KIND_NAMES)  # ("trade", "tick", "heartbeat")
+HOPS: tuple[str, ...] = tuple(HOP_NAMES)  # ("event_to_send", "send_to_receive", "receive_to_apply", "event_to_apply")
+KIND_INDEX: dict[str, int] = {kind: i for i, kind in enumerate(MESSAGE_TYPES)}
+HOP_INDEX: dict[str, int] = {hop: i for i, hop in enumerate(HOPS)}
+# Whether a hop's two timestamps come from one clock or two (docs/metrics.md "Clock skew"):
+# ts and sent_ts are both the producer's (but a tick's ts is its feed's, the exchange's
+# clock); recv and apply both the sidecar's.
+_CROSS_HOPS = ("send_to_receive", "event_to_apply")
+HOP_CLOCKS: dict[tuple[str, str], str] = {
+    (hop, kind): "cross" if hop in _CROSS_HOPS or (hop, kind) == ("event_to_send", "tick") else "same"
+    for hop in HOPS for kind in MESSAGE_TYPES}
+PEAK_SLOT_SECONDS = 15.0  # hop_latency_max_seconds: max over the last 15-30 s (two slots; the core's)
 
-_NONE = float("-inf")
-# Native (sparse exponential) buckets: schema 3, bucket i = (2**((i-1)/8), 2**(i/8)], each
-# 9.05 % wider than the last: a quantile is within ~4.4 % of the truth, at any scale.
-NATIVE_SCHEMA = 3
-_NATIVE_SCALE = 2**NATIVE_SCHEMA
-NATIVE_ZERO_THRESHOLD = 2.0**-128  # values at or below it (and clamped negatives, 0) go to the zero bucket
+
+@dataclass(frozen=True, slots=True)
+class HistogramCounts:
+    """A copy of one classic histogram: per-bucket counts (last: +Inf, not cumulative)."""
+
+    counts: list[int]
+    sum: float
+    count: int
 
 
-class Histogram:
-    __slots__ = ("bounds", "count", "counts", "exemplars", "native", "native_zero", "peak", "previous_peak", "ring",
-                 "sum")
+class HopLatency:
+    """The core's hop histograms, read by name. ``observe_event`` and ``would_overflow``
+    are the core's own methods (the per-event path pays no Python wrapper)."""
 
-    def __init__(self, bounds: tuple[float, ...] = DEFAULT_BUCKETS, ring: SampleRing | None = None,
-                 native: bool = False) -> None:
+    __slots__ = ("bounds", "core", "observe_event", "would_overflow")
+
+    def __init__(self, bounds: tuple[float, ...], ring_size: int, hop_max: float) -> None:
         self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)  # last slot is +Inf
-        self.sum = 0.0
-        self.count = 0
-        self.ring = ring  # when set, every observation is also kept as a raw sample
-        # Largest value of the current and of the previous peak slot (roll_peak); -inf: none.
-        self.peak = _NONE
-        self.previous_peak = _NONE
-        # Per bucket, the last (event, value) observed with an exemplar (OpenMetrics exposition).
-        self.exemplars: list[tuple[object, float] | None] = [None] * (len(bounds) + 1)
-        # Native buckets (protobuf exposition): index -> count, and the zero bucket's count.
-        self.native: dict[int, int] | None = {} if native else None
-        self.native_zero = 0
+        self.core = HopHistograms(bounds=list(bounds), ring_size=ring_size, hop_max=hop_max,
+                                  clocks=[HOP_CLOCKS[hop, kind] for kind in MESSAGE_TYPES for hop in HOPS])
+        self.observe_event = self.core.observe_event
+        self.would_overflow = self.core.would_overflow
 
-    def observe(self, value: float, exemplar: object = None) -> None:
-        """``exemplar``: the event observed (the sidecar's hops pass it), kept as the
-        bucket's most recent exemplar."""
-        # Prometheus buckets are "le": a value equal to a bound belongs to it,
-        # which is exactly bisect_left's index.
-        index = bisect_left(self.bounds, value)
-        self.counts[index] += 1
-        if exemplar is not None:
-            self.exemplars[index] = (exemplar, value)
-        self.sum += value
-        self.count += 1
-        if value > self.peak:
-            self.peak = value
-        native = self.native
-        if native is not None:
-            if value > NATIVE_ZERO_THRESHOLD:
-                key = ceil(log2(value) * _NATIVE_SCALE)
-                native[key] = native.get(key, 0) + 1
-            else:
-                self.native_zero += 1
-        ring = self.ring
-        if ring is not None:
-            # SampleRing.add inlined: the sidecar observes four hops per message.
-            pos = ring.pos
-            ring.values[pos] = value
-            ring.pos = pos + 1 if pos + 1 < ring.size else 0
-            if ring.filled < ring.size:
-                ring.filled += 1
+    def histogram(self, hop: str, kind: str) -> HistogramCounts:
+        return HistogramCounts(*self.core.histogram(HOP_INDEX[hop], KIND_INDEX[kind]))
 
-    def roll_peak(self, slots: int) -> None:
-        """Start a new peak slot; ``slots`` > 1 slot lengths passed: the previous one is empty too."""
-        self.previous_peak = self.peak if slots == 1 else _NONE
-        self.peak = _NONE
+    def trade_latency(self) -> HistogramCounts:
+        return HistogramCounts(*self.core.trade_latency())
 
-    def window_max(self) -> float | None:
-        """Largest value of the current and previous peak slots, or None when both are empty."""
-        top = max(self.peak, self.previous_peak)
-        return None if top == _NONE else top
+    def window_max(self, hop: str, kind: str) -> float | None:
+        """The largest sample of the last 15-30 s (as of the last event or ``roll_peaks``), or None."""
+        return self.core.window_max(HOP_INDEX[hop], KIND_INDEX[kind])
 
-    def cumulative(self) -> list[tuple[str, int]]:
-        """(le, cumulative count) pairs including +Inf, as the exposition needs."""
-        out: list[tuple[str, int]] = []
-        running = 0
-        for bound, n in zip(self.bounds, self.counts, strict=False):
-            running += n
-            out.append((_format_le(bound), running))
-        out.append(("+Inf", running + self.counts[-1]))
-        return out
+    def roll_peaks(self, now: float) -> None:
+        self.core.roll_peaks(now)
 
+    def negative(self, kind: str) -> list[int]:
+        """Per hop (HOPS order), the samples of ``kind`` that came out negative."""
+        return list(self.core.negative(KIND_INDEX[kind]))
 
-def _format_le(bound: float) -> str:
-    return repr(float(bound))
+    def native(self, hop: str, kind: str) -> tuple[int, dict[int, int]]:
+        """(zero-bucket count, {native bucket index: count})."""
+        return self.core.native(HOP_INDEX[hop], KIND_INDEX[kind])
 
-
-class SampleRing:
-    """The last ``size`` raw samples, for exact recent percentiles (the API and
-    the ``hop_latency_recent_seconds`` summary). Histograms answer "over time", this
-    answers "right now, exactly"."""
-
-    __slots__ = ("filled", "pos", "size", "values")
-
-    def __init__(self, size: int = 2048) -> None:
-        self.values = [0.0] * size
-        self.size = size
-        self.pos = 0
-        self.filled = 0
-
-    def add(self, value: float) -> None:
-        self.values[self.pos] = value
-        self.pos = (self.pos + 1) % self.size
-        if self.filled < self.size:
-            self.filled += 1
-
-    def snapshot(self) -> list[float]:
-        if self.filled < self.size:
-            return self.values[: self.filled]
-        return self.values[self.pos:] + self.values[: self.pos]
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default method) of sorted data."""
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+    def samples(self, hop: str, kind: str) -> npt.NDArray[np.float64]:
+        """The recent samples of one hop, oldest first (a read-only array over the core's copy)."""
+        return np.frombuffer(self.core.samples(HOP_INDEX[hop], KIND_INDEX[kind]), dtype="<f8")

@@ -1,6 +1,7 @@
 """The socket loop: owns the PULL socket and nothing else. Waits for a frame in
-a blocking receive, then drains what else is queued without blocking, decoding
-and applying each frame as it arrives, the whole batch under one lock
+a blocking receive, then drains what else is queued without blocking, handing
+each frame as it arrives, with its receive time, to the one ingest entry
+(intake.py: decode, apply, rejections counted), the whole batch under one lock
 acquisition, so scrapes interleave between batches, not between messages.
 """
 
@@ -14,9 +15,8 @@ import zmq
 
 from . import reasons
 from .curve import CurveServer
-from .decode import decode, decode_batch
 from .heaptrim import HeapTrimmer
-from .journal import UnrecordableError
+from .intake import Intake
 from .ratelimit import RateLimitedLogger
 from .settings import Settings
 from .sockets import open_bound_socket
@@ -40,6 +40,7 @@ class IngestLoop:
         self.last_endpoint = ""
         self._in_multipart = False
         self._badlog = RateLimitedLogger(log, settings.invalid_log_per_second)
+        self.intake = Intake(state, settings.max_message_bytes, self._badlog)
         self.trimmer = HeapTrimmer()  # returns a burst's freed queue memory to the OS when idle
         # Optional CURVE (curve.py): encryption and a client allow-list on the PULL socket.
         self.curve = (CurveServer.from_files(settings.curve_secret_key_file, settings.curve_allowed_keys_dir)
@@ -101,7 +102,7 @@ class IngestLoop:
                     # A bug must cost the frame in hand, never the loop.
                     self._badlog.exception("ingest: unexpected error; frame counted as internal_error")
                     with self.state.lock:
-                        self.state.reject(reasons.INTERNAL_ERROR)
+                        self.intake.reject(reasons.INTERNAL_ERROR)
         except Exception:  # a ZMQError re-raised above, or a bug
             log.exception("ingest loop crashed")
         finally:
@@ -112,8 +113,8 @@ class IngestLoop:
 
     def _drain(self, sock: zmq.Socket, first: zmq.Frame | None = None) -> None:
         """The sidecar's one hot loop: from ``first`` (the frame that woke the
-        loop, if any) on, receive frames without blocking, decoding
-        and applying each as it arrives, up to ``batch_max`` messages (a batch
+        loop, if any) on, receive frames without blocking, handing each to the
+        ingest entry (``Intake.frame``) as it arrives, up to ``batch_max`` messages (a batch
         frame counts its elements) under one lock acquisition: scrapes interleave
         between drains, never inside one, and wait at most one drain.
 
@@ -123,10 +124,10 @@ class IngestLoop:
         lock across ``recv`` is fine: with NOBLOCK it never waits.
         """
         state = self.state
-        apply = state.apply
+        intake = self.intake
+        handle = intake.frame
         recv = sock.recv
         now = time.time
-        limit = self.settings.max_message_bytes
         in_multipart = self._in_multipart
         budget = self.settings.batch_max
         test_delay = self.settings.test_apply_delay_seconds  # test-only, 0 in production (settings.py)
@@ -149,58 +150,10 @@ class IngestLoop:
                     # A multipart message is junk for this protocol: every part is
                     # rejected, and it can straddle two drains.
                     in_multipart = more
-                    self._reject(reasons.MULTIPART, data)
+                    intake.reject(reasons.MULTIPART, data)
                     continue
-                if len(data) > limit:
-                    self._reject(reasons.TOO_LARGE, data)
-                    continue
-                if data[:1] == b"[":  # a batch frame: each element judged alone
-                    budget -= self._apply_batch(data, recv_ts) - 1
-                    continue
-                event = decode(data)
-                if type(event) is str:
-                    self._reject(event, data)
-                    continue
-                event.recv_ts = recv_ts  # type: ignore[union-attr]
-                try:
-                    reason = apply(event)  # type: ignore[arg-type]
-                except UnrecordableError:  # beyond what the journal holds: refused before any change
-                    self._reject(reasons.BAD_FIELD, data)
-                    continue
-                except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
-                    # A bug must cost one message, never the loop.
-                    self._badlog.exception("failed to apply %r", event)
-                    state.reject(reasons.INTERNAL_ERROR)
-                    continue
-                if reason is not None:
-                    self._badlog.warning("rejected message (%s)", reason)
+                budget -= handle(data, recv_ts) - 1  # a batch frame counts its elements
             if budget < self.settings.batch_max:
                 state.batches += 1
                 state.end_batch()
         self._in_multipart = in_multipart
-
-    def _apply_batch(self, frame: bytes, recv_ts: float) -> int:
-        """A JSON-array frame (the publisher batches when it has a backlog).
-        Returns how many messages it held."""
-        results = decode_batch(frame)
-        for result in results:
-            if type(result) is str:
-                self._reject(result, frame)
-                continue
-            result.recv_ts = recv_ts  # type: ignore[union-attr]
-            try:
-                reason = self.state.apply(result)  # type: ignore[arg-type]
-            except UnrecordableError:  # beyond what the journal holds: refused before any change
-                self._reject(reasons.BAD_FIELD, frame)
-                continue
-            except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
-                self._badlog.exception("failed to apply %r", result)
-                self.state.reject(reasons.INTERNAL_ERROR)
-                continue
-            if reason is not None:
-                self._badlog.warning("rejected message (%s)", reason)
-        return len(results)
-
-    def _reject(self, reason: str, frame: bytes) -> None:
-        self.state.reject(reason)
-        self._badlog.warning("rejected message (%s): %r", reason, frame[:120])

@@ -53,7 +53,7 @@ import zmq
 from . import reasons
 from .clock_probe import PROBE, ClockProbes
 from .curve import CurveServer
-from .decode import decode
+from .intake import Intake
 from .journal import UnrecordableError
 from .persistence import DurableState
 from .ratelimit import RateLimitedLogger
@@ -106,6 +106,8 @@ class ReliableLoop:
         self._curve: CurveServer | None = None
         self._log = RateLimitedLogger(log, settings.invalid_log_per_second)  # every line input can trigger
         self.probes = ClockProbes(state, settings.invalid_log_per_second)  # round-trip clock offsets
+        # The one ingest entry (intake.py), shared with the PULL loop: decode, apply, rejections counted.
+        self.intake = Intake(state, settings.max_message_bytes, self._log)
 
     def start(self, curve: CurveServer | None = None) -> None:
         """``curve``: the PULL loop's, already started: one ZAP handler per context
@@ -170,10 +172,10 @@ class ReliableLoop:
                     self._handle(frames, recv_ts, acks)
                 except UnrecordableError:  # a seq/ack beyond what the journal holds: the message is refused
                     for _ in frames[3:] or [b""]:
-                        self.state.reject(reasons.BAD_FIELD)
+                        self.intake.reject(reasons.BAD_FIELD)
                 except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback; a bug must cost this message, never the loop
                     self._log.exception("reliable: unexpected error; message counted as internal_error")
-                    self.state.reject(reasons.INTERNAL_ERROR)
+                    self.intake.reject(reasons.INTERNAL_ERROR)
             self.state.end_batch()
         if not acks:
             return
@@ -195,13 +197,13 @@ class ReliableLoop:
         if kind == HEARTBEAT:
             for payload in frames[2:]:
                 self.probes.heard_heartbeat(frames[0], payload, recv_ts)
-                self._apply(payload, recv_ts, None)
+                self.intake.frame(payload, recv_ts, arrays=False)
             return
         if kind == PROBE:
             self.probes.frame(frames[0], frames[2:], recv_ts)
             return
         if kind != BATCH or len(frames) < 3:
-            self.state.reject(reasons.MULTIPART)  # not this protocol
+            self.intake.reject(reasons.MULTIPART)  # not this protocol
             return
         payloads = frames[3:]
         try:
@@ -211,7 +213,7 @@ class ReliableLoop:
             self._log.warning("reliable: bad batch header (%s): %r", error, frames[2][:120])
         if header is None or header.seq + max(len(payloads), 1) - 1 > SEQ_MAX:  # every payload's seq in range
             for _ in payloads or [b""]:
-                self.state.reject(reasons.BAD_FIELD)
+                self.intake.reject(reasons.BAD_FIELD)
             return
         self.probes.heard(frames[0], header.producer, recv_ts)
         key = (header.producer, header.instance)
@@ -225,7 +227,7 @@ class ReliableLoop:
             if seq <= cursor:
                 duplicates += 1  # a resend of something already processed
             elif seq == cursor + 1:
-                self._apply(payload, recv_ts, (header.producer, header.instance, seq))
+                self.intake.frame(payload, recv_ts, (header.producer, header.instance, seq), arrays=False)
                 cursor = seq
             else:
                 gap = True  # an earlier batch was lost: drop the rest, the publisher goes back
@@ -258,33 +260,6 @@ class ReliableLoop:
             self._log.warning("stream %s/%s: no record of seq 1..%d, which the publisher saw acked; resuming "
                               "after it (state directory lost?)", header.producer, header.instance, header.acked)
         return header.acked
-
-    def _apply(self, payload: bytes, recv_ts: float, stamp: tuple[str, str, int] | None) -> None:
-        state = self.state
-        if len(payload) > self.settings.max_message_bytes:
-            state.reject(reasons.TOO_LARGE)
-            return
-        result = decode(payload)
-        if type(result) is str:
-            state.reject(result)
-            return
-        event = result
-        assert not isinstance(event, str)
-        if stamp is not None:
-            # The header is what the cursor tracks; the payload must agree with it.
-            event.producer, event.instance, event.seq = stamp
-        event.recv_ts = recv_ts
-        try:
-            reason = state.apply(event)
-        except UnrecordableError:  # beyond what the journal holds: refused before any change
-            state.reject(reasons.BAD_FIELD)
-            return
-        except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
-            self._log.exception("failed to apply %r", event)
-            state.reject(reasons.INTERNAL_ERROR)
-            return
-        if reason is not None:
-            self._log.warning("rejected message (%s)", reason)
 
 
 class DurableServices:

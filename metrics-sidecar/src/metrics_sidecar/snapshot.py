@@ -22,7 +22,7 @@ from collections import OrderedDict
 import msgspec
 
 from .decode import Heartbeat, Tick, Trade
-from .histogram import Histogram, SampleRing
+from .histogram import HOPS, MESSAGE_TYPES, HistogramCounts, HopLatency
 from .producers import ProducerStats
 from .state import SymbolTicks, TelemetryState
 
@@ -38,17 +38,17 @@ class SnapshotError(Exception):
 
 PERSISTED = frozenset({
     "trades", "last_trade_ts", "received", "invalid", "duplicates", "series_overflow", "symbols", "producers",
-    "trade_latency", "hops", "hop_samples", "recent_events", "_dedup", "batches", "hop_negative",
+    "latency", "recent_events", "_dedup", "batches",
 })
 # Configuration copies, the lock, the process start time and the durability hooks.
 NOT_PERSISTED = frozenset({
     "settings", "lock", "started_at", "_max_symbols", "_max_age", "_max_future", "_spike", "journal", "clock",
     "ack_mismatches",  # reliable_ack_mismatch_total: a process counter, starts at 0 (Prometheus sees a reset)
-    "_hops_by_kind",  # a view of ``hops`` (restored in place)
     "_analytics",  # positions, bars, rolling windows: start empty after a restart (persistence.recover)
     "_analytics_inbox",  # the engine's inbox, emptied at the end of every batch
-    # Sliding windows of the last minute (producer clock offsets, hop maxima): live traffic refills them.
-    "clock_offsets", "_peak_slot",
+    # The sliding window of the last minute (producer clock offsets): live traffic refills it.
+    # (The hop maxima and exemplars, in ``latency``, are not persisted either.)
+    "clock_offsets",
 })
 
 Cursor = tuple[str, str, int]  # (producer, instance, last seq processed on the reliable channel)
@@ -59,6 +59,10 @@ class HistImage(msgspec.Struct, array_like=True):
     counts: list[int]
     sum: float
     count: int
+    # The native (schema 3) buckets of a hop histogram; absent in older snapshots (they
+    # restore empty, as the native buckets always did before).
+    native_zero: int = 0
+    native: dict[int, int] = msgspec.field(default_factory=dict)
 
 
 class RingImage(msgspec.Struct, array_like=True):
@@ -107,24 +111,50 @@ class StateImage(msgspec.Struct, kw_only=True):
     hop_negative: dict[str, list[int]] = msgspec.field(default_factory=dict)  # absent in older snapshots
 
 
-def _hist(h: Histogram) -> HistImage:
-    return HistImage(list(h.bounds), list(h.counts), h.sum, h.count)
+def _hist(latency: HopLatency, h: HistogramCounts, native: tuple[int, dict[int, int]] = (0, {})) -> HistImage:
+    return HistImage(list(latency.bounds), h.counts, h.sum, h.count, native[0], native[1])
 
 
-def _restore_hist(h: Histogram, image: HistImage, name: str) -> None:
-    if tuple(image.bounds) != tuple(h.bounds):
+def _fits(latency: HopLatency, image: HistImage, name: str) -> bool:
+    if tuple(image.bounds) != tuple(latency.bounds) or len(image.counts) != len(latency.bounds) + 1:
         # SIDECAR_LATENCY_BUCKETS changed: old counts do not fit the new buckets.
         log.warning("latency buckets changed since the snapshot: %s starts empty", name)
-        return
-    h.counts[:] = image.counts
-    h.sum = image.sum
-    h.count = image.count
+        return False
+    return True
+
+
+def _capture_hops(latency: HopLatency) -> tuple[list[tuple[str, str, HistImage]], list[tuple[str, str, RingImage]],
+                                                dict[str, list[int]]]:
+    hops = [(hop, kind, _hist(latency, latency.histogram(hop, kind), latency.native(hop, kind)))
+            for hop in HOPS for kind in MESSAGE_TYPES]
+    rings = [(hop, kind, RingImage(*latency.core.ring(HOPS.index(hop), MESSAGE_TYPES.index(kind))))
+             for hop in HOPS for kind in MESSAGE_TYPES]
+    return hops, rings, {kind: latency.negative(kind) for kind in MESSAGE_TYPES}
+
+
+def _restore_hops(latency: HopLatency, image: StateImage) -> None:
+    core = latency.core
+    trade = image.trade_latency
+    if _fits(latency, trade, "trade_latency_seconds"):
+        core.restore_trade_latency(trade.counts, trade.sum, trade.count)
+    for hop, kind, h in image.hops:
+        if hop in HOPS and kind in MESSAGE_TYPES and _fits(latency, h, f"hop_latency_seconds{{{hop},{kind}}}"):
+            index = HOPS.index(hop), MESSAGE_TYPES.index(kind)
+            core.restore_histogram(*index, h.counts, h.sum, h.count)
+            core.restore_native(*index, h.native_zero, h.native)
+    for hop, kind, r in image.hop_samples:
+        if hop in HOPS and kind in MESSAGE_TYPES:  # of another SIDECAR_LATENCY_SAMPLES: the newest that fit
+            core.restore_ring(HOPS.index(hop), MESSAGE_TYPES.index(kind), r.values, r.pos, r.filled)
+    for kind, counts in image.hop_negative.items():
+        if kind in MESSAGE_TYPES and len(counts) == len(HOPS):
+            core.restore_negative(MESSAGE_TYPES.index(kind), counts)
 
 
 def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> StateImage:
     """Copy the state (call with ``state.lock`` held)."""
     tracker = state.producers
     dedup = state._dedup
+    hops, rings, negative = _capture_hops(state.latency)
     return StateImage(
         generation=generation,
         trades=[(side, symbol, int(row[0]), float(row[1])) for (side, symbol), row in state.trades.items()],
@@ -139,15 +169,14 @@ def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> St
                    for name, p in tracker.stats.items()},
         producer_last_seq=[(name, instance, seq) for (name, instance), seq in tracker._last_seq.items()],
         producers_overflowed=tracker.overflowed,
-        trade_latency=_hist(state.trade_latency),
-        hops=[(hop, kind, _hist(h)) for (hop, kind), h in state.hops.items()],
-        hop_samples=[(hop, kind, RingImage(list(r.values), r.pos, r.filled))
-                     for (hop, kind), r in state.hop_samples.items()],
+        trade_latency=_hist(state.latency, state.latency.trade_latency()),
+        hops=hops,
+        hop_samples=rings,
         recent_events=list(state.recent_events),
-        dedup_ids=list(dedup._order),
+        dedup_ids=dedup.keys(),
         batches=state.batches,
         cursors=cursors,
-        hop_negative={kind: list(counts) for kind, counts in state.hop_negative.items()},
+        hop_negative=negative,
     )
 
 
@@ -171,34 +200,12 @@ def restore(state: TelemetryState, image: StateImage) -> None:
         tracker.stats[name] = ProducerStats(p.lost, p.received, p.last_seen, p.instances_seen, p.restarts)
     tracker._last_seq = OrderedDict(((name, instance), seq) for name, instance, seq in image.producer_last_seq)
     tracker.overflowed = image.producers_overflowed
-    _restore_hist(state.trade_latency, image.trade_latency, "trade_latency_seconds")
-    for hop, kind, h in image.hops:
-        if (hop, kind) in state.hops:
-            _restore_hist(state.hops[hop, kind], h, f"hop_latency_seconds{{{hop},{kind}}}")
-    for hop, kind, r in image.hop_samples:
-        ring = state.hop_samples.get((hop, kind))
-        if ring is not None:
-            _restore_ring(ring, r)
+    _restore_hops(state.latency, image)
     state.recent_events.clear()
     state.recent_events.extend(image.recent_events)
     for event_id in image.dedup_ids:
-        state._dedup.seen_before(event_id)
+        state._dedup.remember(event_id)
     state.batches = image.batches
-    for kind, counts in image.hop_negative.items():
-        if kind in state.hop_negative and len(counts) == len(state.hop_negative[kind]):
-            state.hop_negative[kind][:] = counts
-
-
-def _restore_ring(ring: SampleRing, image: RingImage) -> None:
-    if len(image.values) == ring.size:
-        ring.values[:] = image.values
-        ring.pos, ring.filled = image.pos, image.filled
-        return
-    # SIDECAR_LATENCY_SAMPLES changed: keep the newest samples that fit.
-    old = SampleRing(len(image.values))
-    old.values[:], old.pos, old.filled = image.values, image.pos, image.filled
-    for value in old.snapshot()[-ring.size:]:
-        ring.add(value)
 
 
 _encode_body = msgspec.msgpack.Encoder().encode

@@ -2,9 +2,10 @@
 exposes. Only the ingest thread mutates it (under ``lock``, once per batch);
 readers (the exposition, the HTTP API) take the lock briefly to copy.
 
-Everything here is plain Python data: dict increments and a bisect per
-histogram. No prometheus_client object is touched per message; the exposition
-renders this state at scrape time.
+Everything here is plain Python data (dict increments), except the hop-latency
+histograms, which the compiled core keeps (histogram.py): one core call per
+applied event. No prometheus_client object is touched per message; the
+exposition renders this state at scrape time.
 """
 
 from __future__ import annotations
@@ -21,24 +22,16 @@ from . import reasons
 from .analytics import AnalyticsEngine
 from .clock_offset import ClockOffsets
 from .decode import Heartbeat, Tick, Trade
-from .dedup import RecentIds, dedup_key
-from .histogram import Histogram, SampleRing
+from .dedup import RecentIds
+from .histogram import HOP_CLOCKS, HOPS, KIND_INDEX, MESSAGE_TYPES, PEAK_SLOT_SECONDS, HopLatency
 from .producers import OVERFLOW_LABEL, ProducerTracker
 from .schema import TS_SECONDS_BELOW
 from .settings import Settings
 
-MESSAGE_TYPES = ("trade", "tick", "heartbeat")
-HOPS = ("event_to_send", "send_to_receive", "receive_to_apply", "event_to_apply")
-# Whether a hop's two timestamps come from one clock or two (docs/metrics.md "Clock skew"):
-# ts and sent_ts are both the producer's (but a tick's ts is its feed's, the exchange's
-# clock); recv and apply both the sidecar's.
-_CROSS_HOPS = ("send_to_receive", "event_to_apply")
-HOP_CLOCKS: dict[tuple[str, str], str] = {
-    (hop, kind): "cross" if hop in _CROSS_HOPS or (hop, kind) == ("event_to_send", "tick") else "same"
-    for hop in HOPS for kind in MESSAGE_TYPES}
-PEAK_SLOT_SECONDS = 15.0  # hop_latency_max_seconds: max over the last 15-30 s (two slots)
+__all__ = ["HOPS", "HOP_CLOCKS", "MAX_SOURCES", "MESSAGE_TYPES", "PEAK_SLOT_SECONDS", "StateJournal", "SymbolTicks",
+           "TelemetryState"]
+
 MAX_SOURCES = 16
-_HOP_MAX = TS_SECONDS_BELOW  # the largest value a latency histogram can be given (see _refusal)
 _FLOAT_MAX = sys.float_info.max  # a sum above it is +inf: the aggregate would be lost for good
 
 
@@ -75,23 +68,11 @@ class TelemetryState:
         self.series_overflow: dict[str, int] = {"symbol": 0, "producer": 0, "source": 0}
         self.symbols: dict[str, SymbolTicks] = {}
         self.producers = ProducerTracker(settings.max_producers)
-        buckets = settings.latency_buckets
-        self.trade_latency = Histogram(buckets)
-        self.hop_samples: dict[tuple[str, str], SampleRing] = {
-            (hop, kind): SampleRing(settings.latency_samples) for hop in HOPS for kind in MESSAGE_TYPES
-        }
-        # Each hop histogram feeds its own sample ring: one observe() per hop.
-        self.hops: dict[tuple[str, str], Histogram] = {
-            key: Histogram(buckets, ring, native=True) for key, ring in self.hop_samples.items()
-        }
-        # The hot path's view: per message type, the four hops in HOPS order.
-        self._hops_by_kind: dict[str, tuple[Histogram, ...]] = {
-            kind: tuple(self.hops[hop, kind] for hop in HOPS) for kind in MESSAGE_TYPES
-        }
-        # Hop samples that came out negative (clock skew), per type, in HOPS order.
-        self.hop_negative: dict[str, list[int]] = {kind: [0, 0, 0, 0] for kind in MESSAGE_TYPES}
+        # hop_latency_* and trade_latency_seconds, in the core. Every hop value is a
+        # difference of two times below TS_SECONDS_BELOW (schema bounds, the future
+        # check): the most one observation can add to a sum (see _refusal).
+        self.latency = HopLatency(settings.latency_buckets, settings.latency_samples, TS_SECONDS_BELOW)
         self.clock_offsets = ClockOffsets(settings.max_producers)
-        self._peak_slot = 0.0  # index of the current hop-max slot (apply time // PEAK_SLOT_SECONDS)
         self.recent_events: deque[Trade | Tick | Heartbeat] = deque(maxlen=settings.events_buffer)
         self._dedup = RecentIds(settings.dedup_window)
         self._max_symbols = settings.max_symbols
@@ -158,7 +139,7 @@ class TelemetryState:
         if reason is not None:
             self.invalid[reason] += 1
             return reason
-        if event.event_id is not None and self._dedup.seen_before(dedup_key(event.producer, event.event_id)):
+        if event.event_id is not None and self._dedup.seen_before(event.producer, event.event_id):
             self.duplicates += 1
             if event.producer is not None:  # its seq was received: never also a gap (loss)
                 self.producers.observe(event.producer, event.instance, event.seq, recv, count=False)
@@ -183,52 +164,20 @@ class TelemetryState:
         self.received[kind] += 1
         self.recent_events.append(event)
 
-        # Per-hop latency. Clock skew between hosts can make a hop negative: such a
-        # sample is counted in hop_negative and observed as 0 (the lowest bucket), so
-        # the histogram's count stays exact and the skew is shown, not hidden.
-        event_to_send, send_to_receive, receive_to_apply, event_to_apply = self._hops_by_kind[kind]
-        ts = event.ts_s
+        # Per-hop latency, in the core: every hop of the type (the first two only with
+        # sent_ts), the exemplars, peaks and trade_latency_seconds. Clock skew can make
+        # a hop negative: such a sample is counted (hop_latency_negative_total) and
+        # observed as 0 (the lowest bucket), so the count stays exact and the skew shown.
         sent = event.sent_ts
-        applied = self.clock()
-        if applied // PEAK_SLOT_SECONDS != self._peak_slot:
-            self.roll_peaks(applied)
-        negative = self.hop_negative[kind]
-        if sent is not None:
-            value = sent - ts
-            if value < 0.0:
-                negative[0] += 1
-                value = 0.0
-            event_to_send.observe(value, event)
-            value = recv - sent
-            if producer is not None:
-                self.clock_offsets.observe(producer, sent, recv)
-            if value < 0.0:
-                negative[1] += 1
-                value = 0.0
-            send_to_receive.observe(value, event)
-        value = applied - recv
-        if value < 0.0:
-            negative[2] += 1
-            value = 0.0
-        receive_to_apply.observe(value, event)
-        value = applied - ts
-        if value < 0.0:
-            negative[3] += 1
-            value = 0.0
-        event_to_apply.observe(value, event)
+        self.latency.observe_event(KIND_INDEX[kind], event.ts_s, sent, recv, self.clock(), event.event_id,
+                                   event.producer, event.seq)
+        if sent is not None and producer is not None:
+            self.clock_offsets.observe(producer, sent, recv)
         return None
 
     def roll_peaks(self, now: float) -> None:
-        """Move the hop-max window on to ``now``'s slot (apply and the exposition call it)."""
-        slot = now // PEAK_SLOT_SECONDS
-        passed = slot - self._peak_slot
-        if passed == 0:
-            return
-        self._peak_slot = slot
-        # A clock that went back (replay, a step) starts afresh, as a long gap does.
-        slots = 1 if passed == 1 else 2
-        for histogram in self.hops.values():
-            histogram.roll_peak(slots)
+        """Move the hop-max window on to ``now``'s slot (apply does it itself)."""
+        self.latency.roll_peaks(now)
 
     def _refusal(self, event: Trade | Tick | Heartbeat, recv: float) -> str | None:
         """Why a decoded event cannot be applied (future_timestamp, stale, overflow), or None."""
@@ -240,15 +189,11 @@ class TelemetryState:
             return reasons.STALE
         if type(event) is Trade:
             row = self.trades.get((event.side, self._symbol_key(event.symbol)))
-            if (row is not None and row[1] + event.qty > _FLOAT_MAX) or \
-                    self.trade_latency.sum + _HOP_MAX > _FLOAT_MAX:
+            if row is not None and row[1] + event.qty > _FLOAT_MAX:
                 return reasons.OVERFLOW
-        # Every hop value is a difference of two times below 1e11 s (schema bounds,
-        # the future check above): a sum that can take 1e11 more can take any of them.
-        # (Comparisons, not math.isfinite: this runs for every message.)
-        a, b, c, d = self._hops_by_kind[event.kind]
-        if (a.sum + _HOP_MAX > _FLOAT_MAX or b.sum + _HOP_MAX > _FLOAT_MAX or c.sum + _HOP_MAX > _FLOAT_MAX
-                or d.sum + _HOP_MAX > _FLOAT_MAX):
+        # A latency sum (the type's hops; trade_latency for a trade) that could not take
+        # one more value (the core's check, before anything is touched).
+        if self.latency.would_overflow(KIND_INDEX[event.kind]):
             return reasons.OVERFLOW
         return None
 
@@ -268,9 +213,7 @@ class TelemetryState:
             row = self.trades[key] = [0, 0.0]
         row[0] += 1
         row[1] += trade.qty
-        self.last_trade_ts = trade.ts_s
-        latency = trade.recv_ts - trade.ts_s
-        self.trade_latency.observe(latency if latency > 0.0 else 0.0)
+        self.last_trade_ts = trade.ts_s  # trade_latency_seconds: observed by the core (apply)
 
     def _apply_tick(self, tick: Tick) -> None:
         sym = self.symbols.get(tick.symbol) or self.symbols[self._symbol_label(tick.symbol)]

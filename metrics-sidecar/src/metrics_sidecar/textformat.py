@@ -10,8 +10,10 @@ Output is what ``generate_latest`` writes for the same families: counters named
 at decode time; they are escaped here anyway, so no input can break a line.
 
 ``Writer(openmetrics=True)`` writes OpenMetrics 1.0 instead (served when the
-scraper asks for it): counter families are named without ``_total``, histogram
-buckets may carry an exemplar, and the caller ends the body with ``# EOF``.
+scraper asks for it): counter families are named without ``_total``, and the
+caller ends the body with ``# EOF``. The histogram families (hop latency, with
+their exemplars) are written by the compiled core in the same format
+(``core/src/text.rs``) and added with ``raw``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 _SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
-EXEMPLAR_MAX_CHARS = 128  # OpenMetrics: label names and values of one exemplar, together
 
 
 def fmt(value: float) -> str:
@@ -42,17 +43,6 @@ def labels(pairs: Iterable[tuple[str, str]]) -> str:
     """``{a="x",b="y"}`` with names in order (as ``generate_latest`` sorts them); "" for none."""
     body = ",".join(f'{name}="{escape_label(value)}"' for name, value in sorted(pairs))
     return f"{{{body}}}" if body else ""
-
-
-def exemplar(pairs: list[tuple[str, str]], value: float, timestamp: float) -> str:
-    """`` # {labels} value timestamp`` for a bucket line; the leading pairs are dropped
-    while the label set is over OpenMetrics' 128 characters ("" when nothing fits)."""
-    while pairs and sum(len(n) + len(v) for n, v in pairs) > EXEMPLAR_MAX_CHARS:
-        pairs = pairs[1:]
-    if not pairs:
-        return ""
-    body = ",".join(f'{name}="{escape_label(v)}"' for name, v in pairs)
-    return f" # {{{body}}} {fmt(value)} {fmt(timestamp)}"
 
 
 class Writer:
@@ -79,18 +69,9 @@ class Writer:
         """One series per (label text, value): the bulk path for per-symbol columns."""
         self.parts.extend([f"{name}{lt} {fmt(v)}\n" for lt, v in zip(label_texts, values, strict=True)])
 
-    def histogram(self, name: str, label_pairs: list[tuple[str, str]], cumulative: list[tuple[str, int]],
-                  total: float, exemplars: list[str] | None = None) -> None:
-        """``_bucket`` per (le, cumulative count), then ``_count`` and ``_sum``. ``exemplars``
-        (OpenMetrics only): per bucket, ``exemplar()``'s text or ""."""
-        parts = self.parts
-        if exemplars is None or not self.openmetrics:
-            exemplars = [""] * len(cumulative)
-        for (le, count), ex in zip(cumulative, exemplars, strict=True):
-            parts.append(f"{name}_bucket{labels([*label_pairs, ('le', le)])} {fmt(count)}{ex}\n")
-        label_text = labels(label_pairs)
-        parts.append(f"{name}_count{label_text} {fmt(cumulative[-1][1])}\n")
-        parts.append(f"{name}_sum{label_text} {fmt(total)}\n")
+    def raw(self, text: str) -> None:
+        """Families already written in this format (the core's hop families)."""
+        self.parts.append(text)
 
     def text(self) -> str:
         return "".join(self.parts)
