@@ -96,6 +96,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
     os.environ.setdefault("PYTHONHASHSEED", "0")  # children inherit it: fewer run-to-run differences
     main()

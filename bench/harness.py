@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import atexit
 import json
-import signal
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
+from telemetry_devtools.polling import free_port, scrape, wait_until  # noqa: F401 - re-exported for the benchmarks
+from telemetry_devtools.readyproc import ReadyProcess, spawn
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 T = TypeVar("T")
-sys.path.insert(0, str(REPO / "scripts"))
-from polling import free_port, scrape, wait_until  # noqa: E402, F401 - re-exported for the benchmarks
-from readyproc import ReadyProcess, spawn  # noqa: E402
 
 _started: list[subprocess.Popen[Any]] = []
 
@@ -45,7 +44,7 @@ def rss_bytes(pid: int) -> int:
 class Proc(ReadyProcess):
     def result(self, timeout: float) -> dict[str, Any]:
         """The last JSON line a short-lived helper prints before it exits."""
-        self.popen.wait(timeout)
+        self.wait_output(timeout)
         for line in reversed(self.lines):
             if line.startswith("{"):
                 data: dict[str, Any] = json.loads(line)
@@ -54,13 +53,7 @@ class Proc(ReadyProcess):
         raise RuntimeError(f"{self.name} printed no result (rc={self.popen.returncode}): {self.log()[-3000:]}")
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        self.terminate(timeout)  # a hang is killed: a benchmark reports, it does not fail on it
 
 
 def start(name: str, cmd: list[str], env: dict[str, str], log_dir: Path, timeout: float = 30.0,

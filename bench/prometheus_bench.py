@@ -13,16 +13,14 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import REPO, free_port, percentile, start_api, start_sidecar, wait_until
+from harness import free_port, percentile, start_api, start_sidecar, wait_until
 
-sys.path.insert(0, str(REPO / "scripts"))
-import promconf
+from telemetry_devtools import promconf
 
 POLL_S = 0.010
 

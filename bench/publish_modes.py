@@ -24,8 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from soak import scrape, start_sidecar, total  # a sibling script, not a package import
 
 from trading_app.telemetry.protocol import Publisher

@@ -29,15 +29,16 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from launcher.children import Step, StepFailed, Supervisor
-from launcher.options import PORTS, REPO, LaunchError, Plan, parser, resolve
-from launcher.ports import port_taken, who_listens
+from telemetry_devtools import promconf
+from telemetry_devtools.launcher.children import Step, StepFailed, Supervisor
+from telemetry_devtools.launcher.options import PORTS, LaunchError, Plan, parser, resolve
+from telemetry_devtools.launcher.ports import port_taken, who_listens
 
-import promconf
-
+REPO = Path(__file__).resolve().parent.parent  # this script's repository: its .env, the programs' cwd
 BIN = Path(sys.executable).parent
 MAX_RESTARTS = 5
+# The dashboards' exemplars and native-histogram quantiles need both (Prometheus 2.42).
+PROMETHEUS_FEATURES = "exemplar-storage,native-histograms"
 
 
 class Interrupted(BaseException):
@@ -70,7 +71,7 @@ def steps(plan: Plan, dev: bool, run_dir: Path) -> list[Step]:
                    "--port", str(plan.ports["api"]), "--reload", "--reload-dir", str(REPO / "trading-app" / "src")]
     else:
         sidecar_cmd, api_cmd = [str(BIN / "metrics-sidecar")], [str(BIN / "trading-app-api")]
-    # Default watcher (watchdog): it also watches the page modules ui.py imports.
+    # Default watcher (watchdog): it also watches the page modules of trading_app/ui/ (app.py's folder).
     ui_cmd = [str(BIN / "trading-app-ui"), *(["--server.runOnSave", "true"] if dev else [])]
     out = [Step("metrics-sidecar", sidecar_cmd, plan.ports["sidecar"], f"{plan.url('sidecar')}/health", 30),
            Step("trading-app-api", api_cmd, plan.ports["api"], f"{plan.url('api')}/health", 30),
@@ -84,7 +85,8 @@ def steps(plan: Plan, dev: bool, run_dir: Path) -> list[Step]:
         config.write_text(promconf.render(targets))
         out.append(Step("prometheus", [plan.prometheus_bin, f"--config.file={config}",
                                        f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
-                                       f"--web.listen-address={host}:{plan.ports['prometheus']}"],
+                                       f"--web.listen-address={host}:{plan.ports['prometheus']}",
+                                       f"--enable-feature={PROMETHEUS_FEATURES}"],
                         plan.ports["prometheus"], f"{plan.url('prometheus')}/-/ready", 30))
     return out
 
@@ -131,7 +133,7 @@ def supervise(sup: Supervisor, restart_sidecar: bool) -> None:
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
     try:
-        plan = resolve(args, dict(os.environ))
+        plan = resolve(args, dict(os.environ), REPO / ".env")
         for note in plan.notes:
             say(f"launch: {note}")
         check_ports(plan, plan.prometheus_bin is not None)

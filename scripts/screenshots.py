@@ -18,9 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from launched import CHROMIUM, CHROMIUM_ARGS, Launched
-from polling import wait_until
+from telemetry_devtools.launched import CHROMIUM, CHROMIUM_ARGS, Launched
+from telemetry_devtools.polling import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from support.procs import REPO
+from telemetry_testkit.procs import REPO
 
 
 @pytest.mark.parametrize(("ticks", "analytics"), [(False, "on"), (True, "on"), (True, "off"), (True, "setup")])

@@ -12,18 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from support.procs import REPO, require_binary
+from telemetry_testkit.procs import REPO, require_binary
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
-BENCHMARKS = ("B1", "analytics", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "scaling", "breakdown")
+BENCHMARKS = ("B1", "analytics", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "scaling", "breakdown")
 
 
 def test_quick_suite_runs_and_reports_every_benchmark(tmp_path: Path) -> None:
     require_binary("prometheus")
     require_binary("prometheus-pushgateway")
     run = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300, cwd=REPO)
+                         capture_output=True, text=True, timeout=360, cwd=REPO)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for bench_id in ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"):
         assert f"\n{bench_id} " in run.stdout, bench_id  # the summary table has a row for each
@@ -67,9 +67,50 @@ def test_quick_suite_runs_and_reports_every_benchmark(tmp_path: Path) -> None:
     assert r["B7"]["push_to_gateway"]["exact"] is True and r["B7"]["keep_alive"]["exact"] is True
     b8 = r["B8"]
     assert b8["exact"] is True and len(b8["latencies_s"]) == b8["trials"] == 2
-    assert all(0 < s < 10 for s in b8["latencies_s"])
+    assert all(s > 0 for s in b8["latencies_s"])  # how soon is B8's number: its own poll has the deadline
     for rows in r["scaling"].values():
         assert all(row["exact"] and row["us_per_event"] > 0 for row in rows)
     assert all(us > 0 for us in r["breakdown"]["us_per_event"].values())
     for png in ("throughput.png", "latency_cdf.png", "publish_cdf.png"):
         assert (tmp_path / png).stat().st_size > 10_000, png
+
+
+def test_timing_benchmarks_run_and_report(tmp_path: Path) -> None:
+    """B9-B11 (bench/timing_bench.py, the timings functional tests no longer assert) alone,
+    quick sizes: every row printed and every count exact. Their numbers are not asserted."""
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--only", "B9,B10,B11",
+                          "--no-plots", "--out", str(tmp_path)], capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for bench_id in ("B9", "B10", "B11"):
+        assert f"\n{bench_id} " in run.stdout, bench_id
+    r = json.loads((tmp_path / "results.json").read_text())
+    b9 = r["B9"]
+    assert b9["samples"] == 20 and b9["injected_s"] == 0.05
+    assert b9["within_truth"] is True  # the sidecar's event_to_send mean lies inside the wall-clock bracket
+    lo, hi = b9["truth_mean_s"]
+    assert 0.05 <= lo <= b9["event_to_send_mean_s"] + 1e-6 and b9["event_to_send_mean_s"] <= hi + 1e-6
+    assert b9["send_to_receive_median_s"] > 0 and b9["bare_one_way_median_s"] > 0
+    b10 = r["B10"]
+    assert b10["trials"] == len(b10["notice_s"]["runs"]) == len(b10["exit_s"]["runs"]) == 2
+    assert all(s > 0 for s in b10["notice_s"]["runs"] + b10["exit_s"]["runs"])
+    b11 = r["B11"]
+    assert b11["exact"] is True and b11["events"] == 10_000
+    assert len(b11["baseline_s"]["runs"]) == len(b11["stalled_s"]["runs"]) == 1
+    assert b11["ratio"] == pytest.approx(b11["stalled_s"]["median"] / b11["baseline_s"]["median"])
+
+
+def test_stream_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    """B12 (bench/stream_bench.py: tick -> /stream client, writes a flooded client gets)
+    alone, quick sizes: its rows printed, every tick read, the rate caps held. Its
+    numbers are not asserted."""
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--only", "B12",
+                          "--no-plots", "--out", str(tmp_path)], capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.count("\nB12 ") == 2  # both rows in the summary table
+    b12 = json.loads((tmp_path / "results.json").read_text())["B12"]
+    assert b12["trials"] == len(b12["latency_s"]["runs"]) == 10
+    assert all(s > 0 for s in b12["latency_s"]["runs"]) and b12["interval_s"] == 0.05
+    flood = b12["flood"]
+    assert flood["caps_held"] is True and flood["ticks_sent"] > 0
+    assert set(flood["writes"]) == set(flood["per_s"]) == {"slow", "default", "greedy"}
+    assert flood["per_s"] == pytest.approx({k: n / flood["seconds"] for k, n in flood["writes"].items()})

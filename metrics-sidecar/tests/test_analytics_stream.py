@@ -5,7 +5,6 @@ client limit."""
 from __future__ import annotations
 
 import threading
-import time
 
 from metrics_sidecar.analytics.stream import StreamHub
 from metrics_sidecar.decode import Tick, Trade
@@ -97,11 +96,10 @@ def test_publishing_never_waits_for_a_reader() -> None:
 
     thread = threading.Thread(target=reader)
     thread.start()
-    t0 = time.monotonic()
     for i in range(20_000):
         hub.publish_trade(trade(float(i)))
     done.set()
-    thread.join(10)
+    thread.join(10)  # a deadline for the reader's last take, not a speed target
+    assert not thread.is_alive()
     assert len(got) == 20_000 and not client.dropped
     assert [t.qty for t in got] == [float(i) for i in range(20_000)]  # type: ignore[attr-defined]
-    assert time.monotonic() - t0 < 60

@@ -6,7 +6,7 @@ import pytest
 
 from metrics_sidecar import reasons
 from metrics_sidecar.decode import Heartbeat, Tick, Trade, decode, decode_batch
-from support.fixtures import load_messages
+from telemetry_testkit.fixtures import load_messages
 
 VALID = load_messages("valid")
 INVALID = load_messages("invalid")

@@ -28,7 +28,7 @@ from metrics_sidecar import reasons
 from metrics_sidecar.decode import MAX_DEPTH, Heartbeat, Tick, Trade, decode, decode_batch
 from metrics_sidecar.schema import Message
 from metrics_sidecar.timestamps import normalize_ts
-from support.fixtures import load_messages
+from telemetry_testkit.fixtures import load_messages
 
 # Reasons only the socket loop or the state give; the decoder never does.
 NOT_FROM_DECODER = reasons.NOT_FROM_DECODER

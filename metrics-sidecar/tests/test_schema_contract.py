@@ -3,6 +3,8 @@ compiled decoder (the core) must accept and reject what they do."""
 
 from __future__ import annotations
 
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from metrics_sidecar import reasons
 from metrics_sidecar.decode import decode
 from metrics_sidecar.schema import Message
 from metrics_sidecar.schema_export import main as export_main
-from support.fixtures import load_messages
+from telemetry_testkit.fixtures import load_messages
 
 DOCS_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schema"
 MESSAGE = TypeAdapter(Message)
@@ -22,6 +24,16 @@ DECODER_ONLY = {reasons.BAD_TIMESTAMP, reasons.NON_FINITE, reasons.TOO_DEEP, rea
 
 def test_committed_json_schema_matches_the_models() -> None:
     assert export_main(["--check", str(DOCS_SCHEMA)]) == 0, "run: make schema"
+
+
+def test_python_m_schema_export_check_exits_0_on_the_committed_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented command, ``python -m metrics_sidecar.schema_export --check docs/schema``,
+    run in this process (its ``__main__`` block included)."""
+    monkeypatch.setattr(sys, "argv", ["schema_export", "--check", str(DOCS_SCHEMA)])
+    monkeypatch.delitem(sys.modules, "metrics_sidecar.schema_export")  # a fresh run, as -m does
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("metrics_sidecar.schema_export", run_name="__main__")
+    assert exited.value.code == 0
 
 
 # The fixtures the JSON Schema accepts although the decoder rejects them, each for a

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from browser.loop import (
+from telemetry_testkit.browser_loop import (
     choose_symbol,
     chromium_page,
     exception_count,
@@ -23,7 +23,7 @@ from browser.loop import (
     table_rows,
     type_quantity,
 )
-from support.procs import require_binary, wait_until
+from telemetry_testkit.procs import require_binary, wait_until
 
 pytestmark = pytest.mark.browser
 LAST_PRICE = 114.5  # the feed's last tick

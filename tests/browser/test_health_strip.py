@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from browser.loop import chromium_page, exception_count, launched_loop, shot, table_rows
-from support.procs import require_binary, wait_until
-from support.prom import Prometheus, scrape
-from support.sockets import push_socket
+from telemetry_testkit.browser_loop import chromium_page, exception_count, launched_loop, shot, table_rows
+from telemetry_testkit.procs import require_binary, wait_until
+from telemetry_testkit.prom import Prometheus, scrape
+from telemetry_testkit.sockets import push_socket
 
 pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
 FIRING = re.compile(r"(\d+) alerts? firing")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from browser.loop import (
+from telemetry_testkit.browser_loop import (
     choose_symbol,
     chromium_page,
     click_side,
@@ -22,8 +22,8 @@ from browser.loop import (
     table_rows,
     type_quantity,
 )
-from support.procs import require_binary, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import require_binary, wait_until
+from telemetry_testkit.prom import scrape
 
 pytestmark = pytest.mark.browser
 MAX_QTY = "1000"

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from polling import free_port
 
-from browser.loop import (
+from telemetry_devtools.polling import free_port
+from telemetry_testkit.browser_loop import (
     chromium_page,
     click_side,
     exception_count,
@@ -32,8 +32,8 @@ from browser.loop import (
     table_rows,
     type_quantity,
 )
-from support.procs import require_binary, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import require_binary, wait_until
+from telemetry_testkit.prom import scrape
 
 pytestmark = pytest.mark.browser
 SYMBOL = "BTCUSDT"

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import pytest
 
-from browser.loop import (
+from telemetry_testkit.browser_loop import (
     chromium_page,
     click_side,
     exception_count,
@@ -33,8 +33,8 @@ from browser.loop import (
     table_rows,
     type_quantity,
 )
-from support.procs import Service, require_binary, start_sidecar, wait_until
-from support.prom import Prometheus, scrape
+from telemetry_testkit.procs import Service, require_binary, start_sidecar, wait_until
+from telemetry_testkit.prom import Prometheus, scrape
 
 pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
 SYMBOL = "BTCUSDT"  # the symbol the page selects by default

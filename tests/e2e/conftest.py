@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from support.procs import Service, start_sidecar
-from support.sockets import push_socket
+from telemetry_testkit.procs import Service, start_sidecar
+from telemetry_testkit.sockets import push_socket
 
 
 @pytest.fixture

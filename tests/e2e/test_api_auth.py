@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.procs import BIN, Service, start_api, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import BIN, Service, start_api, wait_until
+from telemetry_testkit.prom import scrape
 
 
 def basic(user: str, password: str) -> dict[str, str]:

@@ -19,8 +19,8 @@ import zmq
 from zmq.auth import load_certificate
 from zmq.utils.monitor import recv_monitor_message
 
-from support.procs import BIN, Service, start_api, start_sidecar, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import BIN, Service, start_api, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
 
 
 @dataclass

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import zmq
 
-from e2e.reliable_support import RestartableSidecar
-from support.procs import wait_until
-from support.sockets import push_socket
+from telemetry_testkit.procs import wait_until
+from telemetry_testkit.reliable import RestartableSidecar
+from telemetry_testkit.sockets import push_socket
 
 WINDOW = 4
 DUPLICATE_KEY = "messages_duplicate_total"

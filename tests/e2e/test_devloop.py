@@ -16,15 +16,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser.loop import chromium_page, launched_loop, shot
 
-from support.procs import REPO, require_binary, wait_until
-from support.prom import scrape
+from telemetry_testkit.browser_loop import chromium_page, launched_loop, shot
+from telemetry_testkit.procs import REPO, require_binary, wait_until
+from telemetry_testkit.prom import scrape
 
 pytestmark = pytest.mark.browser
 SIDECAR_INIT = "metrics-sidecar/src/metrics_sidecar/__init__.py"
 APP_INIT = "trading-app/src/trading_app/__init__.py"
-UI_PAGE = "trading-app/src/trading_app/ui_trade.py"
+UI_PAGE = "trading-app/src/trading_app/ui/trade_page.py"
 VERSION = re.compile(r'^__version__ = "[^"]*"$', re.MULTILINE)
 CAPTION = re.compile(r'^CAPTION = "[^"]*"$', re.MULTILINE)
 

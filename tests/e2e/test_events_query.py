@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import zmq
 
-from support.procs import Service, wait_until
+from telemetry_testkit.procs import Service, wait_until
 
 
 def _send(push: zmq.Socket, message: dict[str, object]) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 from websockets.asyncio.server import ServerConnection
 
-from support.binance_ws import LocalStream
-from support.procs import BIN, Service, start_api, start_ready, wait_until
-from support.prom import scrape
+from telemetry_testkit.binance_ws import LocalStream
+from telemetry_testkit.procs import BIN, Service, start_api, start_ready, wait_until
+from telemetry_testkit.prom import scrape
 
 
 def trade(t: int, price: str, symbol: str = "BTCUSDT", qty: str = "0.002") -> str:

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from support.procs import BIN, REPO, Service, start_ready, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import BIN, REPO, Service, start_ready, wait_until
+from telemetry_testkit.prom import scrape
 
 SAMPLE = REPO / "testdata" / "csv" / "aapl.us.csv"
 

@@ -8,8 +8,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from support.procs import BIN, Service, start_ready, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import BIN, Service, start_ready, wait_until
+from telemetry_testkit.prom import scrape
 from trading_app.feeds.sim import walks_for
 
 

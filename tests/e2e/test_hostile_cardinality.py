@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 import httpx
 import zmq
 
-from support.procs import Service, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import Service, wait_until
+from telemetry_testkit.prom import scrape
 
 MESSAGES = 100_000
 CAP = 1000  # the default SIDECAR_MAX_SYMBOLS (the sidecar fixture sets no SIDECAR_* but ports)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from metrics_sidecar.settings import Settings
-from support.procs import BIN, start_ready
+from telemetry_testkit.procs import BIN, start_ready
 from trading_app.settings import AppSettings
 
 

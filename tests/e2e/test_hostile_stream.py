@@ -18,9 +18,9 @@ from zmq.utils.monitor import recv_monitor_message
 
 from metrics_sidecar import reasons
 from metrics_sidecar.decode import decode, decode_batch
-from support.fixtures import load_messages
-from support.procs import Service, start_sidecar, wait_until
-from support.prom import scrape
+from telemetry_testkit.fixtures import load_messages
+from telemetry_testkit.procs import Service, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
 
 LIMIT = 1024  # SIDECAR_MAX_MESSAGE_BYTES for these tests; MAXMSGSIZE is twice that
 

@@ -18,11 +18,11 @@ import httpx
 import pytest
 import zmq
 
-from e2e.reliable_support import total
-from e2e.wire_fuzz_support import RouterModel, Wire, pull_outcomes
-from support.procs import Service, start_sidecar, wait_until
-from support.prom import scrape
-from support.sockets import push_socket
+from telemetry_testkit.procs import Service, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.reliable import total
+from telemetry_testkit.sockets import push_socket
+from telemetry_testkit.wire_fuzz import RouterModel, Wire, pull_outcomes
 from trading_app.telemetry.reliable import ReliablePublisher
 
 # Each test class of hostile input, and how long the fuzz test may send (CI: <= 60 s in all).

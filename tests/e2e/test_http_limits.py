@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from support.procs import Service, start_api
-from support.prom import scrape
+from telemetry_testkit.procs import Service, start_api
+from telemetry_testkit.prom import scrape
 
 LIMIT = 64 * 1024
 

@@ -10,8 +10,8 @@ import time
 
 import zmq
 
-from support.procs import Service, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import Service, wait_until
+from telemetry_testkit.prom import scrape
 
 PRODUCER_CAP = 64  # the default SIDECAR_MAX_PRODUCERS (the sidecar fixture sets no SIDECAR_* but ports)
 SOURCE_CAP = 16  # metrics_sidecar.state.MAX_SOURCES

@@ -1,6 +1,6 @@
 """Area check (issue 14): a +50 ms delay injected at one hop shows in that hop's
 p50, and in no other hop's. Real processes: the sidecar, and for the transport hop
-a test-only relay process (tests/support/delay_proxy.py) between the producer and
+a test-only relay process (testkit/src/telemetry_testkit/delay_proxy.py) between the producer and
 the sidecar. Each delay is injected through a test-only path, never a sleep in
 product code that runs normally:
 
@@ -31,9 +31,9 @@ import pytest
 from pydantic import ValidationError
 
 from metrics_sidecar.settings import Settings
-from support.procs import REPO, Service, running_sidecar, start_ready, wait_until
-from support.prom import scrape
-from support.sockets import push_socket
+from telemetry_testkit.procs import Service, running_sidecar, start_ready, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.sockets import push_socket
 
 N = 31  # trades per phase = the sidecar's ring size, so a phase's p50 is its 16th sample exactly
 GAP = 0.15  # seconds between sends: three times the delay, so a held frame does not queue the next one
@@ -102,7 +102,7 @@ def _wait_applied(before: dict[str, float], sent: int) -> None:
 
 @contextmanager
 def _delay_proxy(target: str, log_dir: Path, delay: float) -> Iterator[Service]:
-    proxy = start_ready("delay-proxy", [sys.executable, str(REPO / "tests" / "support" / "delay_proxy.py"),
+    proxy = start_ready("delay-proxy", [sys.executable, "-m", "telemetry_testkit.delay_proxy",
                                         target, "--delay", str(delay)], {}, log_dir)
     try:
         yield proxy

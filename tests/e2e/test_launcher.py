@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.procs import BIN, REPO, wait_until
+from telemetry_testkit.procs import BIN, REPO, wait_until
 
 LAUNCH = REPO / "scripts" / "launch.py"
 
@@ -236,7 +236,7 @@ server.serve_forever()
 def test_a_strangers_health_answer_is_not_taken_for_the_started_process(tmp_path: Path) -> None:
     """The health check reads /health's pid: another process answering on the port
     (here a stranger's server, while the started step never binds) fails the step."""
-    from launcher.children import Step, StepFailed, Supervisor
+    from telemetry_devtools.launcher.children import Step, StepFailed, Supervisor
 
     stranger = subprocess.Popen([sys.executable, "-c", STRANGER], stdout=subprocess.PIPE, text=True)
     try:
@@ -295,9 +295,22 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     assert_all_gone(list(ready["pids"].values()))
 
 
+def test_the_launchers_prometheus_runs_with_exemplar_storage_and_native_histograms(tmp_path: Path) -> None:
+    """The one-command loop's real Prometheus, asked which feature flags it runs with."""
+    assert shutil.which("prometheus"), "prometheus is installed on every machine the tests run on"
+    with launcher(tmp_path / "run", "--ports", "auto") as run:
+        ready = run.event("ready")
+        flags = httpx.get(f"{ready['prometheus']}/api/v1/status/flags", timeout=10).json()
+        run.proc.send_signal(signal.SIGINT)
+        assert run.wait() == 0
+    assert flags["status"] == "success"
+    assert flags["data"]["enable-feature"] == "exemplar-storage,native-histograms"
+    assert_all_gone(list(ready["pids"].values()))
+
+
 def test_flags_win_over_the_environment_and_configured_links_are_kept_with_a_note(tmp_path: Path) -> None:
     """resolve() alone (no process): what the launcher would give its children."""
-    from launcher.options import parser, resolve
+    from telemetry_devtools.launcher.options import parser, resolve
 
     environ = {"SIDECAR_ZMQ_BIND": "tcp://127.0.0.1:6001", "SIDECAR_PORT": "8101", "WEBAPP_PORT": "8100",
                "WEBAPP_ZMQ_ADDR": "tcp://127.0.0.1:7001", "WEBAPP_FEED": "csv"}
@@ -319,7 +332,7 @@ def test_flags_win_over_the_environment_and_configured_links_are_kept_with_a_not
 
 
 def test_ui_metrics_port_0_stays_off_and_a_split_host_is_said(tmp_path: Path) -> None:
-    from launcher.options import parser, resolve
+    from telemetry_devtools.launcher.options import parser, resolve
 
     environ = {"WEBAPP_UI_METRICS_PORT": "0", "WEBAPP_HOST": "0.0.0.0"}
     plan = resolve(parser("").parse_args([]), environ, tmp_path / ".env")

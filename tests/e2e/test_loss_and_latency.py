@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import zmq
 
-from support.procs import Service, start_sidecar, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import Service, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
 from trading_app.telemetry.push import PushPublisher as Publisher
 
 HOP_CLOCK = {"event_to_send": "same", "send_to_receive": "cross", "receive_to_apply": "same"}  # for trades

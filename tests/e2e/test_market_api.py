@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import zmq
 
-from support.procs import Service, running_sidecar, wait_until
-from support.prom import scrape
-from support.sockets import push_socket
+from telemetry_testkit.procs import Service, running_sidecar, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.sockets import push_socket
 
 ENV = {
     "SIDECAR_TICK_MAX_AGE_SECONDS": "100000",  # the OHLC test replays ticks from two hours ago

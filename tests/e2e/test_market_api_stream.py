@@ -1,7 +1,7 @@
 """GET /stream of a real sidecar fed through a real PUSH socket: a tick reaches a
-subscriber within a second, heartbeats keep an idle stream alive, bad parameters
-are refused, a client that stops reading neither slows ingest nor stays forever,
-and SIGTERM ends open streams."""
+subscriber with its fields, then its analytics view (how soon: benchmark B12),
+heartbeats keep an idle stream alive, bad parameters are refused, a client that
+stops reading neither slows ingest nor stays forever, and SIGTERM ends open streams."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import httpx
 import pytest
 import zmq
 
-from support.procs import Service, running_sidecar, start_sidecar, wait_until
-from support.prom import scrape
-from support.sockets import push_socket
-from support.sse import SseReader, stalled_client
+from telemetry_testkit.procs import Service, running_sidecar, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.sockets import push_socket
+from telemetry_testkit.sse import SseReader, stalled_client
 
 ENV = {"SIDECAR_SSE_HEARTBEAT_SECONDS": "0.3", "SIDECAR_SSE_MAX_RATE": "50",
        # The stalled client may only go by write timeout, and not within this test's checks.
@@ -57,14 +57,13 @@ def clients(sidecar: Service) -> float:
     return scrape(sidecar.http + "/metrics/")["market_stream_clients"]
 
 
-def test_a_tick_reaches_the_stream_within_a_second(sidecar: Service, push: zmq.Socket,
-                                                    reader: list[SseReader]) -> None:
+def test_a_tick_reaches_the_stream_then_its_analytics_then_a_trade(sidecar: Service, push: zmq.Socket,
+                                                                    reader: list[SseReader]) -> None:
+    """What arrives, exactly; how soon is benchmark B12 (tick -> stream client)."""
     live = open_reader(sidecar, reader, symbols="LIVE")
-    sent = time.monotonic()
     push.send(json.dumps({"type": "tick", "symbol": "LIVE", "price": 42.5, "volume": 2, "ts": time.time(),
                           "source": "test"}).encode())
-    at, tick = live.wait_for("tick", 5)
-    assert at - sent < 1.0, f"tick arrived {at - sent:.3f}s after it was sent"
+    _, tick = live.wait_for("tick", 5)
     assert (tick["symbol"], tick["price"], tick["volume"], tick["source"]) == ("LIVE", 42.5, 2.0, "test")
     _, view = live.wait_for("analytics", 5)
     assert (view["symbol"], view["price"], view["analytics"]["sma"]) == ("LIVE", 42.5, 42.5)

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from support.procs import Service, start_sidecar, wait_until
-from support.sockets import push_socket
+from telemetry_testkit.procs import Service, start_sidecar, wait_until
+from telemetry_testkit.sockets import push_socket
 
 
 @pytest.fixture(scope="module")

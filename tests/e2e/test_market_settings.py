@@ -15,9 +15,9 @@ import httpx
 import numpy as np
 import pytest
 
-from support.procs import Service, start_sidecar, wait_until
-from support.prom import scrape
-from support.sockets import push_socket
+from telemetry_testkit.procs import Service, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.sockets import push_socket
 
 ENV = {
     "SIDECAR_ANALYTICS_SHORT_WINDOW_SECONDS": "2",

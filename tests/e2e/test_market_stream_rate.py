@@ -2,7 +2,7 @@
 write rate (``max_rate``, capped at SIDECAR_SSE_MAX_RATE) bounds how many updates a
 client gets while ticks arrive far faster (conflated: always the newest price);
 a client whose queue fills is dropped with ``queue_full`` while ingest goes on;
-and stalled clients do not slow ingest measurably."""
+and stalled clients never block ingest (what they cost in time is benchmark B11)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from support.procs import Service, running_sidecar, wait_until
-from support.prom import scrape
-from support.sockets import push_socket
-from support.sse import SseReader, stalled_client
+from telemetry_testkit.procs import Service, running_sidecar, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.sockets import push_socket
+from telemetry_testkit.sse import SseReader, stalled_client
 
 
 def connect(sidecar: Service, readers: list[SseReader], **params: Any) -> SseReader:
@@ -46,11 +46,10 @@ def test_each_client_gets_at_most_its_rate_of_writes(tmp_path: Path, readers: li
         slow = connect(service, readers, symbols="RATE", max_rate=2)
         default = connect(service, readers, symbols="RATE")  # SIDECAR_SSE_MAX_RATE: 20
         greedy = connect(service, readers, symbols="RATE", max_rate=1000)  # capped at 20
-        # About 400 ticks a second for 3 s, each price higher than the one before.
+        # 1,200 ticks, 20 every 50 ms (at most 400 a second, 3 s at least), each price
+        # higher than the one before.
         started = time.monotonic()
-        i = 0
-        while time.monotonic() - started < 3.0:
-            i += 1
+        for i in range(1, 1201):
             push.send(json.dumps({"type": "tick", "symbol": "RATE", "price": 100 + i / 1000, "ts": time.time()})
                       .encode())
             if i % 20 == 0:
@@ -58,21 +57,19 @@ def test_each_client_gets_at_most_its_rate_of_writes(tmp_path: Path, readers: li
         ended = time.monotonic()
         push.send(json.dumps({"type": "tick", "symbol": "RATE", "price": 999.0, "ts": time.time()}).encode())
         duration = ended - started
-        counts = {}
         for name, reader, rate in (("slow", slow, 2.0), ("default", default, 20.0), ("greedy", greedy, 20.0)):
             events = reader.until("tick", 10, lambda tick: tick["price"] == 999.0)  # the newest always arrives
             ticks = [(at, data["price"]) for at, event, data in events if event == "tick"]
             prices = [p for _, p in ticks]
             assert prices == sorted(set(prices)), name  # never an older price after a newer one
             during = [at for at, _ in ticks if started <= at <= ended]
-            counts[name] = len(during)
-            # One write per 1/rate at most (+1 for a write at each end of the interval).
+            # Upper bounds only, which a correct limiter guarantees however slow the
+            # machine: one write per 1/rate at most (+1 for a write at each end of the
+            # interval). The exact writes (how many, when, which price) are
+            # metrics-sidecar/tests/test_stream_rate_clock.py, under a controlled clock.
             assert len(during) <= rate * duration + 2, (name, len(during), duration)
             gaps = [b - a for a, b in itertools.pairwise(during)]
-            assert gaps and statistics.median(gaps) >= 0.8 / rate, (name, gaps)
-        assert i > 500, "the sender must outpace every client"
-        assert counts["slow"] >= duration * 2 / 2 - 1  # the rate is a cap, yet the slow client still updates
-        assert counts["default"] >= 3 * counts["slow"] and counts["greedy"] >= 3 * counts["slow"], counts
+            assert not gaps or statistics.median(gaps) >= 0.8 / rate, (name, gaps)
 
 
 def read_until(sock: socket.socket, marker: bytes, timeout: float) -> bytes:

@@ -11,7 +11,7 @@ import time
 import httpx
 import zmq
 
-from support.procs import Service, wait_until
+from telemetry_testkit.procs import Service, wait_until
 
 
 def send_tick(push: zmq.Socket, symbol: str, price: float) -> None:

@@ -1,5 +1,5 @@
 """Past one machine, with real processes (issue 17): three hosts as network
-namespaces (scripts/netns.py) linked by veth pairs; hosts a and b each run
+namespaces (devtools/src/telemetry_devtools/netns.py) linked by veth pairs; hosts a and b each run
 trading-app-api, metrics-sidecar and a Prometheus agent (prometheus/agent.yml,
 unchanged); host c runs the central Prometheus (prometheus/global.yml,
 unchanged: remote-write receiver, every rule file). The processes are
@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import multihost
-import netns
 import pytest
-from infra.grafana_model import iter_targets, load_dashboards, substitute, wait_all_have_data
 
-from support.procs import Service, in_ci, require_binary, start_ready, wait_until
+from telemetry_devtools import multihost, netns
+from telemetry_testkit.grafana_model import iter_targets, load_dashboards, substitute, wait_all_have_data
+from telemetry_testkit.procs import Service, in_ci, require_binary, start_ready, wait_until
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 N_A, M_B, OUTAGE_TRADES, LOST_TRADES, RELIABLE_BEFORE, RELIABLE_DURING = 7, 5, 4, 3, 2, 3
@@ -90,7 +89,7 @@ class Cluster:
         return self.inside[host].call(lambda: httpx.get(url, timeout=5).json())
 
     def sidecar_trades(self, host: str) -> float:
-        from polling import scrape
+        from telemetry_devtools.polling import scrape
 
         metrics = self.inside[host].call(scrape, f"http://127.0.0.1:{multihost.SIDECAR_PORT}/metrics/")
         return sum(v for k, v in metrics.items() if k.startswith("trades_total{"))

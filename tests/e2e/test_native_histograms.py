@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.procs import start_sidecar, wait_until
-from support.prom import scrape, start_prometheus
-from support.sockets import push_socket
+from telemetry_testkit.procs import start_sidecar, wait_until
+from telemetry_testkit.prom import scrape, start_prometheus
+from telemetry_testkit.sockets import push_socket
 
 pytestmark = pytest.mark.prometheus
 BASE = 2 ** (1 / 8)  # one native bucket of schema 3

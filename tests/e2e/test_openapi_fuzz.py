@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from support.procs import Service, start_api, start_sidecar
+from telemetry_testkit.procs import Service, start_api, start_sidecar
 
 EXAMPLES = 25  # per operation; ~15 operations in all
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from e2e.reliable_support import RestartableSidecar, total
-from support.procs import Service, start_api, wait_until
+from telemetry_testkit.procs import Service, start_api, wait_until
+from telemetry_testkit.reliable import RestartableSidecar, total
 
 PRODUCER = "desk"
 

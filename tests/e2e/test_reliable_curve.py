@@ -7,8 +7,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from e2e.reliable_support import RestartableSidecar, total
-from support.procs import BIN, wait_until
+from telemetry_testkit.procs import BIN, wait_until
+from telemetry_testkit.reliable import RestartableSidecar, total
 from trading_app.curve_keys import load_client_keys
 from trading_app.telemetry.reliable import ReliablePublisher
 

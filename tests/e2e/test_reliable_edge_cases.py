@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from e2e.reliable_support import RestartableSidecar, total
-from support.procs import free_port, start_api, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import free_port, start_api, wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.reliable import RestartableSidecar, total
 from trading_app.telemetry.reliable import ReliablePublisher
 
 

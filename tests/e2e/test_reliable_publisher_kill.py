@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e.reliable_support import RestartableSidecar, total
-from support.procs import wait_until
+from telemetry_testkit.procs import wait_until
+from telemetry_testkit.reliable import RestartableSidecar, total
 
 CHILD = Path(__file__).with_name("reliable_publisher_child.py")
 FIRST = 30_000  # accepted before the kill

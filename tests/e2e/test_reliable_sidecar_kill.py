@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 from typing import cast
 
-from e2e.reliable_support import RestartableSidecar, Scraper, total
-from support.procs import wait_until
+from telemetry_testkit.procs import wait_until
+from telemetry_testkit.reliable import RestartableSidecar, Scraper, total
 from trading_app.telemetry.reliable import ReliablePublisher
 from trading_app.telemetry.stats import OutboxStats
 

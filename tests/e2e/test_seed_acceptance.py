@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.procs import Service, start_api, start_sidecar, wait_until
-from support.prom import Prometheus, start_prometheus
+from telemetry_testkit.procs import Service, start_api, start_sidecar, wait_until
+from telemetry_testkit.prom import Prometheus, start_prometheus
 
 SCRAPE = 1.0
 

@@ -9,8 +9,8 @@ import threading
 import zlib
 from pathlib import Path
 
-from e2e.reliable_support import RestartableSidecar, total
-from support.procs import wait_until
+from telemetry_testkit.procs import wait_until
+from telemetry_testkit.reliable import RestartableSidecar, total
 from trading_app.telemetry.protocol import Published
 from trading_app.telemetry.push import PushPublisher as Publisher
 from trading_app.telemetry.reliable import ReliablePublisher

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import zmq
 
-from support.procs import BIN, Service, free_port, start_api, start_sidecar, wait_until
+from telemetry_testkit.procs import BIN, Service, free_port, start_api, start_sidecar, wait_until
 
 
 def test_sidecar_exits_zero_on_sigterm(tmp_path: Path) -> None:

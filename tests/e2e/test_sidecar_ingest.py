@@ -9,9 +9,9 @@ import time
 import httpx
 import zmq
 
-from support.fixtures import load_messages
-from support.procs import Service, wait_until
-from support.prom import scrape
+from telemetry_testkit.fixtures import load_messages
+from telemetry_testkit.procs import Service, wait_until
+from telemetry_testkit.prom import scrape
 
 
 def test_one_thousand_seed_messages_are_counted_exactly(sidecar: Service, push: zmq.Socket) -> None:

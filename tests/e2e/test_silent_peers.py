@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 import httpx
 import zmq
 
-from support.procs import BIN, Service, free_port, start_ready, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import BIN, Service, free_port, start_ready, wait_until
+from telemetry_testkit.prom import scrape
 
 PEERS = 300
 LOW = 256

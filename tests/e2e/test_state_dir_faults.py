@@ -17,8 +17,11 @@ import httpx
 import pytest
 import zmq
 
-from e2e.reliable_support import RestartableSidecar, total
-from e2e.state_dir_support import (
+from telemetry_testkit.procs import wait_until
+from telemetry_testkit.prom import scrape
+from telemetry_testkit.reliable import RestartableSidecar, total
+from telemetry_testkit.sockets import push_socket
+from telemetry_testkit.state_dir import (
     FRAME,
     JOURNAL_TRADES,
     SMALL,
@@ -36,9 +39,6 @@ from e2e.state_dir_support import (
     stop_quietly,
     trade,
 )
-from support.procs import wait_until
-from support.prom import scrape
-from support.sockets import push_socket
 from trading_app.telemetry.reliable import ReliablePublisher
 
 

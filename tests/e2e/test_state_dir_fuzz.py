@@ -16,8 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from e2e.reliable_support import RestartableSidecar
-from e2e.state_dir_support import (
+from metrics_sidecar.persistence import DurableState
+from metrics_sidecar.recovery import StateDirError
+from metrics_sidecar.settings import Settings
+from metrics_sidecar.state import TelemetryState
+from telemetry_testkit.reliable import RestartableSidecar
+from telemetry_testkit.state_dir import (
     JOURNAL_TRADES,
     SMALL,
     SNAPSHOT_TRADES,
@@ -28,10 +32,6 @@ from e2e.state_dir_support import (
     frames,
     only_journal,
 )
-from metrics_sidecar.persistence import DurableState
-from metrics_sidecar.recovery import StateDirError
-from metrics_sidecar.settings import Settings
-from metrics_sidecar.state import TelemetryState
 
 SEED = 18
 CASES_PER_KIND = 60  # x 6 kinds (3 damages x 2 files)

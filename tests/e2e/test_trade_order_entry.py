@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.procs import BIN, Service, free_port, start_api, start_ready, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import BIN, Service, free_port, start_api, start_ready, wait_until
+from telemetry_testkit.prom import scrape
 
 
 def trade_counts(api: Service) -> dict[str, float]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.procs import REPO, free_port, require_binary, start_api, start_sidecar, wait_until
-from support.prom import scrape
+from telemetry_testkit.procs import REPO, free_port, require_binary, start_api, start_sidecar, wait_until
+from telemetry_testkit.prom import scrape
 
 pytestmark = pytest.mark.prometheus
 CONFIG = REPO / "prometheus" / "blackbox.yml"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.grafana_model import provisioned_datasource_uid
-from support.procs import BIN, REPO, free_port, start_ready, wait_until
+from telemetry_testkit.grafana_model import provisioned_datasource_uid
+from telemetry_testkit.procs import BIN, REPO, free_port, start_ready, wait_until
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.infra.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra.grafana_model import (
+from telemetry_testkit.grafana_model import (
     BUILTINS,
     MATCHER,
     iter_panels,
@@ -20,7 +20,7 @@ from infra.grafana_model import (
     provisioned_datasource_uid,
     referenced_variables,
 )
-from support.procs import REPO
+from telemetry_testkit.procs import REPO
 
 DASHBOARDS = load_dashboards()
 
@@ -133,3 +133,13 @@ def test_metric_names_parser() -> None:
     assert metric_names("round(job:trade_latency_seconds:p99_1m * 1e6) > 0 or vector(0)") == {
         "job:trade_latency_seconds:p99_1m"}
     assert metric_names("time() - tick_last_ts_seconds > 10") == {"tick_last_ts_seconds"}
+
+
+def test_latency_panels_ask_for_exemplars() -> None:
+    """The hop-latency bucket panels toggle exemplars on (a dot per recent event of a bucket); no other query does."""
+    with_exemplars = {p["title"] for d in DASHBOARDS.values() for p, t in iter_targets(d) if t.get("exemplar")}
+    assert with_exemplars == {"End to end (event → apply) heatmap", "p99 by hop, with exemplars"}
+    for d in DASHBOARDS.values():
+        for p, t in iter_targets(d):
+            if t.get("exemplar"):
+                assert "hop_latency_seconds_bucket" in t["expr"], p["title"]

@@ -14,9 +14,9 @@ import httpx
 import numpy as np
 import pytest
 
-from infra.grafana_model import iter_panels, load_dashboards, substitute
-from infra.test_dashboards_live import Stack, stack  # noqa: F401 - the fixture, one stack for this module
-from support.procs import wait_until
+from telemetry_testkit.dashboard_stack import Stack
+from telemetry_testkit.grafana_model import iter_panels, load_dashboards, substitute
+from telemetry_testkit.procs import wait_until
 
 pytestmark = pytest.mark.prometheus
 DASHBOARD = load_dashboards()["market-analytics.json"]
@@ -48,7 +48,7 @@ def shows(live: Stack, title: str, labels: tuple[str, ...], want: dict[tuple[str
     wait_until(matches, DEADLINE, 0.25, f"{title}: {expr} == {want}")
 
 
-def test_rolling_volume_and_trades_per_side(stack: Stack) -> None:  # noqa: F811
+def test_rolling_volume_and_trades_per_side(stack: Stack) -> None:
     # buy: publisher seed 1 + publisher BTCUSDT 0.5 + API seed 1; sell: publisher ETHUSDT 2 + API BTCUSDT 3
     five = ("side", "window")
     shows(stack, "Rolling volume", five, {("buy", "5m"): 2.5, ("sell", "5m"): 5.0}, keep=lambda k: k[1] == "5m")
@@ -56,7 +56,7 @@ def test_rolling_volume_and_trades_per_side(stack: Stack) -> None:  # noqa: F811
     shows(stack, "Volume last 5m", ("side",), {("buy",): 2.5, ("sell",): 5.0})
 
 
-def test_volatility_and_drawdown_per_symbol(stack: Stack) -> None:  # noqa: F811
+def test_volatility_and_drawdown_per_symbol(stack: Stack) -> None:
     btc = [100.0, 101.0, 120.0]  # the stack's ticks, in order per symbol
     eth = [10.0, 10.1]
     shows(stack, "Volatility (std of log returns)", ("symbol", "window"),
@@ -70,7 +70,7 @@ def test_volatility_and_drawdown_per_symbol(stack: Stack) -> None:  # noqa: F811
     shows(stack, "Price, SMA and VWAP", ("symbol",), sma, target=1)
 
 
-def test_position_and_pnl(stack: Stack) -> None:  # noqa: F811
+def test_position_and_pnl(stack: Stack) -> None:
     # ETHUSDT: sell 2 @ 10, marked at its last tick 10.1.
     views = {s: httpx.get(f"{stack.sidecar.http}/symbols/{s}", timeout=5).json()["position"]
              for s in ("BTCUSDT", "ETHUSDT")}

@@ -9,16 +9,13 @@ fails here."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import zmq
 
-from infra.grafana_model import (
+from telemetry_testkit.dashboard_stack import Stack
+from telemetry_testkit.grafana_model import (
     iter_panels,
     iter_targets,
     load_dashboards,
@@ -28,66 +25,14 @@ from infra.grafana_model import (
     variable_query,
     wait_all_have_data,
 )
-from support.procs import Service, start_api, start_sidecar, wait_until
-from support.prom import Prometheus, scrape, start_prometheus
-from trading_app.telemetry.push import PushPublisher as Publisher
+from telemetry_testkit.procs import wait_until
+from telemetry_testkit.prom import Prometheus
 
 pytestmark = pytest.mark.prometheus
 DASHBOARDS = load_dashboards()
 DEADLINE = 25.0
 # Metrics that only exist with optional parts this test does not run.
 OPTIONAL_METRICS = {"probe_success", "ALERTS"}
-
-
-@dataclass
-class Stack:
-    sidecar: Service
-    api: Service
-    prom: Prometheus
-    last_trade_window: tuple[float, float]  # wall clock just before and after the last trade was sent
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp: Path = tmp_path_factory.mktemp("dashboards")
-    sidecar = start_sidecar(tmp / "sidecar")
-    api = start_api(tmp / "api", sidecar.zmq)
-    prom = start_prometheus(tmp / "prom", {
-        "metrics-sidecar": (sidecar.http.removeprefix("http://"), "/metrics/"),
-        "trading-app-api": (api.http.removeprefix("http://"), "/metrics"),
-    })
-    publisher = Publisher(sidecar.zmq, producer="dashboard-test", heartbeat_interval=0.5)
-    ctx = zmq.Context()
-    raw = ctx.socket(zmq.PUSH)
-    raw.setsockopt(zmq.LINGER, 0)
-    try:
-        wait_until(lambda: httpx.get(api.http + "/health").json()["sidecar_connected"], 10, message="API connected")
-        assert publisher.wait_connected(10)
-        # Traffic after the first scrape, so rates and quantiles see it change.
-        prom.wait_for_targets_up()
-        publisher.trade("buy", 1.0)  # seed message: no symbol
-        publisher.trade("buy", 0.5, symbol="BTCUSDT", price=100.0)
-        publisher.trade("sell", 2.0, symbol="ETHUSDT", price=10.0)
-        for symbol, price in [("BTCUSDT", 100.0), ("ETHUSDT", 10.0), ("BTCUSDT", 101.0), ("ETHUSDT", 10.1),
-                              ("BTCUSDT", 120.0)]:  # 101 -> 120 is an 18.8 % spike
-            assert publisher.tick(symbol, price, volume=1.0).queued
-        assert httpx.post(f"{api.http}/trade/buy", data={"qty": "1"}).status_code == 303
-        before_last = time.time()
-        assert httpx.post(f"{api.http}/trade/sell", json={"qty": 3, "symbol": "BTCUSDT"}).status_code == 202
-        after_last = time.time()
-        raw.connect(sidecar.zmq)
-        raw.send(b"{not json")
-        wait_until(lambda: scrape(sidecar.http + "/metrics/").get('messages_invalid_total{reason="bad_json"}') == 1
-                   and scrape(sidecar.http + "/metrics/").get('ticks_total{source="sim",symbol="BTCUSDT"}') == 3,
-                   10, message="sidecar applied the traffic")
-        yield Stack(sidecar, api, prom, (before_last, after_last))
-    finally:
-        raw.close()
-        ctx.term()
-        publisher.close()
-        prom.stop()
-        api.kill()
-        sidecar.kill()
 
 
 def _evaluate_all(prom: Prometheus, exprs: dict[str, str]) -> None:
@@ -182,7 +127,7 @@ def test_panels_show_exactly_what_was_sent(stack: Stack) -> None:
 
 
 def test_every_rule_loaded_healthy_and_reads_real_metrics(stack: Stack) -> None:
-    """The Docker-free config (scripts/promconf.py) loads every rule file, each
+    """The Docker-free config (devtools/src/telemetry_devtools/promconf.py) loads every rule file, each
     rule evaluates without error, and every metric a rule reads is exposed by the
     real processes (a renamed metric would silently never alert)."""
     expected = rules()

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.procs import Service, require_binary, start_api, start_sidecar, wait_until
-from support.sockets import push_socket
+from telemetry_testkit.procs import Service, require_binary, start_api, start_sidecar, wait_until
+from telemetry_testkit.sockets import push_socket
 
 pytestmark = pytest.mark.prometheus
 

@@ -18,14 +18,14 @@ from urllib.parse import urlparse
 
 import httpx
 import jsonschema
-import multihost
 import pytest
 import yaml
 from pydantic import BaseModel
 
-from infra.grafana_model import rules
 from metrics_sidecar.settings import Settings as SidecarSettings
-from support.procs import REPO, require_binary, start_api, start_sidecar
+from telemetry_devtools import multihost
+from telemetry_testkit.grafana_model import rules
+from telemetry_testkit.procs import REPO, require_binary, start_api, start_sidecar
 from trading_app.settings import AppSettings
 
 K8S = REPO / "deploy" / "kubernetes"

@@ -7,23 +7,20 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from infra.grafana_model import rules
-from support.procs import REPO, require_binary
+from telemetry_devtools import promconf
+from telemetry_testkit.grafana_model import rules
+from telemetry_testkit.procs import REPO, require_binary
 
 PROM_DIR = REPO / "prometheus"
 RULE_FILES = sorted((PROM_DIR / "rules").glob("*.yml"))
 TEST_FILES = sorted((PROM_DIR / "tests").glob("*.yml"))
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z_]+:[a-z0-9_]+$")  # level:metric:operation
-
-sys.path.insert(0, str(REPO / "scripts"))
-import promconf  # noqa: E402
 
 
 def promtool(*args: str, cwd: Path = PROM_DIR) -> subprocess.CompletedProcess[str]:
@@ -40,7 +37,7 @@ def test_check_config_loads_every_rule_file_relative_to_the_config(tmp_path: Pat
 
 @pytest.mark.prometheus
 def test_check_config_of_the_local_docker_free_config(tmp_path: Path) -> None:
-    """The config ./run.sh renders (scripts/promconf.py) loads the same rule files."""
+    """The config ./run.sh renders (devtools/src/telemetry_devtools/promconf.py) loads the same rule files."""
     config = tmp_path / "prometheus.yml"
     config.write_text(promconf.render({"metrics-sidecar": ("127.0.0.1:8001", "/metrics/"),
                                        "trading-app-api": ("127.0.0.1:8000", "/metrics")}))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support.procs import free_port
+from telemetry_testkit.procs import free_port
 from trading_app.feeds import cli
 from trading_app.feeds.runner import build_feed, csv_paths
 from trading_app.feeds.sim import SimFeed

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from support.sockets import recv_json
+from telemetry_testkit.sockets import recv_json
 from trading_app.feeds import stooq
 from trading_app.feeds.base import FeedStats, TickSink
 from trading_app.feeds.csv_replay import CsvReplayFeed, load_bars, parse_speed, sample_path, schedule

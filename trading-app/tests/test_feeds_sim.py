@@ -12,7 +12,7 @@ import threading
 import pytest
 import zmq
 
-from support.sockets import recv_json
+from telemetry_testkit.sockets import recv_json
 from trading_app.feeds.base import FeedStats, TickSink
 from trading_app.feeds.sim import SECONDS_PER_YEAR, START_PRICES, GbmWalk, SimFeed, walks_for
 from trading_app.prices import LastPrices

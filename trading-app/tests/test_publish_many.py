@@ -8,7 +8,7 @@ import json
 import pytest
 import zmq
 
-from support.procs import free_port, wait_until
+from telemetry_testkit.procs import free_port, wait_until
 from trading_app.telemetry.frames import BATCH_MAX_BYTES, pack_frames
 from trading_app.telemetry.push import PushPublisher as Publisher
 

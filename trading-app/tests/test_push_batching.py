@@ -9,7 +9,7 @@ import time
 
 import zmq
 
-from support.procs import wait_until
+from telemetry_testkit.procs import wait_until
 from trading_app.telemetry.push import PushPublisher
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from trading_app.settings import AppSettings
-from trading_app.ui_order import Order, Refusal, check_order, fixed, qty_text
+from trading_app.ui.number_format import fixed, qty_text
+from trading_app.ui.order_entry import Order, Refusal, check_order
 
 SETTINGS = AppSettings.from_env({"WEBAPP_MAX_QTY": "1000", "WEBAPP_SYMBOLS": "BTCUSDT,ETHUSDT"}, env_file=None)
 
@@ -49,7 +50,7 @@ def test_fixed_notation() -> None:
 
 
 def test_the_unpriced_note_counts_in_words() -> None:
-    from trading_app.ui_positions import unpriced_note
+    from trading_app.ui.positions import unpriced_note
 
     assert unpriced_note({"unpriced_trades": 1}) == "1 trade without a price is not in this position."
     assert unpriced_note({"unpriced_trades": 3}) == "3 trades without a price are not in this position."

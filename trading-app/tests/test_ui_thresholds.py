@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from trading_app.ui_latency import ALERT_THRESHOLDS_MS
+from trading_app.ui.latency_page import ALERT_THRESHOLDS_MS
 
 
 def test_latency_chart_thresholds_are_the_alert_rules() -> None:

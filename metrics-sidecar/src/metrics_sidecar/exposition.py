@@ -21,6 +21,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as _generat
 
 from . import protobuf_exposition
 from .analytics_exposition import write_analytics
+from .clock_probe import write_offset_methods
 from .histogram import HOP_CLOCKS, HOPS, MESSAGE_TYPES
 from .persistence import DurableState
 from .state import TelemetryState
@@ -49,6 +50,7 @@ def render(state: TelemetryState, process: CollectorRegistry | None = None, open
     now = time.time()
     out = Writer(openmetrics)
     write_state(state, out, now)
+    write_offset_methods(state, out, now)
     if isinstance(state.journal, DurableState):
         write_journal(state.journal, out)
     if state.analytics is not None:
@@ -158,7 +160,8 @@ def write_clocks(out: Writer, offsets: dict[str, float]) -> None:
     for (hop, kind), clock in sorted(HOP_CLOCKS.items()):
         out.sample("hop_latency_clock_info", labels((("clock", clock), ("hop", hop), ("type", kind))), 1)
     out.family("producer_clock_offset_seconds", "gauge",
-               "Producer clock minus sidecar clock, estimated as -min(receive - sent_ts) over the last 50-60 s")
+               "Producer clock minus sidecar clock over the last 50-60 s: round-trip probes on the reliable channel, "
+               "else -min(receive - sent_ts)")
     out.column("producer_clock_offset_seconds", [labels((("producer", p),)) for p in offsets], offsets.values())
 
 

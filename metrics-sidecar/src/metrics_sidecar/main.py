@@ -158,5 +158,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover - serves until SIGTERM: tests run it as its own process (untraced)
     sys.exit(main())

@@ -9,6 +9,9 @@ Wire protocol (docs/delivery.md):
   stream; ``acked`` is the highest seq the publisher has seen acked (it deleted
   those: they can never be resent).
 - DEALER -> ROUTER ``[b"hb1", payload]``: a heartbeat; applied, never acked.
+- DEALER -> ROUTER ``[b"clk1"]`` (it answers probes), then ROUTER -> DEALER
+  ``[b"clk1", {"t1"}]`` and back ``[b"clk1", {"t1", "t2", "t3"}]``: a round-trip
+  clock probe (clock_probe.py).
 - ROUTER -> DEALER ``[b"ack1", {"producer", "instance", "acked", "gap"}]``: every
   seq up to ``acked`` is processed and durable (cumulative ack); ``gap`` says a
   batch arrived beyond ``acked + 1`` (an earlier one was lost with a connection),
@@ -48,6 +51,7 @@ import msgspec
 import zmq
 
 from . import reasons
+from .clock_probe import PROBE, ClockProbes
 from .curve import CurveServer
 from .intake import Intake
 from .journal import UnrecordableError
@@ -101,6 +105,7 @@ class ReliableLoop:
         self._thread: threading.Thread | None = None
         self._curve: CurveServer | None = None
         self._log = RateLimitedLogger(log, settings.invalid_log_per_second)  # every line input can trigger
+        self.probes = ClockProbes(state, settings.invalid_log_per_second)  # round-trip clock offsets
         # The one ingest entry (intake.py), shared with the PULL loop: decode, apply, rejections counted.
         self.intake = Intake(state, settings.max_message_bytes, self._log)
 
@@ -140,7 +145,8 @@ class ReliableLoop:
             while not self._stop.is_set():
                 if sock.poll(_POLL_MS, zmq.POLLIN):
                     self._drain(sock)
-        except Exception:  # pragma: no cover - a bug, not bad input
+                self.probes.send_due(sock, time.time())
+        except Exception:  # a ZMQError (the context is gone) or a bug; never bad input
             log.exception("reliable loop crashed")
         finally:
             self.running.clear()
@@ -190,7 +196,11 @@ class ReliableLoop:
         kind = frames[1] if len(frames) > 1 else b""
         if kind == HEARTBEAT:
             for payload in frames[2:]:
+                self.probes.heard_heartbeat(frames[0], payload, recv_ts)
                 self.intake.frame(payload, recv_ts, arrays=False)
+            return
+        if kind == PROBE:
+            self.probes.frame(frames[0], frames[2:], recv_ts)
             return
         if kind != BATCH or len(frames) < 3:
             self.intake.reject(reasons.MULTIPART)  # not this protocol
@@ -205,6 +215,7 @@ class ReliableLoop:
             for _ in payloads or [b""]:
                 self.intake.reject(reasons.BAD_FIELD)
             return
+        self.probes.heard(frames[0], header.producer, recv_ts)
         key = (header.producer, header.instance)
         start = self.durable.cursors.get(key)
         cursor = self._resume_point(header, start)

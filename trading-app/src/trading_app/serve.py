@@ -1,21 +1,19 @@
-"""Console scripts ``trading-app-api`` and ``trading-app-ui``."""
+"""Console script ``trading-app-api`` (``trading-app-ui`` is ui/cli.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import socket
 import sys
-from pathlib import Path
 
 import uvicorn
 
 from .settings import AppSettings, SettingsError
 
 
-def _settings_or_exit(name: str) -> AppSettings:
+def settings_or_exit(name: str) -> AppSettings:
     try:
         return AppSettings.from_env()
     except SettingsError as exc:
@@ -24,7 +22,7 @@ def _settings_or_exit(name: str) -> AppSettings:
 
 
 def api_main() -> int:
-    settings = _settings_or_exit("trading-app-api")
+    settings = settings_or_exit("trading-app-api")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .api import create_app
     from .fd_guard import raise_open_file_limit, serve
@@ -59,22 +57,3 @@ def api_main() -> int:
           flush=True)
     serve(server, [sock])
     return 0
-
-
-def ui_main() -> int:
-    """Run ``streamlit run ui.py`` headless on WEBAPP_UI_PORT; extra args pass through."""
-    settings = _settings_or_exit("trading-app-ui")
-    script = Path(__file__).with_name("ui.py")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script),
-           "--server.headless", "true",
-           "--server.address", settings.host,
-           "--server.port", str(settings.ui_port),
-           "--browser.gatherUsageStats", "false",
-           # Viewers of a trading desk tool get no Deploy/Rerun/Clear-cache developer menu.
-           "--client.toolbarMode", "viewer",
-           *sys.argv[1:]]
-    env = dict(os.environ)
-    # execvpe: Streamlit owns the process, so SIGTERM reaches it directly.
-    os.execvpe(cmd[0], cmd, env)
-    return 0  # pragma: no cover
-

@@ -64,8 +64,15 @@ class Stamper:
         message["sent_ts"] = _time()
 
     def stamp_next(self, message: dict[str, Any], endpoint: int) -> int:
-        """Stamp with the endpoint's next seq (consumed even if the message is then dropped)."""
+        """Stamp with the endpoint's next seq (consumed even if the message is then
+        dropped). ``stamp()``'s body repeated, not called: this runs inside every
+        fire-and-forget ``publish()``, where one more call is ~5 % of its cost."""
         seq = self.seqs[endpoint] + 1
         self.seqs[endpoint] = seq
-        self.stamp(message, endpoint, seq)
+        message["producer"] = self.producer
+        message["instance"] = self.instance
+        message["seq"] = seq
+        if "event_id" not in message:
+            message["event_id"] = f"{self.prefixes[endpoint]}{seq}"
+        message["sent_ts"] = _time()
         return seq

@@ -22,16 +22,14 @@ class ConnectionMonitor:
     def __init__(self, sock: zmq.Socket, address: str) -> None:
         self.address = address
         self._peers = 0
+        # A plain attribute, not a property: publish() reads it on every call.
+        self.connected = False
         self._sock = sock
         self._monitor = sock.get_monitor_socket(_EVENTS)
         self._monitor.setsockopt(zmq.LINGER, 0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"zmq-monitor {address}", daemon=True)
         self._thread.start()
-
-    @property
-    def connected(self) -> bool:
-        return self._peers > 0
 
     def _run(self) -> None:
         poller = zmq.Poller()
@@ -46,9 +44,11 @@ class ConnectionMonitor:
             kind = event["event"]
             if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._peers += 1
+                self.connected = True
                 log.info("sidecar connected at %s", self.address)
             elif kind == zmq.EVENT_DISCONNECTED:
                 self._peers = max(0, self._peers - 1)
+                self.connected = self._peers > 0
                 log.warning("sidecar disconnected from %s: events may be dropped", self.address)
             elif kind == zmq.EVENT_MONITOR_STOPPED:
                 return
@@ -63,3 +63,4 @@ class ConnectionMonitor:
         self._thread.join(1)
         self._monitor.close(linger=0)
         self._peers = 0
+        self.connected = False

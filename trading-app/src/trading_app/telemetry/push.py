@@ -5,7 +5,8 @@ ZeroMQ PUSH to the sidecar's PULL, with the send off the caller's path.
 bounded in-process queue; the sender thread (``push_sender.py``) owns the
 sockets and sends. The caller never makes a system call: no socket operation,
 no wake-up, no sleep; one uncontended lock (user-space) orders seqs with the
-queue and the counters. What the caller gets back:
+queue and the counters. One queue per endpoint (seqs count per endpoint); one
+call in ``DURATION_SAMPLE`` is timed. What the caller gets back:
 
 - ``queued=True``: accepted into the queue. The sender then sends it, or, if
   the sidecar disconnects before it gets there, drops and counts it (``no_peer``).
@@ -51,6 +52,8 @@ log = logging.getLogger("trading_app.publisher")
 _perf_counter = time.perf_counter
 DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_CLOSE_LINGER = 1.0
+DURATION_SAMPLE = 64  # publish() calls per timed one (a power of two)
+DURATION_SAMPLE_MASK = DURATION_SAMPLE - 1
 
 
 def quiet_context() -> zmq.Context:
@@ -83,14 +86,16 @@ class PushPublisher(MessageHelpers):
         self.context = context or quiet_context()
         self._recorder = StatsRecorder()
         self._lock = self._recorder.lock  # seq, queue order and counters move together
-        self._queue: deque[Entry] = deque()
+        self._queues: list[deque[Entry]] = [deque() for _ in self.addresses]
         self._pushed = 0  # messages appended (under the lock); the sender counts what it took
         self._closed = False
-        self._sender = PushSender(self.context, self.addresses, sndhwm, self._queue, self._recorder,
+        self._sender = PushSender(self.context, self.addresses, sndhwm, self._queues, self._recorder,
                                   heartbeat_interval, self.heartbeat, curve, batch_backlog)
         self._monitors = self._sender.monitors
         self._single = len(self.addresses) == 1
-        self._account = self._recorder.account_locked
+        self._stamp_next = self._stamper.stamp_next
+        self._sent = self._recorder.sent
+        self._dropped = self._recorder.dropped
         self._sender.start()
 
     # -- state ----------------------------------------------------------------
@@ -110,27 +115,38 @@ class PushPublisher(MessageHelpers):
 
     # -- the hot path -----------------------------------------------------------
     def publish(self, message: dict[str, Any]) -> Published:
-        """Stamp and queue; never blocks, never raises for transport problems."""
+        """Number and queue; never blocks, never raises for transport problems.
+
+        Under one uncontended lock that orders seqs with the queue: the stamp,
+        the checks, the append and the per-type
+        count; nothing else. One call in ``DURATION_SAMPLE`` is timed for
+        ``publisher_publish_duration_seconds``."""
         started = _perf_counter()
         endpoint = 0 if self._single else shard_index(message, len(self._monitors))
         lock = self._lock
         lock.acquire()  # not ``with``: half the cost, and measurable at this scale
         try:
+            seq = self._stamp_next(message, endpoint)
             reason = self._enqueue_locked(message, endpoint)
-            self._account(message.get("type", "unknown"), reason, _perf_counter() - started)
+            if reason is None:
+                self._sent[message.get("type", "unknown")] += 1
+            else:
+                self._dropped[message.get("type", "unknown"), reason] += 1
+            if not seq & DURATION_SAMPLE_MASK:
+                self._recorder.observe_duration_locked(_perf_counter() - started)
         finally:
             lock.release()
         return Published(message, reason is None, reason)
 
     def _enqueue_locked(self, message: dict[str, Any], endpoint: int) -> str | None:
-        self._stamper.stamp_next(message, endpoint)
+        """Queue a numbered message, or say why not. Hold the lock."""
         if self._closed:
             return "closed"
         if not self._monitors[endpoint].connected:
             return "no_peer"
         if self._pushed - self._sender.popped >= self.queue_size:
             return "queue_full"
-        self._queue.append((endpoint, message))
+        self._queues[endpoint].append(message)
         self._pushed += 1
         return None
 
@@ -153,7 +169,7 @@ class PushPublisher(MessageHelpers):
                 room = 0 if reason else max(0, self.queue_size - (self._pushed - self._sender.popped))
                 accepted = indexes[:room]
                 if accepted:
-                    self._queue.append((endpoint, [messages[i] for i in accepted]))
+                    self._queues[endpoint].append([messages[i] for i in accepted])
                     self._pushed += len(accepted)
                 for index in indexes[room:]:
                     outcome[index] = reason or "queue_full"
@@ -172,6 +188,7 @@ class PushPublisher(MessageHelpers):
             started = _perf_counter()
             message = heartbeat_message()
             with self._lock:
+                self._stamper.stamp_next(message, endpoint)
                 reason = self._enqueue_locked(message, endpoint)
                 self._recorder.account_locked("heartbeat", reason, _perf_counter() - started)
 

@@ -50,18 +50,20 @@ SLOW_POLL = 1e-3
 HWM_PAUSE = 2e-4  # the send queue is full: let the I/O thread move some out
 DRAIN_MAX = 4096  # queue entries per round, so heartbeats stay on time under load
 
-# One queue entry: (endpoint, a message) from publish(), (endpoint, [messages]) from publish_many().
-Entry = tuple[int, Any]
+# One queue entry: a message from publish(), a list of them from publish_many().
+# One queue per endpoint: no (endpoint, message) tuple to allocate in publish(),
+# whose allocations would also bring the garbage collector's next pass nearer.
+Entry = dict[str, Any] | list[dict[str, Any]]
 
 
 class PushSender:
-    def __init__(self, context: zmq.Context, addresses: list[str], sndhwm: int, queue: deque[Entry],
+    def __init__(self, context: zmq.Context, addresses: list[str], sndhwm: int, queues: list[deque[Entry]],
                  recorder: StatsRecorder, heartbeat_interval: float, on_heartbeat: Callable[[], None],
                  curve: CurveClientKeys | None = None, batch_backlog: bool = False) -> None:
         self.addresses = addresses
         self.batch_backlog = batch_backlog
         self.popped = 0  # messages taken off the queue; written by this thread only
-        self._queue = queue
+        self._queues = queues
         self._recorder = recorder
         self._heartbeat_interval = heartbeat_interval
         self._on_heartbeat = on_heartbeat
@@ -102,20 +104,22 @@ class PushSender:
     def _run(self) -> None:
         try:
             self._loop()
-        except Exception:  # pragma: no cover - a bug; publish() keeps counting queue_full
+        except Exception:  # a bug, or (to fix) a message msgspec cannot encode: publish() refuses all after it
             log.exception("publisher sender crashed")
         finally:
             self._close_sockets()
 
     def _loop(self) -> None:
-        queue = self._queue
+        queues = self._queues
         sleep, monotonic = time.sleep, time.monotonic
         last_work = monotonic()
         next_heartbeat = last_work + self._heartbeat_interval
         while True:
             now = monotonic()
-            if queue:
-                self._drain()
+            if any(queues):
+                for endpoint, queue in enumerate(queues):
+                    if queue:
+                        self._drain(endpoint, queue)
                 last_work = now
             elif self._stopping:
                 return
@@ -125,14 +129,13 @@ class PushSender:
                 self._on_heartbeat()  # stamps and queues one per endpoint, in seq order with the rest
                 next_heartbeat = now + self._heartbeat_interval
 
-    def _drain(self) -> None:
-        if self.batch_backlog and len(self._queue) > 1:
-            self._drain_batched()
+    def _drain(self, endpoint: int, queue: deque[Entry]) -> None:
+        if self.batch_backlog and len(queue) > 1:
+            self._drain_batched(endpoint, queue)
             return
-        queue = self._queue
         for _ in range(DRAIN_MAX):
             try:
-                endpoint, item = queue.popleft()
+                item = queue.popleft()
             except IndexError:
                 return
             if isinstance(item, dict):
@@ -144,23 +147,20 @@ class PushSender:
                 self.popped += len(item)
                 self._send_backlog(endpoint, item)
 
-    def _drain_batched(self) -> None:
-        """Everything waiting (up to DRAIN_MAX entries), per endpoint in queue order."""
-        queue = self._queue
-        per_endpoint: dict[int, list[dict[str, Any]]] = {}
+    def _drain_batched(self, endpoint: int, queue: deque[Entry]) -> None:
+        """Everything waiting (up to DRAIN_MAX entries), in queue order."""
+        messages: list[dict[str, Any]] = []
         for _ in range(DRAIN_MAX):
             try:
-                endpoint, item = queue.popleft()
+                item = queue.popleft()
             except IndexError:
                 break
-            messages = per_endpoint.setdefault(endpoint, [])
             if isinstance(item, dict):
                 messages.append(item)
             else:
                 messages.extend(item)
-        for endpoint, messages in per_endpoint.items():
-            self.popped += len(messages)
-            self._send_backlog(endpoint, messages)
+        self.popped += len(messages)
+        self._send_backlog(endpoint, messages)
 
     def _send_backlog(self, endpoint: int, messages: list[dict[str, Any]]) -> None:
         first = 0

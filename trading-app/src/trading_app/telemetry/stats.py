@@ -57,6 +57,10 @@ class StatsRecorder:
             self.sent[kind] += 1
         else:
             self.dropped[kind, reason] += 1
+        self.observe_duration_locked(elapsed)
+
+    def observe_duration_locked(self, elapsed: float) -> None:
+        """One publish() duration sample. Hold ``lock``."""
         self.duration_counts[bisect_left(PUBLISH_BUCKETS, elapsed)] += 1
         self.duration_sum += elapsed
 

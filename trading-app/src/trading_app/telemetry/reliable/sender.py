@@ -11,7 +11,8 @@ messages are in flight. It goes back to ``acked + 1`` and resends when
   ``max_backoff``; reset by progress).
 
 Resends are the stored bytes, so the sidecar sees the same (producer, instance,
-seq) and counts it once. Only this thread touches the DEALER sockets.
+seq) and counts it once. It also answers the sidecar's clock probes
+(``clock_probe.py``). Only this thread touches the DEALER sockets.
 Wire protocol: metrics_sidecar/reliable.py and docs/delivery.md.
 """
 
@@ -29,6 +30,7 @@ import zmq
 
 from ...curve_keys import CurveClientKeys
 from ..monitor import ConnectionMonitor
+from .clock_probe import PROBE, answer_probe, say_answers_probes
 from .outbox import Outbox, SenderView
 
 log = logging.getLogger("trading_app.reliable")
@@ -159,7 +161,7 @@ class Sender:
         view = self._outbox.connect_sender()
         try:
             self._loop(view)
-        except Exception:  # pragma: no cover - a bug; the outbox keeps everything for the next start
+        except Exception:  # a ZMQError (the context is gone) or a bug; the outbox keeps everything for the next start
             log.exception("reliable sender crashed; messages stay in the outbox")
         finally:
             self._housekeeping(view, force=True)
@@ -241,6 +243,9 @@ class Sender:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            if len(frames) == 2 and frames[0] == PROBE:
+                answer_probe(sock, frames[1], time.time())
+                continue
             if len(frames) != 2 or frames[0] != ACK:
                 continue
             try:
@@ -287,6 +292,8 @@ class Sender:
             except zmq.Again:
                 reason = "hwm" if self.monitors[i].connected else "no_peer"
             self._on_heartbeat(reason)
+            if reason is None:
+                say_answers_probes(sock)
 
     def _housekeeping(self, view: SenderView, force: bool = False) -> None:
         """Delete acked rows and finished streams in bulk; checkpoint the WAL."""

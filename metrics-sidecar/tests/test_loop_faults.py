@@ -1,0 +1,101 @@
+"""The receiving loops' last lines of defence, reached with real sockets and a
+fault put in by the test (no wire input reaches them: the decoder is fuzzed). A
+bug costs the frame in hand, counted as ``internal_error``, never the loop; a
+context terminated under a loop ends it, logged, and ``running`` clears (what
+/health reports as ``ingest_loop_down`` / ``reliable_loop_down``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from metrics_sidecar import intake as intake_module
+from metrics_sidecar import reasons
+from metrics_sidecar.ingest import IngestLoop
+from metrics_sidecar.reliable import DurableServices
+from metrics_sidecar.settings import Settings
+from metrics_sidecar.state import TelemetryState
+from telemetry_testkit.procs import wait_until
+from telemetry_testkit.sockets import push_socket
+
+
+def heartbeat(producer: str) -> bytes:
+    now = time.time()
+    return json.dumps({"type": "heartbeat", "ts": now, "producer": producer, "instance": "i1", "seq": 1,
+                       "sent_ts": now}).encode()
+
+
+POISON = heartbeat("poison")  # valid: only the injected bug rejects it
+
+
+def test_a_bug_outside_apply_costs_the_frame_in_hand_and_the_loop_goes_on(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    real_decode = intake_module.decode
+
+    def decode_with_a_bug(data: bytes) -> object:
+        if data == POISON:
+            raise RuntimeError("a bug in the decoder")
+        return real_decode(data)
+
+    monkeypatch.setattr(intake_module, "decode", decode_with_a_bug)  # the ingest entry decodes
+    state = TelemetryState(Settings(zmq_bind="tcp://127.0.0.1:0"))
+    context = zmq.Context()
+    loop = IngestLoop(state.settings, state, context)
+    loop.start()
+    try:
+        with push_socket(loop.last_endpoint) as sock:
+            for frame in (heartbeat("before"), POISON, heartbeat("after")):
+                sock.send(frame)
+        wait_until(lambda: state.received["heartbeat"] == 2, 10, message="both good heartbeats applied")
+        with state.lock:
+            assert state.invalid[reasons.INTERNAL_ERROR] == 1
+            assert sum(state.invalid.values()) == 1
+        assert loop.running.is_set()
+        assert "ingest: unexpected error; frame counted as internal_error" in caplog.text
+    finally:
+        loop.stop()
+        context.term()
+
+
+def terminate_under(context: zmq.Context) -> None:
+    terminated = threading.Thread(target=context.term)  # returns once the loop closed its socket
+    terminated.start()
+    terminated.join(10)
+    assert not terminated.is_alive()
+
+
+def test_a_context_terminated_under_the_ingest_loop_ends_it_logged_and_running_clears(
+        caplog: pytest.LogCaptureFixture) -> None:
+    state = TelemetryState(Settings(zmq_bind="tcp://127.0.0.1:0"))
+    context = zmq.Context()
+    loop = IngestLoop(state.settings, state, context)
+    loop.start()
+    assert loop.running.is_set()
+    with caplog.at_level(logging.ERROR, logger="metrics_sidecar.ingest"):
+        terminate_under(context)
+    assert not loop.running.is_set()
+    assert [r.getMessage() for r in caplog.records if r.name == "metrics_sidecar.ingest"] == ["ingest loop crashed"]
+    loop.stop()
+
+
+def test_a_context_terminated_under_the_reliable_loop_ends_it_logged_and_running_clears(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(state_dir=str(tmp_path), reliable_bind="tcp://127.0.0.1:0")
+    context = zmq.Context()
+    services = DurableServices(settings, TelemetryState(settings), context)
+    assert services.loop is not None and services.durable is not None
+    services.loop.start()
+    assert services.loop.running.is_set()
+    with caplog.at_level(logging.ERROR, logger="metrics_sidecar.reliable"):
+        terminate_under(context)
+    assert not services.loop.running.is_set()
+    logged = [r.getMessage() for r in caplog.records if r.name == "metrics_sidecar.reliable"]
+    assert logged == ["reliable loop crashed"]
+    services.loop.stop()
+    services.durable._dir_lock.close()
