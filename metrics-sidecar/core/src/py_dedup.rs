@@ -1,8 +1,18 @@
-//! The Python face of the dedup window: `_core.RecentIds`.
+//! The Python face of the dedup window: `_core.RecentIds`. A panic inside is
+//! raised as `RuntimeError` (an `Exception`: the socket loops count the message
+//! as `internal_error` and go on), never pyo3's `PanicException`.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 use crate::dedup;
+
+fn guard<T>(work: impl FnOnce() -> T) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(work))
+        .map_err(|_| PyRuntimeError::new_err("internal error in the core's dedup window"))
+}
 
 #[pyclass(module = "metrics_sidecar._core")]
 pub struct RecentIds {
@@ -20,13 +30,15 @@ impl RecentIds {
 
     /// True if (producer, event_id) is in the window; otherwise remember it.
     #[pyo3(signature = (producer, event_id))]
-    fn seen_before(&mut self, producer: Option<&str>, event_id: &str) -> bool {
-        self.window.seen_before(&dedup::key(producer, event_id))
+    fn seen_before(&mut self, producer: Option<&str>, event_id: &str) -> PyResult<bool> {
+        guard(|| self.window.seen_before(&dedup::key(producer, event_id)))
     }
 
     /// Remembers a key as `keys()` gave it (a snapshot being restored).
-    fn remember(&mut self, key: &str) {
-        self.window.seen_before(key);
+    fn remember(&mut self, key: &str) -> PyResult<()> {
+        guard(|| {
+            self.window.seen_before(key);
+        })
     }
 
     /// The keys in the window, oldest first.

@@ -6,7 +6,9 @@ reason, and logged rate-limited; a bug in decode or apply costs that message
 (``internal_error``), never the loop.
 
 The loops keep what belongs to their socket: multipart framing, the reliable
-channel's headers, cursors and acks.
+channel's headers, cursors and acks. The refusals ``state.apply`` itself decides
+(future_timestamp, stale, overflow) it also counts, because the journal replays
+them from the event's own record, not from a reject record.
 """
 
 from __future__ import annotations
