@@ -141,3 +141,27 @@ def test_shards_by_symbol_with_a_seq_per_endpoint() -> None:
     for s in socks:
         s.close(linger=0)
     ctx.term()
+
+
+@pytest.mark.parametrize("batch_backlog", [False, True])
+def test_a_message_json_cannot_hold_is_a_counted_drop_and_the_sender_goes_on(
+        pull: tuple[zmq.Socket, str], batch_backlog: bool) -> None:
+    """publish() takes the caller's dict and the sender thread encodes it later: a value
+    JSON cannot hold costs that message (``unencodable``, its seq lost), never the
+    sender thread, alone or inside a backlog batch."""
+    sock, addr = pull
+    with Publisher(addr, producer="unit", heartbeat_interval=0, batch_backlog=batch_backlog) as pub:
+        wait_until(lambda: pub.connected, 5, message="monitor reports CONNECTED")
+        bad = {"type": "trade", "side": "buy", "qty": 1.0, "note": object()}
+        results = [pub.trade("buy", 1), pub.publish(bad), pub.trade("sell", 2)]
+        assert [r.queued for r in results] == [True, True, True]  # the caller is never the one to find out
+        received: list[dict[str, object]] = []
+        while len(received) < 2:
+            assert sock.poll(5000), "message did not arrive"
+            frame = json.loads(sock.recv())
+            received.extend(frame if isinstance(frame, list) else [frame])
+        assert [(m["seq"], m["side"]) for m in received] == [(1, "buy"), (3, "sell")]
+        wait_until(lambda: pub.stats().dropped == {("trade", "unencodable"): 1}, 5, message="the drop counted")
+        assert pub.trade("buy", 3).queued  # the sender thread is alive: later messages still leave
+        later, = recv_json(sock, 1)
+        assert (later["seq"], later["side"]) == (4, "buy")

@@ -32,7 +32,7 @@ class PublisherCollector(Collector):
             for reason in ("no_peer", "hwm", "closed"):
                 dropped.add_metric([kind, reason], snap.dropped.get((kind, reason), 0))
         outbox = snap.outbox  # only the reliable publisher has one (docs/delivery.md)
-        extra = ("outbox_full", "outbox_error") if outbox is not None else ("queue_full",)
+        extra = ("outbox_full", "outbox_error") if outbox is not None else ("queue_full", "unencodable")
         for kind in MESSAGE_TYPES[:2] if outbox is not None else MESSAGE_TYPES:
             for reason in extra:
                 dropped.add_metric([kind, reason], snap.dropped.get((kind, reason), 0))

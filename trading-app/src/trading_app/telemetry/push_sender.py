@@ -68,6 +68,7 @@ class PushSender:
         self._heartbeat_interval = heartbeat_interval
         self._on_heartbeat = on_heartbeat
         self._encode = msgspec.json.Encoder().encode
+        self._encode_logged = float("-inf")  # last "cannot encode" log line: at most one a second
         self._stopping = False
         self._deadline = 0.0
         self._linger = 0.0
@@ -104,7 +105,7 @@ class PushSender:
     def _run(self) -> None:
         try:
             self._loop()
-        except Exception:  # a bug, or (to fix) a message msgspec cannot encode: publish() refuses all after it
+        except Exception:  # a bug (an unencodable message is a counted drop: _encoded)
             log.exception("publisher sender crashed")
         finally:
             self._close_sockets()
@@ -140,8 +141,9 @@ class PushSender:
                 return
             if isinstance(item, dict):
                 self.popped += 1
-                reason = self._send(endpoint, self._encode(item))
-                if reason is not None:
+                frame = self._encoded(item)
+                reason = "unencodable" if frame is None else self._send(endpoint, frame)
+                if reason is not None and frame is not None:
                     self._recorder.drop(item.get("type", "unknown"), reason)
             else:
                 self.popped += len(item)
@@ -162,9 +164,25 @@ class PushSender:
         self.popped += len(messages)
         self._send_backlog(endpoint, messages)
 
+    def _encoded(self, message: dict[str, Any]) -> bytes | None:
+        """The message's JSON, or None, counted as an ``unencodable`` drop: a value
+        msgspec cannot encode (an object, a non-string key) costs that message, never
+        the sender thread (its seq is lost, so the sidecar counts it as loss too)."""
+        try:
+            return self._encode(message)
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+            self._recorder.drop(message.get("type", "unknown"), "unencodable")
+            now = time.monotonic()
+            if now - self._encode_logged >= 1.0:  # the caller's bug can repeat per message: rate-limited
+                self._encode_logged = now
+                log.warning("publisher: message not sent, cannot encode it as JSON: %s", exc)
+            return None
+
     def _send_backlog(self, endpoint: int, messages: list[dict[str, Any]]) -> None:
+        encoded = [(m, self._encoded(m)) for m in messages]
+        messages = [m for m, frame in encoded if frame is not None]
         first = 0
-        for count, frame in pack_frames([self._encode(m) for m in messages]):
+        for count, frame in pack_frames([frame for _, frame in encoded if frame is not None]):
             reason = self._send(endpoint, frame)
             if reason is not None:
                 for message in messages[first:first + count]:
