@@ -7,10 +7,17 @@ Every call is timed on its own with ``perf_counter_ns`` (the timer pair itself
 costs ~0.1 us and is reported as ``timer_overhead_us``), at a paced rate like an
 app would call it, so the sidecar keeps up and no call meets a full queue. The
 message dict is built outside the timed region; stamping it is part of the cost.
+
+For the tail (docs/benchmarks.md *B3 tail*), each case also times a pure-bytecode
+spin of publish()'s median length (the machine's own tail, same run), records the
+hypervisor's steal share, and runs a second paced pass that puts every call over
+5 us under a cause (gc, preempted, blocked, page fault, none).
 """
 
 from __future__ import annotations
 
+import gc
+import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +53,86 @@ def _paced(n: int, rate: float, call: Callable[[Any], object], make_arg: Callabl
         t1 = clock()
         out[i] = (t1 - t0) / 1000.0
     return out
+
+
+def _tail_causes(n: int, rate: float, call: Callable[[Any], object], make_arg: Callable[[], Any],
+                 slow_us: float = 5.0) -> dict[str, Any]:
+    """What the calls over ``slow_us`` had in common: the same paced loop as
+    ``_paced``, with the calling thread's ``getrusage(RUSAGE_THREAD)`` read just
+    outside each timed region (so the two syscalls are not in the time) and the
+    garbage collector's passes counted by a ``gc.callbacks`` hook. A slow call is
+    put under the first cause it shows: a collection ran in it (``gc``), the
+    kernel took the core away (``preempted``: involuntary context switch), the
+    thread slept in the kernel (``blocked``: voluntary switch, e.g. a futex wait
+    for the GIL), it faulted a page in (``page_fault``), else ``none``."""
+    collections = [0]
+
+    def on_gc(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            collections[0] += 1
+
+    usage, who, clock = resource.getrusage, resource.RUSAGE_THREAD, time.perf_counter_ns
+    causes = {"gc": 0, "preempted": 0, "blocked": 0, "page_fault": 0, "none": 0}
+    slow = 0
+    gap = 1.0 / rate
+    gc.callbacks.append(on_gc)
+    try:
+        due = time.perf_counter()
+        for _ in range(n):
+            while time.perf_counter() < due:
+                pass
+            due += gap
+            arg = make_arg()
+            before, gcs = usage(who), collections[0]
+            t0 = clock()
+            call(arg)
+            t1 = clock()
+            after = usage(who)
+            if (t1 - t0) / 1000.0 <= slow_us:
+                continue
+            slow += 1
+            cause = ("gc" if collections[0] != gcs else "preempted" if after.ru_nivcsw != before.ru_nivcsw
+                     else "blocked" if after.ru_nvcsw != before.ru_nvcsw
+                     else "page_fault" if after.ru_minflt + after.ru_majflt != before.ru_minflt + before.ru_majflt
+                     else "none")
+            causes[cause] += 1
+    finally:
+        gc.callbacks.remove(on_gc)
+    return {"calls": n, "slow": slow, "slow_share": slow / max(n, 1), "causes": causes}
+
+
+def _spin_iterations(target_us: float) -> int:
+    """Loop iterations of ``_spin`` whose median time is about ``target_us``."""
+    clock = time.perf_counter_ns
+    samples = []
+    for _ in range(2000):
+        t0 = clock()
+        _spin(100)
+        samples.append((clock() - t0) / 1000.0)
+    return max(1, round(100 * target_us / max(percentile(samples, 0.5), 1e-3)))
+
+
+def _spin(iterations: int) -> None:
+    """Pure bytecode, no allocation, no lock, no other thread: the control for how
+    often the machine alone (hypervisor steal, interrupts, preemption by other
+    processes) makes a ~1 us stretch of Python take over 5 us."""
+    for _ in range(iterations):
+        pass
+
+
+def _steal_share() -> Callable[[], float]:
+    """Share of all CPU time the hypervisor gave to other guests (``steal`` in
+    /proc/stat) from now until the returned function is called."""
+    def read() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
+
+    steal0, total0 = read()
+
+    def share() -> float:
+        steal1, total1 = read()
+        return (steal1 - steal0) / max(total1 - total0, 1)
+    return share
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -91,16 +178,24 @@ def _one_case(address: str, up: bool, n: int, rate: float) -> dict[str, Any]:
             except zmq.Again:
                 pass
 
+        spins = _spin_iterations(0.9)
+        steal = _steal_share()
         publish_us = _paced(n, rate, pub.publish, _message)
         trade_us = _paced(n, rate, lambda _: pub.trade("buy", 1.0, symbol="BTCUSDT", price=100.5))
         bare_us = _paced(n, rate, bare_send)
-        queued = sum(pub.stats().sent.values())
+        spin_us = _paced(n, rate, lambda _: _spin(spins))
+        steal_share = steal()
+        queued = sum(pub.stats().sent.values())  # the timed publish() and trade() calls only
+        causes = _tail_causes(n, rate, pub.publish, _message)
+        bare_causes = _tail_causes(n, rate, bare_send, lambda: None)
+        spin_causes = _tail_causes(n, rate, lambda _: _spin(spins), lambda: None)
     finally:
         pub.close()
         bare.close(linger=0)
         context.term()
     return {"publish": _stats(publish_us), "trade": _stats(trade_us), "bare_send": _stats(bare_us),
-            "queued": queued, "samples": publish_us}
+            "spin_control": _stats(spin_us), "steal_share": steal_share, "queued": queued, "samples": publish_us,
+            "tail_causes": {"publish": causes, "bare_send": bare_causes, "spin_control": spin_causes}}
 
 
 def run(log_dir: Path, n: int, rate: float, repeats: int) -> dict[str, Any]:
@@ -128,7 +223,9 @@ def run(log_dir: Path, n: int, rate: float, repeats: int) -> dict[str, Any]:
         out[case] = {key: {"p50": med(rows, key, "p50"), "p99": med(rows, key, "p99"),
                            "over_5us": med(rows, key, "over_5us"),
                            "over_20us": med(rows, key, "over_20us")}
-                     for key in ("publish", "trade", "bare_send")}
+                     for key in ("publish", "trade", "bare_send", "spin_control")}
+        out[case]["steal_share"] = [r["steal_share"] for r in rows]
         out[case]["queued"] = rows[-1]["queued"]
+        out[case]["tail_causes"] = [r["tail_causes"] for r in rows]
         out[case]["samples"] = rows[-1]["samples"]
     return out

@@ -21,6 +21,7 @@ from grafana_foundation_sdk.models import dashboard as dashboard_m
 def latency_loss() -> dashboard_m.Dashboard:
     """Issue 4: every hop's latency, loss and producers, market feeds."""
     hop_sel = 'hop=~"$hop",type=~"$type"'
+    offset = 'producer_clock_offset_seconds{producer=~"$producer"}'
     stale_steps = ((None, "green"), (10, "red"))
     items: list[Item] = [
         (dashboard.Row("Per-hop latency"), 24, 1),
@@ -46,12 +47,18 @@ def latency_loss() -> dashboard_m.Dashboard:
             description="Each dot is an exemplar: a recent event of a bucket, with its event_id, producer and seq "
                         "(hover it), to follow a spike to the exact trade or tick. Needs Prometheus with "
                         "--enable-feature=exemplar-storage."), 24, 8),
-        (timeseries_panel("Producer clock offset (estimate)", [
-            query('producer_clock_offset_seconds{producer=~"$producer"}', "{{producer}} @ {{instance}}")],
+        (timeseries_panel("Producer clock offset ± error bound", [
+            query(across_hosts("max", f"{offset} * ignoring (method) group_left (method) producer_clock_offset_info"),
+                  "{{producer}} ({{method}})"),
+            query(across_hosts("max", f"{offset} + producer_clock_offset_error_seconds"), "{{producer}} + error"),
+            query(across_hosts("max", f"{offset} - producer_clock_offset_error_seconds"), "{{producer}} − error")],
             unit="s", steps=((None, "green"), (0.005, "red")), threshold_line=True,
-            description="Producer clock minus sidecar clock: -min(receive - sent_ts) over the last minute, a lower "
-                        "bound (true offset within + the fastest transport delay). A constant transport delay looks "
-                        "like an offset. ProducerClockSkew fires above 5 ms (either sign) for 1 min."), 8, 8),
+            description="Producer clock minus sidecar clock, per producer, with its method. round_trip "
+                        "(reliable-channel probes): the true offset lies between the ± error lines (half the "
+                        "probe's round trip), whatever the path's asymmetry. one_way: -min(receive - sent_ts) "
+                        "over the last minute, a lower bound with no measurable error (true offset within + the "
+                        "fastest transport delay; a constant transport delay looks like an offset), so no band. "
+                        "ProducerClockSkew fires when |offset| - error > 5 ms (either sign) for 1 min."), 8, 8),
         (timeseries_panel("Negative hop samples (clock skew) per interval", [
             query(f"sum by (hop, type, clock) (increase(hop_latency_negative_total{{{hop_sel}}}[$__rate_interval]))",
                    "{{hop}} · {{type}} ({{clock}})")], bars=True,

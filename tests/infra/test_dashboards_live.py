@@ -107,8 +107,10 @@ def test_panels_show_exactly_what_was_sent(stack: Stack) -> None:
         (overview, "Sidecar", (), {(): 1}),
         (overview, "API", (), {(): 1}),
         (latency, "Price spikes (total)", ("symbol",), {("BTCUSDT",): 1, ("ETHUSDT",): 0}),
-        (latency, "Lost messages by producer", ("producer",), {("dashboard-test",): 0, ("trading-app-api",): 0}),
-        (latency, "Producer up", ("producer",), {("dashboard-test",): 1, ("trading-app-api",): 1}),
+        (latency, "Lost messages by producer", ("producer",),
+         {("dashboard-reliable",): 0, ("dashboard-test",): 0, ("trading-app-api",): 0}),
+        (latency, "Producer up", ("producer",), {("dashboard-reliable",): 1, ("dashboard-test",): 1,
+                                                  ("trading-app-api",): 1}),
         (latency, "Last price", ("symbol",), {("BTCUSDT",): 120.0, ("ETHUSDT",): 10.1}),
     ]
     for dashboard, title, labels, want in expected:
@@ -124,6 +126,27 @@ def test_panels_show_exactly_what_was_sent(stack: Stack) -> None:
     query_to = time.time()
     assert since is not None
     assert query_from - after_last - 0.001 <= since <= query_to - before_last + 0.001
+
+
+def test_clock_offset_panel_shows_each_method_and_the_round_trip_error_band(stack: Stack) -> None:
+    """The reliable publisher's offset comes from round trips and has a ± error band
+    around it; the push publishers' one-way lower bounds have no band."""
+    title = "Producer clock offset ± error bound"
+    offset, upper, lower = (_panel_expr("latency-loss.json", title, ref) for ref in "ABC")
+    methods = {("dashboard-reliable", "round_trip"), ("dashboard-test", "one_way"), ("trading-app-api", "one_way")}
+    wait_until(lambda: set(_by(stack.prom, offset, "producer", "method")) == methods, DEADLINE, 0.25,
+               f"{offset} has {methods}")
+    error = 'producer_clock_offset_error_seconds{producer="dashboard-reliable"}'
+    # One query, one evaluation time: the band is exactly offset ± the exported error.
+    both = f"label_replace({upper}, 'edge', 'upper', '', '') or label_replace({lower}, 'edge', 'lower', '', '')"
+    both += f" or label_replace(max without (instance, host) ({error}), 'edge', 'error', '', '')"
+    both += f" or label_replace({offset}, 'edge', 'offset', '', '')"
+    edges = _by(stack.prom, both, "producer", "edge")
+    assert {producer for producer, edge in edges if edge != "offset"} == {"dashboard-reliable"}  # one-way: no band
+    rel = {edge: value for (producer, edge), value in edges.items() if producer == "dashboard-reliable"}
+    assert rel["error"] >= 0
+    assert rel["upper"] == pytest.approx(rel["offset"] + rel["error"], abs=1e-12)
+    assert rel["lower"] == pytest.approx(rel["offset"] - rel["error"], abs=1e-12)
 
 
 def test_every_rule_loaded_healthy_and_reads_real_metrics(stack: Stack) -> None:

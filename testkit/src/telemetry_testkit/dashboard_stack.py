@@ -2,7 +2,10 @@
 every rule file loaded) scraping a real sidecar and a real trading-app API, fed
 trades (seed and with symbols) from the API and from a real Publisher, which
 also sends ticks for two symbols (one >10 % spike) and heartbeats, plus one
-invalid frame. ``stack`` is a module-scoped fixture: import it into the test
+invalid frame; a reliable-mode publisher (``dashboard-reliable``, heartbeats only)
+answers the sidecar's clock probes, so the round-trip clock offset and its error
+bound exist (it sorts first, so it is the one producer a single-value selection
+picks). ``stack`` is a module-scoped fixture: import it into the test
 module (each module gets its own stack)."""
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import zmq
 from telemetry_testkit.procs import Service, start_api, start_sidecar, wait_until
 from telemetry_testkit.prom import Prometheus, scrape, start_prometheus
 from trading_app.telemetry.push import PushPublisher as Publisher
+from trading_app.telemetry.reliable import ReliablePublisher
+
+RELIABLE_PRODUCER = "dashboard-reliable"
 
 
 @dataclass
@@ -32,13 +38,16 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp: Path = tmp_path_factory.mktemp("dashboards")
-    sidecar = start_sidecar(tmp / "sidecar")
+    sidecar = start_sidecar(tmp / "sidecar", {"SIDECAR_STATE_DIR": str(tmp / "state"),
+                                              "SIDECAR_RELIABLE_BIND": "tcp://127.0.0.1:0"})
     api = start_api(tmp / "api", sidecar.zmq)
     prom = start_prometheus(tmp / "prom", {
         "metrics-sidecar": (sidecar.http.removeprefix("http://"), "/metrics/"),
         "trading-app-api": (api.http.removeprefix("http://"), "/metrics"),
     })
     publisher = Publisher(sidecar.zmq, producer="dashboard-test", heartbeat_interval=0.5)
+    reliable = ReliablePublisher(str(sidecar.info["reliable"]), tmp / "outbox.db", producer=RELIABLE_PRODUCER,
+                                 heartbeat_interval=0.5)
     ctx = zmq.Context()
     raw = ctx.socket(zmq.PUSH)
     raw.setsockopt(zmq.LINGER, 0)
@@ -62,11 +71,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_until(lambda: scrape(sidecar.http + "/metrics/").get('messages_invalid_total{reason="bad_json"}') == 1
                    and scrape(sidecar.http + "/metrics/").get('ticks_total{source="sim",symbol="BTCUSDT"}') == 3,
                    10, message="sidecar applied the traffic")
+        error = f'producer_clock_offset_error_seconds{{producer="{RELIABLE_PRODUCER}"}}'
+        wait_until(lambda: error in scrape(sidecar.http + "/metrics/"), 15, message="a round-trip clock offset")
         yield Stack(sidecar, api, prom, (before_last, after_last))
     finally:
         raw.close()
         ctx.term()
         publisher.close()
+        reliable.close()
         prom.stop()
         api.kill()
         sidecar.kill()
