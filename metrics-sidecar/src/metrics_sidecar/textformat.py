@@ -1,8 +1,11 @@
 """The Prometheus text format (0.0.4), written as strings straight from plain
 data. prometheus_client's families build a ``Sample`` per series and then
 validate, sort and escape every label of every sample at ``generate_latest``
-time (~5 us a series); here a series is one f-string (~0.3 us), so a scrape of
-27,000 series stays in the tens of milliseconds.
+time (~5 us a series). Here the families with a series per side, symbol,
+source, producer or window are written by the compiled core in one call per
+family (``Writer.series`` -> ``_core.write_column``, core/src/exposition_columns.rs):
+the label values and the values go over as lists (or a float64 array), and no
+Python runs per series. The few single-series families are one f-string each.
 
 Output is what ``generate_latest`` writes for the same families: counters named
 ``*_total``, labels in name order, values as Python ``repr`` (``+Inf``, ``-Inf``,
@@ -18,7 +21,12 @@ their exemplars) are written by the compiled core in the same format
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from ._core import write_column
+
+# A label of ``Writer.series``: its name, and one value for every series or a value per series.
+LabelColumn = tuple[str, str | Sequence[str]]
 
 _SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
 
@@ -65,9 +73,13 @@ class Writer:
         """One series; ``label_text`` from ``labels()`` (or "")."""
         self.parts.append(f"{name}{label_text} {fmt(value)}\n")
 
-    def column(self, name: str, label_texts: list[str], values: Iterable[float]) -> None:
-        """One series per (label text, value): the bulk path for per-symbol columns."""
-        self.parts.extend([f"{name}{lt} {fmt(v)}\n" for lt, v in zip(label_texts, values, strict=True)])
+    def series(self, name: str, label_columns: Sequence[LabelColumn], values: object) -> None:
+        """One series per value: ``values`` a list of numbers or a float64 array; the labels
+        of series i are each column's value i (or its one value), written in name order and
+        escaped (``escape_label``), the values as ``fmt``. One core call per family; the
+        bytes are those of ``sample(name, labels(pairs_i), value_i)`` for every i
+        (tests/test_exposition_columns.py holds them to it)."""
+        self.parts.append(write_column(name, list(label_columns), values))
 
     def raw(self, text: str) -> None:
         """Families already written in this format (the core's hop families)."""
