@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyBytes, PyString};
 
 use crate::exposition_columns::{write_column as write, LabelColumn, LengthMismatch};
 
@@ -18,14 +18,15 @@ enum Owned<'py> {
 
 /// The series of one family: `labels` is `[(label name, str or list of str)]`
 /// (a str: the same value on every series), `values` a list of numbers or a
-/// float64 buffer. Labels are written in name order, escaped.
+/// float64 buffer. Labels are written in name order, escaped. Bytes (UTF-8):
+/// the body is sent as bytes, so no str is built only to be encoded again.
 #[pyfunction]
 pub fn write_column<'py>(
     py: Python<'py>,
     name: &str,
     labels: Vec<(String, Bound<'py, PyAny>)>,
     values: &Bound<'py, PyAny>,
-) -> PyResult<String> {
+) -> PyResult<Bound<'py, PyBytes>> {
     let values: Vec<f64> = match PyBuffer::<f64>::get(values) {
         Ok(buffer) => buffer.to_vec(py)?,
         Err(_) => values.extract()?,
@@ -59,7 +60,7 @@ pub fn write_column<'py>(
     match catch_unwind(AssertUnwindSafe(|| {
         write(&mut out, name, &mut columns, &values)
     })) {
-        Ok(Ok(())) => Ok(out),
+        Ok(Ok(())) => Ok(PyBytes::new(py, out.as_bytes())),
         Ok(Err(LengthMismatch {
             label,
             labels,

@@ -37,10 +37,10 @@ def nesting_deeper_than(frame: bytes, limit: int) -> bool: ...
 def format_value(value: float) -> str:
     """A sample value as the exposition writes it (``textformat.fmt``)."""
 
-def write_column(name: str, labels: list[tuple[str, str | Sequence[str]]], values: object) -> str:
+def write_column(name: str, labels: list[tuple[str, str | Sequence[str]]], values: object) -> bytes:
     """One family's series (``textformat.Writer.series``): labels in name order, escaped;
     ``values`` a sequence of numbers or a float64 buffer; ValueError when a label column's
-    length is not the number of values."""
+    length is not the number of values. UTF-8 bytes."""
 
 HOP_NAMES: list[str]
 KIND_NAMES: list[str]

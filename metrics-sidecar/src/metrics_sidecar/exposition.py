@@ -56,7 +56,7 @@ def render(state: TelemetryState, process: CollectorRegistry | None = None, open
         write_journal(state.journal, out)
     if state.analytics is not None:
         write_analytics(state, out, now)
-    body = out.text().encode()
+    body = out.body()
     if openmetrics:  # prometheus_client's OpenMetrics output ends with the "# EOF" line
         return body + (_generate_openmetrics(process) if process is not None else b"# EOF\n")
     return body + _generate_latest(process) if process is not None else body

@@ -54,12 +54,13 @@ def labels(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 class Writer:
-    """Collects the exposition as a list of strings; one ``join`` at the end."""
+    """Collects the exposition as a list of UTF-8 byte strings (the core writes bytes, and
+    the body is sent as bytes); one ``join`` at the end."""
 
     __slots__ = ("openmetrics", "parts")
 
     def __init__(self, openmetrics: bool = False) -> None:
-        self.parts: list[str] = []
+        self.parts: list[bytes] = []
         self.openmetrics = openmetrics
 
     def family(self, name: str, kind: str, doc: str) -> None:
@@ -67,11 +68,11 @@ class Writer:
         if self.openmetrics and kind == "counter":
             # OpenMetrics names the family without the suffix its samples carry.
             name, kind = (name[:-6], kind) if name.endswith("_total") else (name, "unknown")
-        self.parts.append(f"# HELP {name} {escape_help(doc)}\n# TYPE {name} {kind}\n")
+        self.parts.append(f"# HELP {name} {escape_help(doc)}\n# TYPE {name} {kind}\n".encode())
 
     def sample(self, name: str, label_text: str, value: float) -> None:
         """One series; ``label_text`` from ``labels()`` (or "")."""
-        self.parts.append(f"{name}{label_text} {fmt(value)}\n")
+        self.parts.append(f"{name}{label_text} {fmt(value)}\n".encode())
 
     def series(self, name: str, label_columns: Sequence[LabelColumn], values: object) -> None:
         """One series per value: ``values`` a list of numbers or a float64 array; the labels
@@ -83,7 +84,10 @@ class Writer:
 
     def raw(self, text: str) -> None:
         """Families already written in this format (the core's hop families)."""
-        self.parts.append(text)
+        self.parts.append(text.encode())
+
+    def body(self) -> bytes:
+        return b"".join(self.parts)
 
     def text(self) -> str:
-        return "".join(self.parts)
+        return self.body().decode()
