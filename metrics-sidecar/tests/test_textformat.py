@@ -63,10 +63,9 @@ def test_byte_identical_to_generate_latest() -> None:
 
     out = Writer()
     out.family("trades_total", "counter", "Trades, by side\nand symbol \\ escaped")
-    out.column("trades_total",
-               [labels([("symbol", HOSTILE), ("side", "buy")]), labels([("symbol", ""), ("side", "sell")])], [3, 0])
+    out.series("trades_total", [("symbol", [HOSTILE, ""]), ("side", ["buy", "sell"])], [3, 0])
     out.family("price", "gauge", "A gauge")
-    out.column("price", ['{symbol="A"}', '{symbol="B"}'], [math.nan, 101.25])
+    out.series("price", [("symbol", ["A", "B"])], [math.nan, 101.25])
     out.family("recent_seconds", "summary", "A summary")
     out.sample("recent_seconds", labels([("hop", "x"), ("quantile", "0.5")]), 0.002)
     out.sample("recent_seconds_count", '{hop="x"}', 6)

@@ -11,6 +11,7 @@
 pub mod dedup;
 pub mod depth;
 pub mod event;
+pub mod exposition_columns;
 pub mod hops;
 pub mod json;
 pub mod pattern;
@@ -18,6 +19,8 @@ pub mod text;
 
 #[cfg(feature = "python")]
 mod py_dedup;
+#[cfg(feature = "python")]
+mod py_exposition;
 #[cfg(feature = "python")]
 mod py_hops;
 #[cfg(feature = "python")]

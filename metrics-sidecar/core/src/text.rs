@@ -8,7 +8,9 @@ use std::fmt::Write;
 use crate::hops::{quantile, HopSet, HOPS, KINDS};
 
 /// Python's `repr(float)`: the shortest digits that read back to the same
-/// float, positional for decimal exponents -4..=15, else `d.ddde±XX`.
+/// float, positional for decimal exponents -4..=15, else `d.ddde±XX`. The
+/// digits come from `zmij` (shortest round trip, exact ties to even, as
+/// Python's dtoa); only the layout is Python's.
 pub fn py_repr(value: f64, out: &mut String) {
     if value.is_nan() {
         out.push_str("nan");
@@ -18,62 +20,109 @@ pub fn py_repr(value: f64, out: &mut String) {
         out.push_str(if value > 0.0 { "inf" } else { "-inf" });
         return;
     }
-    let scientific = shortest(value);
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    if value.is_sign_negative() {
+        out.push('-');
+    }
+    let mut buffer = zmij::Buffer::new();
+    let (digits, exponent) = decimal(buffer.format_finite(value.abs()));
+    layout(digits.as_slice(), exponent, out);
+}
+
+/// Up to 17 significant digits, without leading or trailing zeros.
+struct Digits {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl Digits {
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// A non-negative decimal ("123.45", "1e16", "1.5e-7", "0.0") as its
+/// significant digits and the decimal exponent of the first one (0 for none).
+fn decimal(text: &str) -> (Digits, i32) {
+    let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa),
+    let mut digits = Digits {
+        bytes: [0; 24],
+        len: 0,
     };
-    out.push_str(sign);
+    let mut before_point: i32 = 0;
+    let mut seen_point = false;
+    let mut leading = true;
+    for byte in mantissa.bytes() {
+        if byte == b'.' {
+            seen_point = true;
+            continue;
+        }
+        if leading && byte == b'0' {
+            if seen_point {
+                before_point -= 1;
+            }
+            continue;
+        }
+        leading = false;
+        if !seen_point {
+            before_point += 1;
+        }
+        if let Some(slot) = digits.bytes.get_mut(digits.len) {
+            *slot = byte;
+            digits.len += 1;
+        }
+    }
+    while digits.len > 0 && digits.bytes.get(digits.len - 1) == Some(&b'0') {
+        digits.len -= 1;
+    }
+    (digits, before_point - 1 + exponent)
+}
+
+fn push_digits(out: &mut String, digits: &[u8]) {
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
+}
+
+/// Python's layout of `digits` x 10^`exponent` (first digit's place).
+fn layout(digits: &[u8], exponent: i32, out: &mut String) {
+    if digits.is_empty() {
+        out.push_str("0.0");
+        return;
+    }
     if !(-4..16).contains(&exponent) {
+        let (first, rest) = digits.split_at(1);
+        push_digits(out, first);
+        if !rest.is_empty() {
+            out.push('.');
+            push_digits(out, rest);
+        }
         let _ = write!(
             out,
-            "{mantissa}e{}{:02}",
+            "e{}{:02}",
             if exponent < 0 { '-' } else { '+' },
             exponent.unsigned_abs()
         );
         return;
     }
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     if exponent < 0 {
         out.push_str("0.");
         for _ in 0..(-exponent - 1) {
             out.push('0');
         }
-        out.push_str(&digits);
+        push_digits(out, digits);
         return;
     }
     let point = exponent as usize + 1;
     if digits.len() <= point {
-        out.push_str(&digits);
+        push_digits(out, digits);
         for _ in digits.len()..point {
             out.push('0');
         }
         out.push_str(".0");
     } else {
         let (whole, fraction) = digits.split_at(point);
-        out.push_str(whole);
+        push_digits(out, whole);
         out.push('.');
-        out.push_str(fraction);
-    }
-}
-
-/// The shortest digits that read back to `value`, in `{:e}` form ("-1.2345e-5",
-/// "0e0"); of two equally short and equally close candidates, the even one, as
-/// Python picks (Rust's shortest form rounds such a tie up).
-fn shortest(value: f64) -> String {
-    let first = format!("{value:e}");
-    let digits = first
-        .split('e')
-        .next()
-        .map_or(1, |m| m.chars().filter(char::is_ascii_digit).count());
-    // Fixed precision rounds an exact tie to even.
-    let even = format!("{value:.*e}", digits.saturating_sub(1));
-    if even.parse::<f64>() == Ok(value) {
-        even
-    } else {
-        first
+        push_digits(out, fraction);
     }
 }
 
@@ -393,6 +442,67 @@ mod tests {
         let mut s = String::new();
         py_repr(value, &mut s);
         s
+    }
+
+    /// The previous `py_repr` (Rust's shortest `{:e}`, ties checked against a
+    /// fixed-precision rounding): the reference the zmij-based one must equal.
+    fn reference_repr(value: f64) -> String {
+        let first = format!("{value:e}");
+        let digits = first
+            .split('e')
+            .next()
+            .map_or(1, |m| m.chars().filter(char::is_ascii_digit).count());
+        let even = format!("{value:.*e}", digits.saturating_sub(1));
+        let scientific = if even.parse::<f64>() == Ok(value) {
+            even
+        } else {
+            first
+        };
+        let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+        let exponent: i32 = exponent.parse().unwrap_or(0);
+        let (sign, mantissa) = match mantissa.strip_prefix('-') {
+            Some(rest) => ("-", rest),
+            None => ("", mantissa),
+        };
+        let digits: Vec<u8> = mantissa.bytes().filter(|c| *c != b'.').collect();
+        let mut out = sign.to_owned();
+        if mantissa.bytes().all(|c| c == b'0' || c == b'.') {
+            out.push_str("0.0");
+            return out;
+        }
+        layout(&digits, exponent, &mut out);
+        out
+    }
+
+    #[test]
+    fn zmij_digits_equal_the_reference_on_random_bits() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..200_000 {
+            // xorshift64*: every exponent and mantissa pattern
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let bits = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            let value = f64::from_bits(bits);
+            if !value.is_finite() {
+                continue;
+            }
+            assert_eq!(repr(value), reference_repr(value), "{bits:#x}");
+        }
+        for value in [
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            881.0 / 1_048_576.0,
+            5e-324,
+            f64::MAX,
+            1e15,
+            1e16,
+            123.0,
+        ] {
+            assert_eq!(repr(value), reference_repr(value), "{value}");
+        }
     }
 
     #[test]

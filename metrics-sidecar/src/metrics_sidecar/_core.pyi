@@ -1,6 +1,6 @@
 """Type stub for the compiled core (metrics-sidecar/core, Rust, built by maturin)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 PARSE_DEPTH_LIMIT: int
@@ -36,6 +36,11 @@ def nesting_deeper_than(frame: bytes, limit: int) -> bool: ...
 
 def format_value(value: float) -> str:
     """A sample value as the exposition writes it (``textformat.fmt``)."""
+
+def write_column(name: str, labels: list[tuple[str, str | Sequence[str]]], values: object) -> bytes:
+    """One family's series (``textformat.Writer.series``): labels in name order, escaped;
+    ``values`` a sequence of numbers or a float64 buffer; ValueError when a label column's
+    length is not the number of values. UTF-8 bytes."""
 
 HOP_NAMES: list[str]
 KIND_NAMES: list[str]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .analytics.table import symbol_columns
 from .analytics.views import side_analytics
-from .textformat import Writer, escape_label
+from .textformat import LabelColumn, Writer
 
 if TYPE_CHECKING:
     from .state import TelemetryState
@@ -57,25 +57,24 @@ def write_analytics(state: TelemetryState, out: Writer, now: float) -> None:
         out.sample("volume_ewm", f'{{side="{stats.side}"}}', stats.ew_volume)
 
     columns, positions = symbol_columns(engine, state.lock, now)
-    names = [escape_label(s) for s in columns.symbols]
-    plain = [f'{{symbol="{n}"}}' for n in names]
-    # Each label set once per scrape (several families share it).
-    by_window = {label: [f'{{symbol="{n}",window="{label}"}}' for n in names]
-                 for label in ("session", "ticks", *columns.windows)}
+    symbols = columns.symbols
+
+    def by_window(label: str) -> tuple[LabelColumn, ...]:
+        return ("symbol", symbols), ("window", label)
 
     out.family("symbol_sma_price", "gauge", "Simple moving average of the last N tick prices "
                "(N = SIDECAR_ANALYTICS_SMA_TICKS)")
-    out.column("symbol_sma_price", plain, columns.sma.tolist())
+    out.series("symbol_sma_price", (("symbol", symbols),), columns.sma)
     out.family("symbol_vwap_price", "gauge", "Volume-weighted average tick price over the window "
                "or the UTC-day session (NaN without volume)")
-    out.column("symbol_vwap_price", by_window["session"], columns.vwap_session.tolist())
+    out.series("symbol_vwap_price", by_window("session"), columns.vwap_session)
     for label, w in columns.windows.items():
-        out.column("symbol_vwap_price", by_window[label], w.vwap.tolist())
+        out.series("symbol_vwap_price", by_window(label), w.vwap)
     out.family("symbol_volatility", "gauge", "Standard deviation of log returns over the window or the "
                "last N ticks (window=\"ticks\"); NaN below 2 returns")
-    out.column("symbol_volatility", by_window["ticks"], columns.volatility_ticks.tolist())
+    out.series("symbol_volatility", by_window("ticks"), columns.volatility_ticks)
     for label, w in columns.windows.items():
-        out.column("symbol_volatility", by_window[label], w.volatility.tolist())
+        out.series("symbol_volatility", by_window(label), w.volatility)
     for name, doc, field in (
         ("symbol_volatility_annualised", "symbol_volatility * sqrt(returns per year at the window's return rate)",
          "volatility_annualised"),
@@ -85,9 +84,9 @@ def write_analytics(state: TelemetryState, out: Writer, now: float) -> None:
     ):
         out.family(name, "gauge", doc)
         for label, w in columns.windows.items():
-            out.column(name, by_window[label], getattr(w, field).tolist())
+            out.series(name, by_window(label), getattr(w, field))
 
-    position_labels = [f'{{symbol="{escape_label(p.symbol)}"}}' for p in positions]
+    by_position = (("symbol", [p.symbol for p in positions]),)
     for name, doc, field in (
         ("position_quantity", "Signed position (buys - sells)", "qty"),
         ("position_average_cost", "Average cost of the open position (NaN while flat)", "avg_cost"),
@@ -96,14 +95,14 @@ def write_analytics(state: TelemetryState, out: Writer, now: float) -> None:
          "unrealized"),
     ):
         out.family(name, "gauge", doc)
-        out.column(name, position_labels, [getattr(p, field) for p in positions])
+        out.series(name, by_position, [getattr(p, field) for p in positions])
 
     out.family("market_stream_clients", "gauge", "Connected GET /stream clients")
     out.sample("market_stream_clients", "", clients)
     out.family("market_stream_clients_dropped_total", "counter", "Stream clients disconnected for not keeping up "
                "(queue_full: pending updates hit SIDECAR_SSE_QUEUE_SIZE; slow: a write took "
                "longer than SIDECAR_SSE_WRITE_TIMEOUT_SECONDS)")
-    out.column("market_stream_clients_dropped_total", [f'{{reason="{r}"}}' for r, _ in dropped],
+    out.series("market_stream_clients_dropped_total", (("reason", [r for r, _ in dropped]),),
                [n for _, n in dropped])
     out.family("market_stream_events_total", "counter", "Events written to stream clients, by type")
-    out.column("market_stream_events_total", [f'{{type="{k}"}}' for k, _ in sent], [n for _, n in sent])
+    out.series("market_stream_events_total", (("type", [k for k, _ in sent]),), [n for _, n in sent])

@@ -14,6 +14,7 @@ prometheus_client's own collectors.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client import generate_latest as _generate_latest
@@ -55,7 +56,7 @@ def render(state: TelemetryState, process: CollectorRegistry | None = None, open
         write_journal(state.journal, out)
     if state.analytics is not None:
         write_analytics(state, out, now)
-    body = out.text().encode()
+    body = out.body()
     if openmetrics:  # prometheus_client's OpenMetrics output ends with the "# EOF" line
         return body + (_generate_openmetrics(process) if process is not None else b"# EOF\n")
     return body + _generate_latest(process) if process is not None else body
@@ -77,8 +78,10 @@ def render_protobuf(state: TelemetryState, process: CollectorRegistry | None = N
 
 
 def write_state(state: TelemetryState, out: Writer, now: float) -> None:
+    """The write side's families. Every number is copied in one hold of ``state.lock`` (one
+    consistent view); the per-series families are then written by the core, one call each."""
     with state.lock:
-        trades = [(k, row[0], row[1]) for k, row in state.trades.items()]
+        trades = [(side, symbol, row[0], row[1]) for (side, symbol), row in state.trades.items()]
         last_trade_ts = state.last_trade_ts
         received = list(state.received.items())
         invalid = list(state.invalid.items())
@@ -86,19 +89,18 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
         ack_mismatches = state.ack_mismatches
         overflow = dict(state.series_overflow)
         overflow["producer"] = state.producers.overflowed
-        producers = [(name, s.lost, s.last_seen) for name, s in state.producers.stats.items()]
-        restarts = [s.restarts for s in state.producers.stats.values()]
+        producers = [(name, s.lost, s.last_seen, s.restarts) for name, s in state.producers.stats.items()]
         symbols = [(name, s.last_price, s.last_ts, s.spikes, s.out_of_order, list(s.by_source.items()))
                    for name, s in state.symbols.items()]
         latency_text = state.latency.core.write_text(out.openmetrics, now)
         offsets = state.clock_offsets.estimates(now)
         batches = state.batches
 
+    sides, trade_symbols, counts, volumes = _columns(trades, 4)
     out.family("trades_total", "counter", "Trades received, by side and symbol (symbol empty for seed messages)")
-    trade_labels = [labels((("side", side), ("symbol", symbol))) for (side, symbol), _, _ in trades]
-    out.column("trades_total", trade_labels, [count for _, count, _ in trades])
+    out.series("trades_total", (("side", sides), ("symbol", trade_symbols)), counts)
     out.family("volume_total", "counter", "Sum of trade qty, by side and symbol")
-    out.column("volume_total", trade_labels, [volume for _, _, volume in trades])
+    out.series("volume_total", (("side", sides), ("symbol", trade_symbols)), volumes)
     out.family("last_trade_ts_seconds", "gauge", "Event time (ts) of the last trade received, unix seconds")
     if last_trade_ts is not None:
         out.sample("last_trade_ts_seconds", "", last_trade_ts)
@@ -110,47 +112,53 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     write_clocks(out, offsets)
 
     out.family("messages_received_total", "counter", "Valid messages applied, by type")
-    out.column("messages_received_total", [labels((("type", k),)) for k, _ in received], [n for _, n in received])
+    out.series("messages_received_total", (("type", [k for k, _ in received]),), [n for _, n in received])
     out.family("messages_invalid_total", "counter", "Rejected messages, by reason")
-    out.column("messages_invalid_total", [labels((("reason", k),)) for k, _ in invalid], [n for _, n in invalid])
+    out.series("messages_invalid_total", (("reason", [k for k, _ in invalid]),), [n for _, n in invalid])
     out.family("messages_duplicate_total", "counter", "Messages dropped as duplicates (event_id or seq)")
     out.sample("messages_duplicate_total", "", duplicates)
     out.family("reliable_ack_mismatch_total", "counter",
                "Reliable batch headers whose acked went beyond what the sidecar saw of the stream (ignored)")
     out.sample("reliable_ack_mismatch_total", "", ack_mismatches)
     out.family("series_overflow_total", "counter", "Messages whose label went to the __overflow__ series")
-    out.column("series_overflow_total", [labels((("kind", k),)) for k in overflow], overflow.values())
+    out.series("series_overflow_total", (("kind", list(overflow)),), list(overflow.values()))
 
-    producer_labels = [labels((("producer", name),)) for name, _, _ in producers]
+    names, lost, seen, restarts = _columns(producers, 4)
+    by_producer = (("producer", names),)
     out.family("messages_lost_total", "counter", "Messages never received: gaps in producer seq")
-    out.column("messages_lost_total", producer_labels, [lost for _, lost, _ in producers])
+    out.series("messages_lost_total", by_producer, lost)
     out.family("producer_restarts_total", "counter",
                "Seq went back within one producer stream (to <= 1, or far behind): a restart, not duplicates")
-    out.column("producer_restarts_total", producer_labels, restarts)
+    out.series("producer_restarts_total", by_producer, restarts)
     out.family("producer_last_seen_seconds", "gauge", "Receive time of the producer's last message")
-    out.column("producer_last_seen_seconds", producer_labels, [seen for _, _, seen in producers])
+    out.series("producer_last_seen_seconds", by_producer, seen)
     out.family("producer_up", "gauge", "1 while the producer's heartbeats arrive (3 missed => 0)")
-    out.column("producer_up", producer_labels,
-               [1.0 if state.producer_up(seen, now) else 0.0 for _, _, seen in producers])
+    out.series("producer_up", by_producer, [1.0 if state.producer_up(t, now) else 0.0 for t in seen])
 
     out.family("ticks_total", "counter", "Ticks applied, by symbol and source")
-    for name, _, _, _, _, by_source in symbols:
-        for source, n in by_source:
-            out.sample("ticks_total", labels((("source", source), ("symbol", name))), n)
-    symbol_labels = [labels((("symbol", name),)) for name, *_ in symbols]
-    priced = [(lt, row) for lt, row in zip(symbol_labels, symbols, strict=True) if row[2]]
+    by_source = [(source, name, n) for name, _, _, _, _, sources in symbols for source, n in sources]
+    tick_sources, tick_symbols, tick_counts = _columns(by_source, 3)
+    out.series("ticks_total", (("source", tick_sources), ("symbol", tick_symbols)), tick_counts)
+    priced = [row for row in symbols if row[2]]
+    by_priced = (("symbol", [row[0] for row in priced]),)
     out.family("tick_last_price", "gauge", "Last tick price per symbol")
-    out.column("tick_last_price", [lt for lt, _ in priced], [row[1] for _, row in priced])
+    out.series("tick_last_price", by_priced, [row[1] for row in priced])
     out.family("tick_last_ts_seconds", "gauge", "Event time of the last tick per symbol")
-    out.column("tick_last_ts_seconds", [lt for lt, _ in priced], [row[2] for _, row in priced])
+    out.series("tick_last_ts_seconds", by_priced, [row[2] for row in priced])
+    by_symbol = (("symbol", [row[0] for row in symbols]),)
     out.family("tick_spikes_total", "counter", "Ticks further than the spike fraction from the last price")
-    out.column("tick_spikes_total", symbol_labels, [row[3] for row in symbols])
+    out.series("tick_spikes_total", by_symbol, [row[3] for row in symbols])
     out.family("ticks_out_of_order_total", "counter", "Ticks older than the symbol's last tick")
-    out.column("ticks_out_of_order_total", symbol_labels, [row[4] for row in symbols])
+    out.series("ticks_out_of_order_total", by_symbol, [row[4] for row in symbols])
     out.family("sidecar_ingest_batches_total", "counter", "Socket drain iterations that received frames")
     out.sample("sidecar_ingest_batches_total", "", batches)
     out.family("sidecar_start_time_seconds", "gauge", "Sidecar start time, unix seconds")
     out.sample("sidecar_start_time_seconds", "", state.started_at)
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows of ``width`` fields as ``width`` columns (empty columns for no rows)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 def write_clocks(out: Writer, offsets: dict[str, float]) -> None:
@@ -162,7 +170,7 @@ def write_clocks(out: Writer, offsets: dict[str, float]) -> None:
     out.family("producer_clock_offset_seconds", "gauge",
                "Producer clock minus sidecar clock over the last 50-60 s: round-trip probes on the reliable channel, "
                "else -min(receive - sent_ts)")
-    out.column("producer_clock_offset_seconds", [labels((("producer", p),)) for p in offsets], offsets.values())
+    out.series("producer_clock_offset_seconds", (("producer", list(offsets)),), list(offsets.values()))
 
 
 def write_journal(durable: DurableState, out: Writer) -> None:
