@@ -103,7 +103,9 @@ def test_every_accepted_click_is_counted_once_across_a_frozen_then_killed_sideca
     for qty in (1, 2):
         seqs.append(accepted(page, qty))
         qtys.append(qty)
-    wait_until(lambda: buys(stack) == (trades0 + 2, volume0 + 3), 30, message="both clicks counted")
+    # Waits for the count to move by two, then asserts the exact pair: a failure shows the values.
+    counted = wait_until(lambda: (b := buys(stack))[0] >= trades0 + 2 and b, 60, message="both clicks counted")
+    assert counted == (trades0 + 2, volume0 + 3)
     shot(page, "reliable-01-up")
 
     # Frozen: still connected, never acking. The outbox accepts OUTBOX_MAX clicks, then refuses.
