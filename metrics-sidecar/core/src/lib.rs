@@ -14,12 +14,15 @@ pub mod event;
 pub mod hops;
 pub mod json;
 pub mod pattern;
+pub mod producers;
 pub mod text;
 
 #[cfg(feature = "python")]
 mod py_dedup;
 #[cfg(feature = "python")]
 mod py_hops;
+#[cfg(feature = "python")]
+mod py_producers;
 #[cfg(feature = "python")]
 mod python;
 
