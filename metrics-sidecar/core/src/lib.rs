@@ -15,6 +15,7 @@ pub mod exposition_columns;
 pub mod hops;
 pub mod json;
 pub mod pattern;
+pub mod producers;
 pub mod text;
 
 #[cfg(feature = "python")]
@@ -23,6 +24,8 @@ mod py_dedup;
 mod py_exposition;
 #[cfg(feature = "python")]
 mod py_hops;
+#[cfg(feature = "python")]
+mod py_producers;
 #[cfg(feature = "python")]
 mod python;
 

@@ -1,4 +1,5 @@
-"""Per-producer sequence tracking: loss, duplicates and liveness.
+"""Per-producer sequence tracking: loss, duplicates and liveness, kept by the
+compiled core (``core/src/producers.rs``).
 
 A producer is a stable name plus an instance id that changes when the producer
 restarts. Sequence numbers increase by one per message within an instance, so a
@@ -17,75 +18,110 @@ stream. A seq that does not follow the last one of its stream is judged
   counting starts afresh from it;
 - otherwise (equal to the last seq, or a little below it): a resend of
   something already counted, dropped as a duplicate.
+
+``ProducerTracker.observe(name, instance, seq, now, count=True)`` returns
+(label, is_duplicate); ``count=False``: the message was dropped as a duplicate
+by its event id, its seq still moves the stream on (so it is never also a gap,
+i.e. loss), but it is not received. Beyond ``max_producers`` names share
+``OVERFLOW_LABEL`` (counted in ``overflowed``). ``stats`` is a read view (label
+-> ``ProducerStats``) built on the core's counters; ``rows()``,
+``last_seqs()`` and ``restore()`` save and restore the tracker (snapshot.py).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 
-OVERFLOW_LABEL = "__overflow__"
-RESTART_BEHIND = 1000  # a seq further back than this is a restart, not a resend
-# A seq further ahead than this is a reset too, not 4 billion lost messages: one
-# message (seq may be up to 2**63-1) must not be able to inflate a loss counter.
-RESTART_AHEAD = 2**32
-LOST_MAX = 2**63 - 1  # the loss counter saturates: it must stay an int64 (journal, snapshot)
+from . import _core
+
+__all__ = ["LOST_MAX", "OVERFLOW_LABEL", "RESTART_AHEAD", "RESTART_BEHIND", "ProducerStats", "ProducerTracker"]
+
+OVERFLOW_LABEL: str = _core.PRODUCER_OVERFLOW_LABEL
+RESTART_BEHIND: int = _core.PRODUCER_RESTART_BEHIND  # further back than this: a restart, not a resend
+# Further ahead than this is a reset too, not 4 billion lost messages: one message
+# (seq may be up to 2**63-1) must not be able to inflate a loss counter.
+RESTART_AHEAD: int = _core.PRODUCER_RESTART_AHEAD
+LOST_MAX: int = _core.PRODUCER_LOST_MAX  # the counters saturate: they must stay an int64 (journal, snapshot)
+
+_FIELDS = ("lost", "received", "last_seen", "instances_seen", "restarts")
 
 
-@dataclass(slots=True)
 class ProducerStats:
-    lost: int = 0
-    received: int = 0
-    last_seen: float = 0.0
-    instances_seen: int = 0
-    restarts: int = 0  # seq went back to <= 1 or far behind (or jumped far ahead) within one stream
+    """One label's counters, read from (and written to) the core on access."""
+
+    __slots__ = ("_label", "_tracker")
+
+    def __init__(self, tracker: _core.ProducerTracker, label: str) -> None:
+        self._tracker = tracker
+        self._label = label
+
+    def astuple(self) -> tuple[int, int, float, int, int]:
+        return self._tracker.counts(self._label)
+
+    def _set(self, index: int, value: float) -> None:
+        values: list[float] = list(self.astuple())
+        values[index] = value
+        lost, received, last_seen, instances_seen, restarts = values
+        self._tracker.set_counts(self._label, (int(lost), int(received), last_seen, int(instances_seen),
+                                              int(restarts)))
+
+    @property
+    def lost(self) -> int:
+        return self.astuple()[0]
+
+    @lost.setter
+    def lost(self, value: int) -> None:
+        self._set(0, value)
+
+    @property
+    def received(self) -> int:
+        return self.astuple()[1]
+
+    @property
+    def last_seen(self) -> float:
+        return self.astuple()[2]
+
+    @property
+    def instances_seen(self) -> int:
+        return self.astuple()[3]
+
+    @property
+    def restarts(self) -> int:
+        return self.astuple()[4]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ProducerStats) and self.astuple() == other.astuple()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return f"ProducerStats({', '.join(f'{k}={v!r}' for k, v in zip(_FIELDS, self.astuple(), strict=True))})"
 
 
-class ProducerTracker:
-    def __init__(self, max_producers: int, max_instances: int = 4096) -> None:
-        self.max_producers = max_producers
-        self.max_instances = max_instances
-        self.stats: dict[str, ProducerStats] = {}
-        self._last_seq: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self.overflowed = 0
+class _StatsView(Mapping[str, ProducerStats]):
+    """label -> ProducerStats, in the order the labels were made."""
 
-    def label_for(self, name: str) -> str:
-        if name in self.stats:
-            return name
-        if len(self.stats) >= self.max_producers:
-            self.overflowed += 1
-            name = OVERFLOW_LABEL
-            if name in self.stats:
-                return name
-        self.stats[name] = ProducerStats()
-        return name
+    __slots__ = ("_tracker",)
 
-    def observe(self, name: str, instance: str | None, seq: int | None, now: float,
-                count: bool = True) -> tuple[str, bool]:
-        """Record one message. Returns (label, is_duplicate). ``count=False``: the
-        message was dropped as a duplicate by its event id; its seq still moves the
-        stream on (so it is never also a gap, i.e. loss), but it is not received."""
-        label = self.label_for(name)
-        stats = self.stats[label]
-        stats.last_seen = now
-        if seq is None:
-            stats.received += count
-            return label, False
-        key = (name, instance or "")
-        last = self._last_seq.get(key)
-        if last is None:
-            stats.instances_seen += 1
-            self._last_seq[key] = seq
-            if len(self._last_seq) > self.max_instances:
-                self._last_seq.popitem(last=False)
-        elif last < seq <= last + RESTART_AHEAD:
-            if seq != last + 1:
-                stats.lost = min(stats.lost + seq - last - 1, LOST_MAX)
-            self._last_seq[key] = seq
-        elif seq > last or (seq < last and (seq <= 1 or last - seq > RESTART_BEHIND)):
-            stats.restarts += 1  # the producer restarted without a new instance: a fresh count
-            self._last_seq[key] = seq
-        else:
-            return label, True  # a resend or replay of something already counted
-        stats.received += count
-        return label, False
+    def __init__(self, tracker: _core.ProducerTracker) -> None:
+        self._tracker = tracker
+
+    def __getitem__(self, label: str) -> ProducerStats:
+        if label not in self._tracker:
+            raise KeyError(label)
+        return ProducerStats(self._tracker, label)
+
+    def __contains__(self, label: object) -> bool:
+        return isinstance(label, str) and label in self._tracker
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tracker.labels())
+
+    def __len__(self) -> int:
+        return len(self._tracker)
+
+
+class ProducerTracker(_core.ProducerTracker):
+    @property
+    def stats(self) -> Mapping[str, ProducerStats]:
+        return _StatsView(self)

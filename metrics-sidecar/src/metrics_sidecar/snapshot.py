@@ -17,13 +17,11 @@ from __future__ import annotations
 import logging
 import struct
 import zlib
-from collections import OrderedDict
 
 import msgspec
 
 from .decode import Heartbeat, Tick, Trade
 from .histogram import HOPS, MESSAGE_TYPES, HistogramCounts, HopLatency
-from .producers import ProducerStats
 from .state import SymbolTicks, TelemetryState
 
 log = logging.getLogger("metrics_sidecar.snapshot")
@@ -165,9 +163,9 @@ def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> St
         series_overflow=dict(state.series_overflow),
         symbols={name: SymbolImage(s.last_price, s.last_ts, s.last_recv, s.spikes, s.out_of_order,
                                    dict(s.by_source)) for name, s in state.symbols.items()},
-        producers={name: ProducerImage(p.lost, p.received, p.last_seen, p.instances_seen, p.restarts)
-                   for name, p in tracker.stats.items()},
-        producer_last_seq=[(name, instance, seq) for (name, instance), seq in tracker._last_seq.items()],
+        producers={name: ProducerImage(lost, received, seen, instances, restarts)
+                   for name, lost, received, seen, instances, restarts in tracker.rows()},
+        producer_last_seq=tracker.last_seqs(),
         producers_overflowed=tracker.overflowed,
         trade_latency=_hist(state.latency, state.latency.trade_latency()),
         hops=hops,
@@ -194,12 +192,9 @@ def restore(state: TelemetryState, image: StateImage) -> None:
     for name, s in image.symbols.items():
         state.symbols[name] = SymbolTicks(s.last_price, s.last_ts, s.last_recv, s.spikes, s.out_of_order,
                                           dict(s.by_source))
-    tracker = state.producers
-    tracker.stats.clear()
-    for name, p in image.producers.items():
-        tracker.stats[name] = ProducerStats(p.lost, p.received, p.last_seen, p.instances_seen, p.restarts)
-    tracker._last_seq = OrderedDict(((name, instance), seq) for name, instance, seq in image.producer_last_seq)
-    tracker.overflowed = image.producers_overflowed
+    producers = [(name, (p.lost, p.received, p.last_seen, p.instances_seen, p.restarts))
+                 for name, p in image.producers.items()]
+    state.producers.restore(producers, image.producer_last_seq, image.producers_overflowed)
     _restore_hops(state.latency, image)
     state.recent_events.clear()
     state.recent_events.extend(image.recent_events)

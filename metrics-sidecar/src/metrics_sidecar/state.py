@@ -2,9 +2,10 @@
 exposes. Only the ingest thread mutates it (under ``lock``, once per batch);
 readers (the exposition, the HTTP API) take the lock briefly to copy.
 
-Everything here is plain Python data (dict increments), except the hop-latency
-histograms, which the compiled core keeps (histogram.py): one core call per
-applied event. No prometheus_client object is touched per message; the
+Everything here is plain Python data (dict increments), except what the
+compiled core keeps: the hop-latency histograms (histogram.py), the event-id
+window (dedup.py) and the per-producer seq tracker (producers.py): one core
+call each per applied event. No prometheus_client object is touched per message; the
 exposition renders this state at scrape time.
 """
 
