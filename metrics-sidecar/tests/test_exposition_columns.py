@@ -21,7 +21,6 @@ from metrics_sidecar.analytics.table import symbol_columns
 from metrics_sidecar.analytics_exposition import write_analytics
 from metrics_sidecar.decode import Tick, Trade
 from metrics_sidecar.exposition import write_state
-from metrics_sidecar.producers import ProducerStats
 from metrics_sidecar.settings import Settings
 from metrics_sidecar.state import SymbolTicks, TelemetryState
 from metrics_sidecar.textformat import LabelColumn, Writer, fmt, labels
@@ -144,10 +143,8 @@ def test_write_state_equals_the_python_writer_over_generated_states(
     state.trades = {key: [float(n), float(v)] for key, (n, v) in trades.items()}
     state.symbols = {name: SymbolTicks(last_price=p, last_ts=ts, spikes=sp, out_of_order=oo, by_source=dict(src))
                      for name, (p, ts, sp, oo, src) in symbols.items()}
-    for name, (lost, seen, restarts) in producers.items():
-        stats = ProducerStats()
-        stats.lost, stats.last_seen, stats.restarts = lost, seen, restarts
-        state.producers.stats[name] = stats
+    for name, (lost, seen, restarts) in producers.items():  # (lost, received, last_seen, instances, restarts)
+        state.producers.set_counts(name, (lost, 0, seen, 0, restarts))
     state.series_overflow.update(zip(("symbol", "producer", "source"), overflow, strict=True))
     state.producers.overflowed = overflow[1]
     now = time.time()
