@@ -295,7 +295,7 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     assert_all_gone(list(ready["pids"].values()))
 
 
-def test_the_launchers_prometheus_runs_with_exemplar_storage_and_native_histograms(tmp_path: Path) -> None:
+def test_the_launchers_prometheus_runs_with_exemplar_storage_and_keeps_classic_histograms(tmp_path: Path) -> None:
     """The one-command loop's real Prometheus, asked which feature flags it runs with."""
     assert shutil.which("prometheus"), "prometheus is installed on every machine the tests run on"
     with launcher(tmp_path / "run", "--ports", "auto") as run:
@@ -304,7 +304,8 @@ def test_the_launchers_prometheus_runs_with_exemplar_storage_and_native_histogra
         run.proc.send_signal(signal.SIGINT)
         assert run.wait() == 0
     assert flags["status"] == "success"
-    assert flags["data"]["enable-feature"] == "exemplar-storage,native-histograms"
+    # Not native-histograms: Prometheus 2.42 would then drop the classic buckets the dashboards read.
+    assert flags["data"]["enable-feature"] == "exemplar-storage"
     assert_all_gone(list(ready["pids"].values()))
 
 
