@@ -44,6 +44,12 @@ def test_kill9_sidecar_mid_stream_loses_nothing_and_never_goes_backwards(tmp_pat
             # Kill at a quarter, half and three quarters of the delivery: always mid-stream.
             wait_until(lambda k=k: total(sidecar.metrics(), "trades_total") >= k * N / (KILLS + 1), 60,  # type: ignore[misc]
                        message=f"{k}/{KILLS + 1} delivered")
+            # Freeze first, then wait until batches sent after the freeze sit unread in the
+            # kernel: the kill then provably costs in-flight messages (not only if timing is kind).
+            sidecar.freeze()
+            sent_at_freeze = pub.sender.stats.messages_sent
+            wait_until(lambda: pub.sender.stats.messages_sent >= sent_at_freeze + 100 or accepted, 60,
+                       message="the publisher sent into the frozen sidecar")
             sidecar.kill9()
             sidecar.start()
         publisher.join(60)

@@ -4,6 +4,8 @@ records every value a counter showed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,12 @@ class RestartableSidecar:
     def reliable(self) -> str:
         assert self.service is not None
         return str(self.service.info["reliable"])
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process reads and acks nothing more, while the kernel keeps
+        accepting what producers send it, until ``kill9`` discards all of that."""
+        assert self.service is not None
+        os.kill(self.service.popen.pid, signal.SIGSTOP)
 
     def kill9(self) -> None:
         assert self.service is not None
