@@ -79,12 +79,13 @@ impl Analytics {
         self.config
     }
 
-    /// Whether `symbol` already has analytics (its admission was decided).
-    pub fn knows(&self, symbol: &str) -> bool {
-        self.index.contains_key(symbol)
+    /// The symbol's index, if it has analytics.
+    pub fn index_of(&self, symbol: &str) -> Option<usize> {
+        self.index.get(symbol).copied()
     }
 
-    fn entry(&mut self, symbol: &str) -> usize {
+    /// The symbol's index, giving it analytics if it had none (the caller admitted it).
+    pub fn admit(&mut self, symbol: &str) -> usize {
         if let Some(&i) = self.index.get(symbol) {
             return i;
         }
@@ -111,11 +112,23 @@ impl Analytics {
         price: Option<f64>,
         recv_ts: f64,
     ) {
+        let i = symbol.map(|s| self.admit(s));
+        self.trade_at(i, buy, qty, price, recv_ts);
+    }
+
+    /// `trade` for the symbol at index `i` (from `admit`/`index_of`).
+    pub fn trade_at(
+        &mut self,
+        i: Option<usize>,
+        buy: bool,
+        qty: f64,
+        price: Option<f64>,
+        recv_ts: f64,
+    ) {
         self.sides[usize::from(!buy)].add(recv_ts, qty);
-        let Some(symbol) = symbol else {
+        let Some(i) = i else {
             return;
         };
-        let i = self.entry(symbol);
         let entry = &mut self.symbols[i];
         let mark = entry.series.as_ref().map(|s| s.last_price);
         let position = entry.position.get_or_insert_with(Position::default);
@@ -135,7 +148,12 @@ impl Analytics {
     /// One applied tick. False: out of order (older than the symbol's newest
     /// tick): ignored, never rewinds the analytics.
     pub fn tick(&mut self, symbol: &str, ts: f64, price: f64, volume: f64) -> bool {
-        let i = self.entry(symbol);
+        let i = self.admit(symbol);
+        self.tick_at(i, ts, price, volume)
+    }
+
+    /// `tick` for the symbol at index `i` (from `admit`/`index_of`).
+    pub fn tick_at(&mut self, i: usize, ts: f64, price: f64, volume: f64) -> bool {
         let config = self.config;
         let series = self.symbols[i]
             .series

@@ -56,15 +56,21 @@ pub struct Analytics {
 }
 
 impl Analytics {
-    /// Whether `symbol` gets analytics: known already, or in `admitted` (the
-    /// state's symbol table: past SIDECAR_MAX_SYMBOLS a symbol is not in it).
-    fn admits(
-        &self,
+    /// The symbol's index if it gets analytics: known already, or in `admitted`
+    /// (the state's symbol table: past SIDECAR_MAX_SYMBOLS a symbol is not in it).
+    fn slot(
+        &mut self,
         symbol: &Bound<'_, PyString>,
-        name: &str,
         admitted: &Bound<'_, PyAny>,
-    ) -> PyResult<bool> {
-        Ok(self.inner.knows(name) || admitted.contains(symbol)?)
+    ) -> PyResult<Option<usize>> {
+        let name = symbol.to_str()?;
+        if let Some(i) = self.inner.index_of(name) {
+            return Ok(Some(i));
+        }
+        if !admitted.contains(symbol)? {
+            return Ok(None);
+        }
+        guard(|| Some(self.inner.admit(name)))
     }
 
     fn names<'py>(&mut self, py: Python<'py>, indices: &[usize]) -> Bound<'py, PyList> {
@@ -135,14 +141,11 @@ impl Analytics {
                 } else {
                     Some(symbol.downcast_into::<PyString>()?)
                 };
-                let name = match &symbol {
-                    Some(s) => {
-                        let name = s.to_str()?;
-                        self.admits(s, name, admitted)?.then_some(name)
-                    }
+                let slot = match &symbol {
+                    Some(s) => self.slot(s, admitted)?,
                     None => None,
                 };
-                guard(|| self.inner.trade(name, buy, qty, price, recv))?;
+                guard(|| self.inner.trade_at(slot, buy, qty, price, recv))?;
                 if let Some(out) = out.as_mut() {
                     out.push(event.unbind());
                 }
@@ -150,14 +153,13 @@ impl Analytics {
                 let symbol = event
                     .getattr(intern!(py, "symbol"))?
                     .downcast_into::<PyString>()?;
-                let name = symbol.to_str()?;
-                if !self.admits(&symbol, name, admitted)? {
+                let Some(slot) = self.slot(&symbol, admitted)? else {
                     continue; // over SIDECAR_MAX_SYMBOLS: no analytics
-                }
+                };
                 let ts: f64 = event.getattr(intern!(py, "ts_s"))?.extract()?;
                 let price: f64 = event.getattr(intern!(py, "price"))?.extract()?;
                 let volume: f64 = event.getattr(intern!(py, "volume"))?.extract()?;
-                if guard(|| self.inner.tick(name, ts, price, volume))? {
+                if guard(|| self.inner.tick_at(slot, ts, price, volume))? {
                     if let Some(out) = out.as_mut() {
                         out.push(event.unbind());
                     }
