@@ -8,6 +8,11 @@
 //! test` and the fuzz target use; the `python` feature adds the extension module
 //! `metrics_sidecar._core` (built by maturin).
 
+pub mod analytics;
+pub mod analytics_ohlc;
+pub mod analytics_ring;
+pub mod analytics_series;
+pub mod analytics_trades;
 pub mod dedup;
 pub mod depth;
 pub mod event;
@@ -18,6 +23,8 @@ pub mod pattern;
 pub mod producers;
 pub mod text;
 
+#[cfg(feature = "python")]
+mod py_analytics;
 #[cfg(feature = "python")]
 mod py_dedup;
 #[cfg(feature = "python")]

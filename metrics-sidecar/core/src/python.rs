@@ -278,6 +278,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     )?)?;
     module.add_class::<crate::py_hops::HopHistograms>()?;
     module.add_class::<crate::py_dedup::RecentIds>()?;
+    module.add_class::<crate::py_analytics::Analytics>()?;
     crate::py_producers::register(module)?;
     module.add("HOP_NAMES", crate::hops::HOPS.to_vec())?;
     module.add("KIND_NAMES", crate::hops::KINDS.to_vec())?;
