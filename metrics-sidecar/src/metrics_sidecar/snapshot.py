@@ -40,7 +40,7 @@ PERSISTED = frozenset({
 })
 # Configuration copies, the lock, the process start time and the durability hooks.
 NOT_PERSISTED = frozenset({
-    "settings", "lock", "started_at", "_core_apply", "journal", "clock",
+    "settings", "lock", "started_at", "_core_apply", "_core_ingest", "journal", "clock",
     "ack_mismatches",  # reliable_ack_mismatch_total: a process counter, starts at 0 (Prometheus sees a reset)
     "_analytics",  # positions, bars, rolling windows: start empty after a restart (persistence.recover)
     "_analytics_inbox",  # the engine's inbox, emptied at the end of every batch

@@ -26,17 +26,19 @@ from typing import Any, Protocol
 from . import _core, reasons
 from .analytics import AnalyticsEngine
 from .clock_offset import ClockOffsets
-from .decode import Heartbeat, Tick, Trade
+from .decode import DECODER, Heartbeat, Tick, Trade
 from .dedup import RecentIds
 from .histogram import HOP_CLOCKS, HOPS, MESSAGE_TYPES, PEAK_SLOT_SECONDS, HopLatency
+from .journal import UnrecordableError
 from .producers import OVERFLOW_LABEL, ProducerTracker
 from .schema import TS_SECONDS_BELOW
 from .settings import Settings
 
-__all__ = ["HOPS", "HOP_CLOCKS", "MAX_SOURCES", "MESSAGE_TYPES", "OVERFLOW_LABEL", "PEAK_SLOT_SECONDS",
+__all__ = ["HOPS", "HOP_CLOCKS", "MAX_SOURCES", "MESSAGE_TYPES", "OVERFLOW_LABEL", "PEAK_SLOT_SECONDS", "Stamp",
            "StateJournal", "SymbolTicks", "TelemetryState"]
 
 MAX_SOURCES: int = _core.MAX_SOURCES  # per symbol; more sources share OVERFLOW_LABEL
+Stamp = tuple[str, str, int]  # (producer, instance, seq) a reliable batch header gives its payload
 
 
 @dataclass(slots=True)
@@ -150,6 +152,7 @@ class TelemetryState:
             reasons=list(reasons.ALL_REASONS), dedup=self._dedup, producers=self.producers,
             hops=self.latency.core, clocks=self.clock_offsets)
         self._core_apply = self.core.apply
+        self._core_ingest = self.core.ingest
         self.batches = 0
         # Durability (persistence.py, SIDECAR_STATE_DIR): every apply/reject is journaled and
         # replayed on restart; replay substitutes the journaled apply time for the clock.
@@ -233,6 +236,18 @@ class TelemetryState:
         if self.journal is not None:
             self.journal.reject(reason)
         self.core.reject(reason)
+
+    def ingest(self, frames: list[bytes], recv: list[float], stamps: list[Stamp | None] | None, arrays: bool,
+               max_bytes: int) -> tuple[int, list[tuple[str, bytes | None]]]:
+        """Decode and apply a drained batch of frames in one core call (intake.py):
+        (messages they held, [(reason, frame prefix or None)] rejected). Called with
+        ``lock`` held. Event objects are built only for the journal, the analytics
+        inbox and ``recent_events``."""
+        clock = self.clock
+        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, decoder=DECODER,
+                                 journal=self.journal, clock=None if clock is time.time else clock,
+                                 inbox=self._analytics_inbox, recent=self.recent_events,
+                                 unrecordable=UnrecordableError)
 
     def apply(self, event: Trade | Tick | Heartbeat) -> str | None:
         """Apply one decoded event. Returns a rejection reason, or None.
