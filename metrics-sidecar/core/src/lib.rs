@@ -35,6 +35,8 @@ mod py_state;
 #[cfg(feature = "python")]
 mod py_state_clock;
 #[cfg(feature = "python")]
+mod py_state_recent;
+#[cfg(feature = "python")]
 mod python;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

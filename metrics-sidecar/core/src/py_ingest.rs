@@ -20,6 +20,7 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::event::{self, Event, Kind, Reason, Seq};
 use crate::py_state::StateCore;
+use crate::py_state_recent::{owned, Held};
 use crate::python::{report, Decoder};
 use crate::state::{Input, Outcome};
 
@@ -39,8 +40,6 @@ pub struct Hooks<'py> {
     /// The apply clock; None: the system clock (`time.time`).
     pub clock: Option<Bound<'py, PyAny>>,
     pub inbox: Option<Bound<'py, PyList>>,
-    /// The recent-events deque.
-    pub recent: Option<Bound<'py, PyAny>>,
     /// The journal's "cannot record this" exception: the message is `bad_field`.
     pub unrecordable: Option<Bound<'py, PyAny>>,
 }
@@ -56,7 +55,6 @@ struct Batch<'a, 'py> {
     core: &'a mut StateCore,
     decoder: &'a Decoder,
     hooks: &'a Hooks<'py>,
-    recent_append: Option<Bound<'py, PyAny>>,
     rejected: Vec<Rejected<'py>>,
 }
 
@@ -198,7 +196,9 @@ impl<'py> Batch<'_, 'py> {
         }
     }
 
-    /// An applied event to the consumers that read event objects.
+    /// An applied event to the consumers that read it: the analytics inbox (an
+    /// object), the recent-events ring (the object if one was built, else the
+    /// decoded struct).
     fn hand_on(&mut self, event: &Event<'_>, recv: f64, object: Option<PyObject>) {
         let py = self.py;
         let inbox = self
@@ -206,25 +206,30 @@ impl<'py> Batch<'_, 'py> {
             .inbox
             .as_ref()
             .filter(|_| event.kind != Kind::Heartbeat);
-        if inbox.is_none() && self.recent_append.is_none() {
-            return;
-        }
-        let object = match object {
-            Some(object) => object,
-            None => match self.decoder.build(py, event, recv) {
-                Ok(object) => object,
-                Err(error) => return report(py, error),
+        let object = match (object, inbox) {
+            (Some(object), _) => Some(object),
+            (None, Some(_)) => match self.decoder.build(py, event, recv) {
+                Ok(object) => Some(object),
+                Err(error) => {
+                    report(py, error);
+                    None
+                }
             },
+            (None, None) => None,
         };
-        if let Some(inbox) = inbox {
-            if let Err(error) = inbox.append(&object) {
-                report(py, error);
+        match object {
+            Some(object) => {
+                if let Some(inbox) = inbox {
+                    if let Err(error) = inbox.append(&object) {
+                        report(py, error);
+                    }
+                }
+                self.core.recent.push(Held::Object(object));
             }
-        }
-        if let Some(append) = &self.recent_append {
-            if let Err(error) = append.call1((object,)) {
-                report(py, error);
-            }
+            None => self
+                .core
+                .recent
+                .push(Held::Decoded(Box::new(owned(event)), recv)),
         }
     }
 }
@@ -237,7 +242,6 @@ impl<'py> Batch<'_, 'py> {
 pub fn ingest<'py>(
     py: Python<'py>,
     core: &mut StateCore,
-    decoder: &Decoder,
     frames: &Bound<'py, PyList>,
     recv: &[f64],
     stamps: Option<&[Option<Stamp>]>,
@@ -245,16 +249,12 @@ pub fn ingest<'py>(
     max_bytes: usize,
     hooks: &Hooks<'py>,
 ) -> PyResult<(usize, Vec<Rejected<'py>>)> {
-    let recent_append = match &hooks.recent {
-        Some(recent) => Some(recent.getattr(intern!(py, "append"))?),
-        None => None,
-    };
+    let decoder = core.decoder.clone_ref(py);
     let mut batch = Batch {
         py,
         core,
-        decoder,
+        decoder: decoder.get(),
         hooks,
-        recent_append,
         rejected: Vec::new(),
     };
     let mut messages = 0;

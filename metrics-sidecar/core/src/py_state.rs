@@ -17,6 +17,7 @@ use crate::py_hops::{HopHistograms, Identity};
 use crate::py_ingest::{self, Hooks, Rejected, Stamp};
 use crate::py_producers::ProducerTracker;
 use crate::py_state_clock::ClockWindows;
+use crate::py_state_recent::{Held, RecentRing};
 use crate::python::Decoder;
 use crate::state::{
     self, Aggregates, Input, Limits, Outcome, SymbolTicks, TradeRow, OVERFLOW_KINDS, SIDES,
@@ -59,6 +60,8 @@ pub struct StateCore {
     pub(crate) producers: Py<ProducerTracker>,
     pub(crate) hops: Py<HopHistograms>,
     pub(crate) clocks: Py<ClockWindows>,
+    pub(crate) recent: RecentRing,
+    pub(crate) decoder: Py<Decoder>,
 }
 
 impl StateCore {
@@ -105,7 +108,8 @@ fn optional_str<'py>(value: &'py Bound<'py, PyAny>) -> PyResult<Option<&'py str>
 #[pymethods]
 impl StateCore {
     #[new]
-    #[pyo3(signature = (*, max_symbols, max_age, max_future, spike, reasons, dedup, producers, hops, clocks))]
+    #[pyo3(signature = (*, max_symbols, max_age, max_future, spike, reasons, dedup, producers, hops, clocks,
+        events_buffer, decoder))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         max_symbols: usize,
@@ -117,6 +121,8 @@ impl StateCore {
         producers: Py<ProducerTracker>,
         hops: Py<HopHistograms>,
         clocks: Py<ClockWindows>,
+        events_buffer: usize,
+        decoder: Py<Decoder>,
     ) -> Self {
         let limits = Limits {
             max_symbols,
@@ -130,6 +136,8 @@ impl StateCore {
             producers,
             hops,
             clocks,
+            recent: RecentRing::new(events_buffer),
+            decoder,
         }
     }
 
@@ -186,7 +194,10 @@ impl StateCore {
             event_id: optional_str(&event_id)?,
         };
         Ok(match self.apply_input(py, &input, applied)? {
-            Outcome::Applied => None,
+            Outcome::Applied => {
+                self.recent.push(Held::Object(event.clone().unbind()));
+                None
+            }
             Outcome::Duplicate => Some(""),
             Outcome::Refused(refusal) => Some(refusal.as_str()),
         })
@@ -194,8 +205,8 @@ impl StateCore {
 
     /// Decodes and applies a drained batch of frames in one call (py_ingest.rs):
     /// (messages the frames held, [(reason, frame prefix or None)] rejected).
-    #[pyo3(signature = (frames, recv, stamps=None, arrays=true, *, max_bytes, decoder, journal=None,
-        clock=None, inbox=None, recent=None, unrecordable=None))]
+    #[pyo3(signature = (frames, recv, stamps=None, arrays=true, *, max_bytes, journal=None, clock=None,
+        inbox=None, unrecordable=None))]
     #[allow(clippy::too_many_arguments)]
     fn ingest<'py>(
         &mut self,
@@ -205,25 +216,20 @@ impl StateCore {
         stamps: Option<Vec<Option<Stamp>>>,
         arrays: bool,
         max_bytes: usize,
-        decoder: &Bound<'py, Decoder>,
         journal: Option<Bound<'py, PyAny>>,
         clock: Option<Bound<'py, PyAny>>,
         inbox: Option<Bound<'py, PyList>>,
-        recent: Option<Bound<'py, PyAny>>,
         unrecordable: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(usize, Vec<Rejected<'py>>)> {
         let hooks = Hooks {
             journal,
             clock,
             inbox,
-            recent,
             unrecordable,
         };
-        let decoder = decoder.get();
         py_ingest::ingest(
             py,
             self,
-            decoder,
             frames,
             &recv,
             stamps.as_deref(),
@@ -231,6 +237,32 @@ impl StateCore {
             max_bytes,
             &hooks,
         )
+    }
+
+    /// Up to `limit` (default: all) recent events, newest first unless `newest_first`
+    /// is false; the objects are built here for events the batch ingest kept decoded.
+    #[pyo3(signature = (limit=None, newest_first=true))]
+    fn recent(
+        &self,
+        py: Python<'_>,
+        limit: Option<usize>,
+        newest_first: bool,
+    ) -> PyResult<Vec<PyObject>> {
+        let decoder = self.decoder.get();
+        let limit = limit.unwrap_or(usize::MAX);
+        self.recent.objects(py, decoder, newest_first, limit)
+    }
+
+    fn recent_len(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// Replaces the recent events (a snapshot being restored), oldest first.
+    fn set_recent(&mut self, events: Vec<PyObject>) {
+        self.recent.clear();
+        for event in events {
+            self.recent.push(Held::Object(event));
+        }
     }
 
     /// Counts one rejected message by reason; an unknown reason is a KeyError.

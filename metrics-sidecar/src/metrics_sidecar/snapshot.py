@@ -36,7 +36,8 @@ class SnapshotError(Exception):
 
 PERSISTED = frozenset({
     # core: trades, last_trade_ts, received, invalid, duplicates, series_overflow, symbols
-    "core", "producers", "latency", "recent_events", "_dedup", "batches",
+    # core: also the recent events
+    "core", "producers", "latency", "_dedup", "batches",
 })
 # Configuration copies, the lock, the process start time and the durability hooks.
 NOT_PERSISTED = frozenset({
@@ -170,7 +171,7 @@ def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> St
         trade_latency=_hist(state.latency, state.latency.trade_latency()),
         hops=hops,
         hop_samples=rings,
-        recent_events=list(state.recent_events),
+        recent_events=state.core.recent(None, False),
         dedup_ids=dedup.keys(),
         batches=state.batches,
         cursors=cursors,
@@ -197,8 +198,7 @@ def restore(state: TelemetryState, image: StateImage) -> None:
                  for name, p in image.producers.items()]
     state.producers.restore(producers, image.producer_last_seq, image.producers_overflowed)
     _restore_hops(state.latency, image)
-    state.recent_events.clear()
-    state.recent_events.extend(image.recent_events)
+    state.core.set_recent(list(image.recent_events))
     for event_id in image.dedup_ids:
         state._dedup.remember(event_id)
     state.batches = image.batches

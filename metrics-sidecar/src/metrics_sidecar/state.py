@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, ItemsView, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -143,14 +142,14 @@ class TelemetryState:
         # check): the most one observation can add to a sum (the core's overflow refusal).
         self.latency = HopLatency(settings.latency_buckets, settings.latency_samples, TS_SECONDS_BELOW)
         self.clock_offsets = ClockOffsets(settings.max_producers)
-        self.recent_events: deque[Trade | Tick | Heartbeat] = deque(maxlen=settings.events_buffer)
         self._dedup = RecentIds(settings.dedup_window)
         # The aggregates, holding the four parts above: one apply call per event.
         self.core = _core.StateCore(
             max_symbols=settings.max_symbols, max_age=settings.tick_max_age_seconds,
             max_future=settings.max_future_seconds, spike=settings.spike_fraction,
             reasons=list(reasons.ALL_REASONS), dedup=self._dedup, producers=self.producers,
-            hops=self.latency.core, clocks=self.clock_offsets)
+            hops=self.latency.core, clocks=self.clock_offsets, events_buffer=settings.events_buffer,
+            decoder=DECODER)
         self._core_apply = self.core.apply
         self._core_ingest = self.core.ingest
         self.batches = 0
@@ -244,9 +243,8 @@ class TelemetryState:
         ``lock`` held. Event objects are built only for the journal, the analytics
         inbox and ``recent_events``."""
         clock = self.clock
-        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, decoder=DECODER,
-                                 journal=self.journal, clock=None if clock is time.time else clock,
-                                 inbox=self._analytics_inbox, recent=self.recent_events,
+        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, journal=self.journal,
+                                 clock=None if clock is time.time else clock, inbox=self._analytics_inbox,
                                  unrecordable=UnrecordableError)
 
     def apply(self, event: Trade | Tick | Heartbeat) -> str | None:
@@ -259,12 +257,11 @@ class TelemetryState:
         if self.journal is not None:
             self.journal.event(event)  # raises UnrecordableError before any change
         outcome = self._core_apply(event, self.clock())
-        if outcome is None:
+        if outcome is None:  # the core keeps it in the recent-events ring
             if not isinstance(event, Heartbeat):
                 inbox = self._analytics_inbox
                 if inbox is not None:
                     inbox.append(event)
-            self.recent_events.append(event)
             return None
         return outcome or None  # "": a duplicate
 
@@ -276,11 +273,12 @@ class TelemetryState:
     def producer_up(self, last_seen: float, now: float) -> bool:
         return now - last_seen <= 3 * self.settings.heartbeat_interval_seconds
 
+    @property
+    def recent_events(self) -> list[Trade | Tick | Heartbeat]:
+        """The last SIDECAR_EVENTS_BUFFER applied events, oldest first (a copy, built
+        from the core's ring)."""
+        return self.core.recent(None, False)
+
     def recent(self, limit: int) -> list[Trade | Tick | Heartbeat]:
         """Newest first."""
-        out: list[Trade | Tick | Heartbeat] = []
-        for event in reversed(self.recent_events):
-            if len(out) >= limit:
-                break
-            out.append(event)
-        return out
+        return self.core.recent(limit)
