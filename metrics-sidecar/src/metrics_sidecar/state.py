@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, ItemsView, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, ItemsView, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,39 +57,30 @@ def _symbol_ticks(row: _core.SymbolRow) -> SymbolTicks:
     return SymbolTicks(price, ts, recv, spikes, out_of_order, dict(sources))
 
 
-class _Counts(MutableMapping[str, int]):
+class _Counts(dict[str, int]):
     """A fixed set of named counters in the core (received, invalid, series
-    overflow), read and written by name; ``items()`` copies them in one call."""
+    overflow): a copy taken in one call, whose writes (``[name] = n``, ``update``)
+    also go to the core; a name outside the set is a KeyError."""
 
-    __slots__ = ("_read", "_write")
+    __slots__ = ("_write",)
 
-    def __init__(self, read: Callable[[], list[tuple[str, int]]], write: Callable[[str, int], None]) -> None:
-        self._read = read
+    def __init__(self, rows: list[tuple[str, int]], write: Callable[[str, int], None]) -> None:
+        super().__init__(rows)
         self._write = write
 
-    def __getitem__(self, key: str) -> int:
-        return dict(self._read())[key]
-
     def __setitem__(self, key: str, value: int) -> None:
-        self._write(key, value)  # KeyError for a name outside the set
+        self._write(key, value)
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, **kwargs: int) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
 
     def __delitem__(self, key: str) -> None:
         raise TypeError("a counter cannot be removed")
 
-    def __iter__(self) -> Iterator[str]:
-        return iter([name for name, _ in self._read()])
-
-    def __len__(self) -> int:
-        return len(self._read())
-
-    def items(self) -> ItemsView[str, int]:
-        return dict(self._read()).items()
-
     def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, int]:
-        return dict(self._read())
-
-    def __repr__(self) -> str:
-        return repr(dict(self._read()))
+        return dict(self)
 
 
 class _Symbols(Mapping[str, SymbolTicks]):
@@ -206,19 +197,19 @@ class TelemetryState:
         self.core.duplicates = value
 
     @property
-    def received(self) -> MutableMapping[str, int]:
+    def received(self) -> dict[str, int]:
         """type -> messages applied (MESSAGE_TYPES order)."""
-        return _Counts(self.core.received, self.core.set_received)
+        return _Counts(self.core.received(), self.core.set_received)
 
     @property
-    def invalid(self) -> MutableMapping[str, int]:
+    def invalid(self) -> dict[str, int]:
         """reason -> messages rejected (reasons.ALL_REASONS order)."""
-        return _Counts(self.core.invalid, self.core.set_invalid)
+        return _Counts(self.core.invalid(), self.core.set_invalid)
 
     @property
-    def series_overflow(self) -> MutableMapping[str, int]:
+    def series_overflow(self) -> dict[str, int]:
         """symbol/producer/source -> messages whose label went to OVERFLOW_LABEL."""
-        return _Counts(self.core.overflow, self.core.set_overflow)
+        return _Counts(self.core.overflow(), self.core.set_overflow)
 
     @property
     def symbols(self) -> Mapping[str, SymbolTicks]:
