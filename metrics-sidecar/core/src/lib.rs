@@ -21,6 +21,8 @@ pub mod hops;
 pub mod json;
 pub mod pattern;
 pub mod producers;
+pub mod state;
+pub mod state_clock;
 pub mod text;
 
 #[cfg(feature = "python")]
@@ -32,7 +34,15 @@ mod py_exposition;
 #[cfg(feature = "python")]
 mod py_hops;
 #[cfg(feature = "python")]
+mod py_ingest;
+#[cfg(feature = "python")]
 mod py_producers;
+#[cfg(feature = "python")]
+mod py_state;
+#[cfg(feature = "python")]
+mod py_state_clock;
+#[cfg(feature = "python")]
+mod py_state_recent;
 #[cfg(feature = "python")]
 mod python;
 

@@ -125,13 +125,18 @@ class IngestLoop:
         """
         state = self.state
         intake = self.intake
-        handle = intake.frame
+        handle = intake.frames
         recv = sock.recv
         now = time.time
         in_multipart = self._in_multipart
         budget = self.settings.batch_max
         test_delay = self.settings.test_apply_delay_seconds  # test-only, 0 in production (settings.py)
         frame: zmq.Frame | None = first
+        # Single-message frames wait here and go to the core in one call (Intake.frames);
+        # a frame out of that line (a batch frame, a multipart part) first sends them on,
+        # so every message is applied in the order it was received.
+        pending: list[bytes] = []
+        times: list[float] = []
         with state.lock:
             while budget > 0:
                 if frame is None:
@@ -150,9 +155,21 @@ class IngestLoop:
                     # A multipart message is junk for this protocol: every part is
                     # rejected, and it can straddle two drains.
                     in_multipart = more
+                    if pending:
+                        handle(pending, times)
+                        pending, times = [], []
                     intake.reject(reasons.MULTIPART, data)
                     continue
-                budget -= handle(data, recv_ts) - 1  # a batch frame counts its elements
+                if data[:1] == b"[":
+                    if pending:
+                        handle(pending, times)
+                        pending, times = [], []
+                    budget -= handle([data], [recv_ts]) - 1  # a batch frame counts its elements
+                    continue
+                pending.append(data)
+                times.append(recv_ts)
+            if pending:
+                handle(pending, times)
             if budget < self.settings.batch_max:
                 state.batches += 1
                 state.end_batch()
