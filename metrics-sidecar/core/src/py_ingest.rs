@@ -20,7 +20,7 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::event::{self, Event, Kind, Reason, Seq};
 use crate::py_state::StateCore;
-use crate::py_state_recent::{owned, Held};
+use crate::py_state_recent::Held;
 use crate::python::{report, Decoder};
 use crate::state::{Input, Outcome};
 
@@ -226,10 +226,7 @@ impl<'py> Batch<'_, 'py> {
                 }
                 self.core.recent.push(Held::Object(object));
             }
-            None => self
-                .core
-                .recent
-                .push(Held::Decoded(Box::new(owned(event)), recv)),
+            None => self.core.recent.push_decoded(event, recv),
         }
     }
 }

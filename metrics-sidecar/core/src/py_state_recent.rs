@@ -41,6 +41,22 @@ impl RecentRing {
         self.ring.push_back(held);
     }
 
+    /// An applied event kept decoded: when the ring is full, the oldest
+    /// decoded event's buffers are reused (no allocation per event).
+    pub(crate) fn push_decoded(&mut self, event: &Event<'_>, recv: f64) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.ring.len() >= self.capacity {
+            if let Some(Held::Decoded(mut old, _)) = self.ring.pop_front() {
+                refill(&mut old, event);
+                self.ring.push_back(Held::Decoded(old, recv));
+                return;
+            }
+        }
+        self.push(Held::Decoded(Box::new(owned(event)), recv));
+    }
+
     pub(crate) fn clear(&mut self) {
         self.ring.clear();
     }
@@ -79,6 +95,54 @@ fn own_common(text: &str, common: &[&'static str]) -> Cow<'static, str> {
         Some(c) => Cow::Borrowed(c),
         None => own(text),
     }
+}
+
+fn set(dst: &mut Cow<'static, str>, src: &str) {
+    match dst {
+        Cow::Owned(text) => {
+            text.clear();
+            text.push_str(src);
+        }
+        Cow::Borrowed(_) => *dst = own(src),
+    }
+}
+
+fn set_optional(dst: &mut Option<Cow<'static, str>>, src: Option<&str>) {
+    match (dst.as_mut(), src) {
+        (Some(text), Some(src)) => set(text, src),
+        (None, Some(src)) => *dst = Some(own(src)),
+        (_, None) => *dst = None,
+    }
+}
+
+/// `owned(src)` into `dst`, reusing its string buffers.
+fn refill(dst: &mut Event<'static>, src: &Event<'_>) {
+    dst.kind = src.kind;
+    set_optional(&mut dst.producer, src.producer.as_deref());
+    set_optional(&mut dst.instance, src.instance.as_deref());
+    dst.seq = src.seq.clone();
+    dst.sent_ts = src.sent_ts;
+    set_optional(&mut dst.event_id, src.event_id.as_deref());
+    dst.ts = match &src.ts {
+        Ts::Number(seconds) => Ts::Number(*seconds),
+        Ts::Text(text) => Ts::Text(own(text)),
+    };
+    dst.ts_s = src.ts_s;
+    dst.side = src
+        .side
+        .as_deref()
+        .map(|side| own_common(side, &["buy", "sell"]));
+    dst.qty = src.qty;
+    set_optional(&mut dst.symbol, src.symbol.as_deref());
+    dst.price = src.price;
+    dst.volume = src.volume;
+    if src.source == "unknown" {
+        dst.source = Cow::Borrowed("unknown");
+    } else {
+        set(&mut dst.source, &src.source);
+    }
+    dst.bid = src.bid;
+    dst.ask = src.ask;
 }
 
 /// An event that outlives its frame.

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use crate::dedup::{self, RecentIds};
+use crate::dedup::RecentIds;
 use crate::hops::{HopSet, NoSuchSeries};
 use crate::producers::{Tracker, OVERFLOW_LABEL};
 use crate::state_clock::ClockOffsets;
@@ -382,7 +382,7 @@ pub fn apply<X: Clone>(
         return Ok(Outcome::Refused(refusal));
     }
     if let Some(id) = event.event_id {
-        if dedup.seen_before(&dedup::key(event.producer, id)) {
+        if dedup.seen_id_before(event.producer, id) {
             aggregates.duplicates = aggregates.duplicates.saturating_add(1);
             if let Some(name) = event.producer {
                 // Its seq was received: never also a gap (loss).
