@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import msgspec
 import zmq
 
-from . import reasons
+from . import read_model, reasons
 from .ratelimit import RateLimitedLogger
 from .textformat import Writer, labels
 
@@ -160,8 +160,7 @@ class ClockProbes:
 def write_offset_methods(state: TelemetryState, out: Writer, now: float) -> None:
     """How each ``producer_clock_offset_seconds`` was estimated, and the round
     trip's error bound (docs/metrics.md "Clock skew")."""
-    with state.lock:
-        details = state.clock_offsets.details(now)
+    details = read_model.offset_details(state, now)
     out.family("producer_clock_offset_info", "gauge",
                "1 per producer with an offset estimate: method=round_trip (reliable channel probes) or one_way")
     for producer, (_, method, _) in sorted(details.items()):

@@ -3,8 +3,8 @@ the text format (textformat.py). The ingest path never touches
 prometheus_client; labels and formatting are paid once per scrape, not once
 per message, and without building a ``Sample`` object per series.
 
-The state is copied under ``state.lock`` (plain lists and dicts, cheap) and
-written out after the lock is released, so a scrape never holds up ingest for
+The state is copied through the read model (read_model.py: one hold of
+``state.lock``, plain lists and dicts) and written out after the lock is released, so a scrape never holds up ingest for
 the formatting. The hop-latency families (and trade_latency_seconds) are written
 by the compiled core itself (histogram.py), under the lock; the analytics
 families come from analytics_exposition.py; the process/platform families from
@@ -20,10 +20,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, PlatformCo
 from prometheus_client import generate_latest as _generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as _generate_openmetrics
 
-from . import protobuf_exposition
+from . import protobuf_exposition, read_model
 from .analytics_exposition import write_analytics
 from .clock_probe import write_offset_methods
-from .histogram import HOP_CLOCKS, HOPS, MESSAGE_TYPES
+from .histogram import HOP_CLOCKS
 from .persistence import DurableState
 from .state import TelemetryState
 from .textformat import Writer, labels
@@ -66,35 +66,18 @@ def render_protobuf(state: TelemetryState, process: CollectorRegistry | None = N
     """The protobuf exposition (protobuf_exposition.py): every family, and the hop-latency
     histograms with their native buckets."""
     text = render(state, process).decode()
-    native: dict[tuple[tuple[str, str], ...], protobuf_exposition.NativeBuckets] = {}
-    with state.lock:
-        for hop in HOPS:
-            for kind in MESSAGE_TYPES:
-                if not state.latency.histogram(hop, kind).count:
-                    continue
-                zero, buckets = state.latency.native(hop, kind)
-                native[("clock", HOP_CLOCKS[hop, kind]), ("hop", hop), ("type", kind)] = (zero, buckets)
+    native = read_model.native_hops(state)
     return protobuf_exposition.encode(text, native, "hop_latency_seconds")
 
 
 def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     """The write side's families. Every number is copied in one hold of ``state.lock`` (one
     consistent view); the per-series families are then written by the core, one call each."""
-    with state.lock:
-        trades = [(side, symbol, row[0], row[1]) for (side, symbol), row in state.trades.items()]
-        last_trade_ts = state.last_trade_ts
-        received = list(state.received.items())
-        invalid = list(state.invalid.items())
-        duplicates = state.duplicates
-        ack_mismatches = state.ack_mismatches
-        overflow = dict(state.series_overflow)
-        overflow["producer"] = state.producers.overflowed
-        producers = [(name, s.lost, s.last_seen, s.restarts) for name, s in state.producers.stats.items()]
-        symbols = [(name, s.last_price, s.last_ts, s.spikes, s.out_of_order, list(s.by_source.items()))
-                   for name, s in state.symbols.items()]
-        latency_text = state.latency.core.write_text(out.openmetrics, now)
-        offsets = state.clock_offsets.estimates(now)
-        batches = state.batches
+    copy = read_model.state_copy(state, out.openmetrics, now)
+    trades, last_trade_ts, received, invalid = copy.trades, copy.last_trade_ts, copy.received, copy.invalid
+    overflow, producers, symbols, offsets = copy.overflow, copy.producers, copy.symbols, copy.offsets
+    duplicates, ack_mismatches, latency_text, batches = (copy.duplicates, copy.ack_mismatches, copy.latency_text,
+                                                         copy.batches)
 
     sides, trade_symbols, counts, volumes = _columns(trades, 4)
     out.family("trades_total", "counter", "Trades received, by side and symbol (symbol empty for seed messages)")

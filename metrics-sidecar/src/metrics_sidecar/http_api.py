@@ -6,8 +6,8 @@ import msgspec
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from . import __version__
-from .events_query import EventFilter, select
+from . import __version__, read_model
+from .events_query import EventFilter
 from .exposition import (
     CONTENT_TYPE,
     OPENMETRICS_CONTENT_TYPE,
@@ -76,8 +76,7 @@ def create_app(state: TelemetryState, ingest: IngestLoop, durable: "DurableServi
                                                      description="Only this producer instance")] = None,
                ) -> JSONResponse:
         wanted = EventFilter(type, producer, instance)
-        with state.lock:
-            recent = select(state.recent(state.settings.events_buffer), wanted, limit)
+        recent = read_model.recent_events(state, wanted, limit)
         return JSONResponse({"events": msgspec.to_builtins(recent)})
 
     return app

@@ -1,7 +1,8 @@
 """Market-data HTTP API: the latest view per symbol, tick history, OHLC bars,
 per-side trade analytics, and a Server-Sent-Events stream (docs/api.md).
 
-Handlers copy what they need under ``state.lock`` and compute outside it. The
+Handlers copy what they need through the read model (read_model.py: one hold of
+``state.lock`` per answer) and compute outside it. The
 JSON shapes are pydantic models, so /docs and /openapi.json describe them.
 """
 
@@ -15,11 +16,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from . import read_model
 from .analytics.ohlc import ALIASES, TIMEFRAMES
 from .analytics.sse import EventStreamResponse, StreamTick, StreamTrade, stream_response
 from .analytics.views import side_analytics, symbol_analytics
 from .http_limits import ApiError, error_doc
-from .producers import OVERFLOW_LABEL
 from .schema import SYMBOL_PATTERN
 from .state import TelemetryState
 
@@ -146,10 +147,6 @@ def _disabled() -> ApiError:
     return ApiError(503, "request", "analytics are disabled (SIDECAR_ANALYTICS=false)")
 
 
-def _known(state: TelemetryState, symbol: str) -> bool:
-    return symbol in state.symbols and symbol != OVERFLOW_LABEL
-
-
 def _whole_symbol(request: Request, state: TelemetryState, symbol: str, suffix: str) -> str | None:
     """The symbol ``<symbol>/<suffix>`` when the request names it rather than a
     sub-resource of ``symbol``: the slash was percent-encoded (``BTC%2Fhistory``),
@@ -157,30 +154,19 @@ def _whole_symbol(request: Request, state: TelemetryState, symbol: str, suffix: 
     whole = f"{symbol}/{suffix}"
     raw = request.scope.get("raw_path", b"").decode("latin-1").lower()
     encoded = raw.endswith(f"%2f{suffix}")
-    with state.lock:
-        if encoded or (not _known(state, symbol) and _known(state, whole)):
-            return whole
-    return None
-
-
-def _counts(state: TelemetryState, symbol: str) -> tuple[int, int]:
-    """(ticks, trades) of a symbol; call under ``state.lock``."""
-    ticks = sum(state.symbols[symbol].by_source.values())
-    trades = sum(int(state.trades.get((side, symbol), (0,))[0]) for side in ("buy", "sell"))
-    return ticks, trades
+    if encoded:
+        return whole
+    part_known, whole_known = read_model.known(state, symbol, whole)
+    return whole if not part_known and whole_known else None
 
 
 def symbol_view(state: TelemetryState, symbol: str) -> SymbolView | None:
     """The latest view of one symbol (None: unknown). Shared by GET /symbols/{id} and /stream."""
     engine = state.analytics
-    with state.lock:
-        known = state.symbols.get(symbol)
-        if known is None or symbol == OVERFLOW_LABEL:
-            return None
-        ticks, trades = _counts(state, symbol)
-        price = known.last_price if known.last_ts else None
-        last_ts = known.last_ts or None
-        snap = engine.symbol_snapshot(symbol) if engine is not None else None
+    found = read_model.symbol_with_analytics(state, symbol)
+    if found is None:
+        return None
+    row, snap = found
     now = time.time()
     analytics = position = None
     if snap is not None and engine is not None:
@@ -189,7 +175,8 @@ def symbol_view(state: TelemetryState, symbol: str) -> SymbolView | None:
             analytics = Analytics.model_validate(a, from_attributes=True)
         if a.position is not None:
             position = PositionModel.model_validate(a.position, from_attributes=True)
-    return SymbolView(symbol=symbol, price=price, last_tick_ts=last_ts, ticks=ticks, trades=trades, as_of=now,
+    return SymbolView(symbol=symbol, price=row.price, last_tick_ts=row.last_tick_ts, ticks=row.ticks,
+                      trades=row.trades, as_of=now,
                       analytics=analytics, position=position)
 
 
@@ -203,20 +190,16 @@ def market_router(state: TelemetryState) -> APIRouter:
 
     @router.get("/symbols", response_model=SymbolList, summary="Active symbols with last price and tick time")
     def symbols() -> SymbolList:
-        with state.lock:
-            rows = [SymbolSummary(symbol=name, price=s.last_price if s.last_ts else None,
-                                  last_tick_ts=s.last_ts or None, ticks=ticks, trades=trades)
-                    for name, s in state.symbols.items() if name != OVERFLOW_LABEL
-                    for ticks, trades in (_counts(state, name),)]
-        return SymbolList(symbols=sorted(rows, key=lambda r: r.symbol))
+        return SymbolList(symbols=[SymbolSummary(symbol=r.symbol, price=r.price, last_tick_ts=r.last_tick_ts,
+                                                 ticks=r.ticks, trades=r.trades)
+                                   for r in read_model.symbol_rows(state)])
 
     @router.get("/analytics/sides", response_model=Sides, summary="Per-side rolling trades, volume, EW volume, "
                 "burstiness", responses={**DISABLED})
     def sides() -> Sides:
         if engine is None:
             raise _disabled()
-        with state.lock:
-            snaps = engine.side_snapshots()
+        snaps = read_model.side_snapshots(state)
         now = time.time()
         return Sides(as_of=now, half_life_seconds=engine.half_life, sides=[
             SideModel.model_validate(side_analytics(s, now, engine.windows, engine.half_life), from_attributes=True)
@@ -241,9 +224,7 @@ def market_router(state: TelemetryState) -> APIRouter:
         if engine is None:
             raise _disabled()
         limit = min(limit, engine.history_size)
-        with state.lock:
-            rows = engine.history(symbol, limit)
-            known = _known(state, symbol)
+        known, rows = read_model.history(state, symbol, limit)
         if not known:
             raise _unknown(symbol)
         ticks = [] if rows is None else [TickPoint(ts=t, price=p, volume=v) for t, p, v in rows.tolist()]
@@ -265,9 +246,7 @@ def market_router(state: TelemetryState) -> APIRouter:
         name = ALIASES.get(timeframe, timeframe)
         span = TIMEFRAMES[name]
         limit = min(limit, engine.bar_capacity)
-        with state.lock:
-            rows = engine.bars(symbol, span, limit)
-            known = _known(state, symbol)
+        known, rows = read_model.bars(state, symbol, span, limit)
         if not known:
             raise _unknown(symbol)
         now = time.time()

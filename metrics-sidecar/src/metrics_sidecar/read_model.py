@@ -1,0 +1,162 @@
+"""The read model: every reader of the state (the exposition, the HTTP API, the
+market endpoints, the stream's views) copies what it needs through here, in one
+hold of ``state.lock`` per answer, and computes outside it. The write side (the
+ingest loops, through intake.py) is the only other holder of the lock.
+
+Each function returns plain data (tuples, lists, frozen dataclasses): a
+consistent view of one instant, so a scrape or a response never mixes numbers
+from before and after a batch, and formatting never holds up ingest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .histogram import HOP_CLOCKS, HOPS, MESSAGE_TYPES
+from .producers import OVERFLOW_LABEL
+
+if TYPE_CHECKING:
+    from .analytics.ohlc import Bar
+    from .analytics.rings import FloatArray
+    from .analytics.views import SideSnapshot, SymbolSnapshot
+    from .clock_offset import Method
+    from .events import Event
+    from .events_query import EventFilter
+    from .state import TelemetryState
+
+NativeKey = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateCopy:
+    """The write side's families at one instant (exposition.write_state)."""
+
+    trades: list[tuple[str, str, float, float]]  # side, symbol, count, volume
+    last_trade_ts: float | None
+    received: list[tuple[str, int]]
+    invalid: list[tuple[str, int]]
+    duplicates: int
+    ack_mismatches: int
+    overflow: dict[str, int]
+    producers: list[tuple[str, float, float, float]]  # name, lost, last seen, restarts
+    symbols: list[tuple[str, float, float, int, int, list[tuple[str, int]]]]
+    latency_text: str
+    offsets: dict[str, float]
+    batches: int
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolRow:
+    """One symbol's summary: last price (None before a tick), tick time, counts."""
+
+    symbol: str
+    price: float | None
+    last_tick_ts: float | None
+    ticks: int
+    trades: int
+
+
+def state_copy(state: TelemetryState, openmetrics: bool, now: float) -> StateCopy:
+    with state.lock:
+        overflow = dict(state.series_overflow)
+        overflow["producer"] = state.producers.overflowed
+        return StateCopy(
+            trades=[(side, symbol, row[0], row[1]) for (side, symbol), row in state.trades.items()],
+            last_trade_ts=state.last_trade_ts,
+            received=list(state.received.items()),
+            invalid=list(state.invalid.items()),
+            duplicates=state.duplicates,
+            ack_mismatches=state.ack_mismatches,
+            overflow=overflow,
+            producers=[(name, s.lost, s.last_seen, s.restarts) for name, s in state.producers.stats.items()],
+            symbols=[(name, s.last_price, s.last_ts, s.spikes, s.out_of_order, list(s.by_source.items()))
+                     for name, s in state.symbols.items()],
+            latency_text=state.latency.core.write_text(openmetrics, now),
+            offsets=state.clock_offsets.estimates(now),
+            batches=state.batches,
+        )
+
+
+def native_hops(state: TelemetryState) -> dict[NativeKey, tuple[int, dict[int, int]]]:
+    """The hop-latency histograms' native buckets, by their label set."""
+    native: dict[NativeKey, tuple[int, dict[int, int]]] = {}
+    with state.lock:
+        for hop in HOPS:
+            for kind in MESSAGE_TYPES:
+                if not state.latency.histogram(hop, kind).count:
+                    continue
+                native[("clock", HOP_CLOCKS[hop, kind]), ("hop", hop), ("type", kind)] = state.latency.native(hop,
+                                                                                                            kind)
+    return native
+
+
+def offset_details(state: TelemetryState, now: float) -> dict[str, tuple[float, Method, float | None]]:
+    """Each producer's clock-offset estimate: (offset, method, error bound)."""
+    with state.lock:
+        return state.clock_offsets.details(now)
+
+
+def recent_events(state: TelemetryState, wanted: EventFilter, limit: int) -> list[Event]:
+    """The newest matching events, newest first (GET /events)."""
+    from .events_query import select
+
+    with state.lock:
+        return select(state.recent(state.settings.events_buffer), wanted, limit)
+
+
+# -- symbols --------------------------------------------------------------------
+def _known(state: TelemetryState, symbol: str) -> bool:
+    return symbol in state.symbols and symbol != OVERFLOW_LABEL
+
+
+def _row(state: TelemetryState, symbol: str) -> SymbolRow:
+    s = state.symbols[symbol]
+    trades = sum(int(state.trades.get((side, symbol), (0,))[0]) for side in ("buy", "sell"))
+    return SymbolRow(symbol, s.last_price if s.last_ts else None, s.last_ts or None, sum(s.by_source.values()),
+                     trades)
+
+
+def known(state: TelemetryState, *symbols: str) -> tuple[bool, ...]:
+    """Whether each symbol has series of its own (not one counted under __overflow__)."""
+    with state.lock:
+        return tuple(_known(state, symbol) for symbol in symbols)
+
+
+def symbol_rows(state: TelemetryState) -> list[SymbolRow]:
+    """Every symbol with series of its own, sorted (GET /symbols)."""
+    with state.lock:
+        rows = [_row(state, name) for name in state.symbols if name != OVERFLOW_LABEL]
+    return sorted(rows, key=lambda r: r.symbol)
+
+
+def symbol_with_analytics(state: TelemetryState, name: str) -> tuple[SymbolRow, SymbolSnapshot | None] | None:
+    """One symbol's row and its analytics snapshot (None: unknown symbol)."""
+    engine = state.analytics
+    with state.lock:
+        if not _known(state, name):
+            return None
+        return _row(state, name), (engine.symbol_snapshot(name) if engine is not None else None)
+
+
+def side_snapshots(state: TelemetryState) -> list[SideSnapshot]:
+    engine = state.analytics
+    assert engine is not None
+    with state.lock:
+        return engine.side_snapshots()
+
+
+def history(state: TelemetryState, name: str, limit: int) -> tuple[bool, FloatArray | None]:
+    """(known, the newest ``limit`` ticks as rows of ts, price, volume; None: no ticks)."""
+    engine = state.analytics
+    assert engine is not None
+    with state.lock:
+        return _known(state, name), engine.history(name, limit)
+
+
+def bars(state: TelemetryState, name: str, span: int, limit: int) -> tuple[bool, list[Bar] | None]:
+    """(known, the newest ``limit`` bars of ``span`` seconds; None: no ticks)."""
+    engine = state.analytics
+    assert engine is not None
+    with state.lock:
+        return _known(state, name), engine.bars(name, span, limit)
