@@ -1,6 +1,6 @@
 """The package unit tests (metrics-sidecar/tests, trading-app/tests) start no
 process: a test that needs a sidecar, the API, Prometheus, Chromium or any other
-subprocess lives under tests/ (CONTRIBUTING.md), where the end-to-end fixtures
+subprocess lives under tests/ (docs/CONTRIBUTING.md), where the end-to-end fixtures
 are. Checked by name, so a new unit test that reaches for a starter fails here
 rather than slowing and coupling the unit suite."""
 

@@ -48,7 +48,7 @@ def test_kill9_sidecar_mid_stream_loses_nothing_and_never_goes_backwards(tmp_pat
             # kernel: the kill then provably costs in-flight messages (not only if timing is kind).
             sidecar.freeze()
             sent_at_freeze = pub.sender.stats.messages_sent
-            wait_until(lambda: pub.sender.stats.messages_sent >= sent_at_freeze + 100 or accepted, 60,
+            wait_until(lambda n=sent_at_freeze + 100: pub.sender.stats.messages_sent >= n or bool(accepted), 60,  # type: ignore[misc]
                        message="the publisher sent into the frozen sidecar")
             sidecar.kill9()
             sidecar.start()
