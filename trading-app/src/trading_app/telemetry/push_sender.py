@@ -55,11 +55,14 @@ HWM_PAUSE = 2e-4  # the send queue is full: let the I/O thread move some out
 # switch interval waited for the GIL on its way back: the caller is running Python
 # without a pause and gave the GIL up only because this thread forced a switch
 # (after sys.getswitchinterval()). Every such switch leaves the caller's next
-# publish() on a cold core (docs/benchmarks.md, *B3 tail*), so the sender's next
-# poll is HOG_POLL long: about half as many forced switches, for up to HOG_POLL
-# more hand-off delay to a caller that never pauses. A caller that waits on I/O
-# (a web handler, a feed, B4's paced publisher) gives the GIL up on its own.
+# publish() on a cold core (docs/benchmarks.md, *B3 tail*), so after HOG_LATE such
+# polls in a row the sender's polls are HOG_POLL long: about half as many forced
+# switches, for up to HOG_POLL more hand-off delay to a caller that never pauses.
+# A caller that waits on I/O (a web handler, a feed, B4's paced publisher) gives
+# the GIL up on its own; "in a row" keeps a single late wake-up on a loaded
+# machine (run-queue wait, not the GIL) from costing its messages HOG_POLL.
 GIL_WAITED_SHARE = 0.8
+HOG_LATE = 2
 HOG_POLL = 5e-3
 DRAIN_MAX = 4096  # queue entries per round, so heartbeats stay on time under load
 
@@ -83,7 +86,7 @@ class PushSender:
         self._encode = msgspec.json.Encoder().encode
         self._encode_logged = float("-inf")  # last "cannot encode" log line: at most one a second
         self._stopping = False
-        self._caller_held_gil = False  # the last poll waited for the GIL (see GIL_WAITED_SHARE)
+        self._late_polls = 0  # polls in a row that waited for the GIL (see GIL_WAITED_SHARE)
         self.hog_naps = 0  # HOG_POLL-long polls taken; written by this thread only
         self._deadline = 0.0
         self._linger = 0.0
@@ -141,13 +144,13 @@ class PushSender:
             elif self._stopping:
                 return
             else:
-                if self._caller_held_gil:
+                if self._late_polls >= HOG_LATE:
                     nap = HOG_POLL
                     self.hog_naps += 1
                 else:
                     nap = FAST_POLL if now - last_work < FAST_WINDOW else SLOW_POLL
                 sleep(nap)
-                self._caller_held_gil = monotonic() - now > nap + gil_waited
+                self._late_polls = self._late_polls + 1 if monotonic() - now > nap + gil_waited else 0
             if self._heartbeat_interval > 0 and now >= next_heartbeat and not self._stopping:
                 self._on_heartbeat()  # stamps and queues one per endpoint, in seq order with the rest
                 next_heartbeat = now + self._heartbeat_interval
