@@ -45,9 +45,11 @@ def child(events: int, symbols: int, ticks: bool, analytics: bool, loop_too: boo
         gc.freeze()  # as main.py does once the sidecar is up
         state = drain_all(settings, sock, events, context)
         engine = state.analytics
+        # The core's columns: symbols with a tick series, and with a position.
+        columns = None if engine is None else engine.core.columns(1)
         print(json.dumps({"received": state.received,
-                          "positions": 0 if engine is None else len(engine.positions),
-                          "series": 0 if engine is None else len(engine.series)}))
+                          "positions": 0 if columns is None else len(columns[6]),
+                          "series": 0 if columns is None else len(columns[0])}))
     sock.close(linger=0)
     context.term()
 

@@ -5,7 +5,9 @@ timed alone, in this process, on the same publisher-format trade frames as B1
 This is the "why" behind B1/B2: the bare ``recv()`` is one stage of many, and
 each of the others is Python work per message. ``floor`` is the least a Python
 sidecar could do and still count anything (receive, decode with msgspec, one
-dict increment); ``drain`` is the real ``IngestLoop._drain``.
+dict increment); ``core ingest`` is the compiled core's batch entry alone
+(``TelemetryState.ingest``: decode + apply, batches of ``SIDECAR_BATCH_MAX`` frames,
+no socket); ``drain`` is the real ``IngestLoop._drain`` (receive, hand-over, core).
 """
 
 from __future__ import annotations
@@ -121,7 +123,18 @@ def run(events: int, repeats: int) -> dict[str, Any]:
                     end_batch()  # as the ingest loop does after each drain
             settle(state)
 
+        def ingest_all(s: Settings = settings) -> None:
+            state = TelemetryState(s)
+            size = s.batch_max
+            with state.lock:
+                for k in range(0, len(frames), size):
+                    chunk = frames[k:k + size]
+                    state.ingest(chunk, [time.time()] * len(chunk), None, True, s.max_message_bytes)
+                    state.end_batch()
+            settle(state)
+
         on_off = "on" if analytics else "off"
+        out[f"core ingest: decode + apply per batch (analytics {on_off})"] = _best_us(ingest_all, events, repeats)
         out[f"state.apply (analytics {on_off})"] = _best_us(apply_all, events, repeats)
         out[f"state.apply, trades+ticks (analytics {on_off})"] = _best_us(
             functools.partial(apply_all, settings, mixed), events, repeats)

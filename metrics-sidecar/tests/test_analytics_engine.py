@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from metrics_sidecar.analytics import engine as engine_module
 from metrics_sidecar.analytics.views import side_analytics
 from metrics_sidecar.decode import Heartbeat, Tick, Trade
 from metrics_sidecar.exposition import render
@@ -49,8 +48,8 @@ def scrape(state: TelemetryState) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize("n", [0, 1, 31, 32, 1000, engine_module.FLUSH_TRADES, engine_module.FLUSH_TRADES + 1,
-                               2 * engine_module.FLUSH_TRADES + 7])
+# The sizes around the Python engine's old flush batch (8,192) stay: batches of any size.
+@pytest.mark.parametrize("n", [0, 1, 31, 32, 1000, 8192, 8193, 2 * 8192 + 7])
 def test_side_windows_are_exact_across_flush_sizes(n: int) -> None:
     state = TelemetryState(Settings())
     now = time.time()
@@ -68,12 +67,15 @@ def test_side_windows_are_exact_across_flush_sizes(n: int) -> None:
     assert sides["buy"].ew_volume == pytest.approx(expected_ew, rel=1e-9)
 
 
-def test_pending_trades_are_bounded() -> None:
+def test_nothing_stays_pending() -> None:
     state = TelemetryState(Settings())
-    apply(state, [trade("buy", 1.0, time.time()) for _ in range(engine_module.FLUSH_TRADES * 3 + 5)])
+    now = time.time()
+    n = 8192 * 3 + 5
+    apply(state, [trade("buy", 1.0, now) for _ in range(n)])
     assert state.analytics is not None
-    assert state.analytics.inbox == []  # each batch absorbed at its end
-    assert len(state.analytics._times) == 5  # the rest already in the side windows
+    assert state.analytics.inbox == []  # each batch absorbed at its end, into the core
+    buckets, _, _, _ = state.analytics.core.side(True)  # read without absorbing: all there
+    assert np.frombuffer(buckets)[1::6].sum() == n
 
 
 def test_symbols_past_the_limit_get_no_analytics() -> None:
@@ -138,21 +140,3 @@ def test_collector_exports_the_gauges() -> None:
     assert m['volume_ewm{side="buy"}'] == pytest.approx(3.0, rel=1e-3)
     assert m["market_stream_clients"] == 0.0
     assert m['market_stream_clients_dropped_total{reason="slow"}'] == 0.0
-
-
-@pytest.mark.parametrize("preallocate", [False, True])
-def test_float_ring_keeps_the_newest_rows_in_order(preallocate: bool) -> None:
-    from metrics_sidecar.analytics.rings import FloatRing
-
-    ring = FloatRing(3, 4, preallocate=preallocate)
-    assert ring.last(5).shape == (0, 3)
-    for i in range(11):
-        ring.append3(float(i), 10.0 * i, 100.0 * i)
-        expected = list(range(max(0, i - 3), i + 1))
-        assert ring.last(10)[:, 0].tolist() == expected
-        assert ring.last(2)[:, 2].tolist() == [100.0 * j for j in expected[-2:]]
-        assert len(ring) == len(expected)
-    wide = FloatRing(8, 2)
-    for i in range(3):
-        wide.append(tuple(float(i + k) for k in range(8)))
-    assert wide.last(5)[:, 0].tolist() == [1.0, 2.0]

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from metrics_sidecar.analytics.engine import AnalyticsEngine
-from metrics_sidecar.analytics.ohlc import ALIASES, TIMEFRAMES, OhlcBook
+from metrics_sidecar.analytics.ohlc import ALIASES, TIMEFRAMES
 from metrics_sidecar.decode import Tick
 from metrics_sidecar.settings import Settings
 
@@ -108,12 +108,15 @@ def test_aliases_name_the_same_timeframes() -> None:
         "M1": 60, "M5": 300, "M15": 900, "H1": 3600, "H4": 14400, "D1": 86400}
 
 
-def test_single_tick_and_boundary() -> None:
-    book = OhlcBook(10)
-    assert book.bars(60, 5) == [] and book.current(86400) is None
-    book.add(START + 39.999, 10.0, 1.0)  # 22:13:59.999
-    book.add(START + 40.0, 11.0, 2.0)  # 22:14:00.000 exactly: a new minute
-    m1 = book.bars(60, 5)
+def test_single_tick_and_boundary(tmp_path: Path) -> None:
+    path = tmp_path / "two.csv"
+    path.write_text(f"ts,price,volume\n{START + 39.999!r},10.0,1.0\n{START + 40.0!r},11.0,2.0\n")
+    (tmp_path / "none.csv").write_text("ts,price,volume\n")
+    assert replay(tmp_path / "none.csv", bars=10).bars("BTCUSDT", 60, 5) is None  # no tick yet
+    # 22:13:59.999, then 22:14:00.000 exactly: a new minute.
+    engine = replay(path, bars=10)
+    m1 = engine.bars("BTCUSDT", 60, 5)
+    assert m1 is not None
     assert [(b[0], b[1], b[4], b[6]) for b in m1] == [(START - 20, 10.0, 10.0, 1.0), (START + 40, 11.0, 11.0, 1.0)]
-    assert book.bars(300, 5) == [[START - 200, 10.0, 11.0, 10.0, 11.0, 3.0, 2.0, 32.0]]  # 22:10
-    assert book.current(86400) == [START - START % 86400, 10.0, 11.0, 10.0, 11.0, 3.0, 2.0, 32.0]
+    assert engine.bars("BTCUSDT", 300, 5) == [[START - 200, 10.0, 11.0, 10.0, 11.0, 3.0, 2.0, 32.0]]  # 22:10
+    assert engine.bars("BTCUSDT", 86400, 1) == [[START - START % 86400, 10.0, 11.0, 10.0, 11.0, 3.0, 2.0, 32.0]]

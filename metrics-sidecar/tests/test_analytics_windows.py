@@ -18,21 +18,76 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics_sidecar.analytics.series import TickSeries
+from metrics_sidecar.analytics.engine import AnalyticsEngine
+from metrics_sidecar.analytics.series import SeriesSnapshot
 from metrics_sidecar.analytics.windows import (
     SECONDS_PER_YEAR,
-    TradeWindow,
     ew_volume,
     tick_window_stats,
     trade_window_stats,
     window_label,
 )
+from metrics_sidecar.decode import Tick, Trade
+from metrics_sidecar.settings import Settings
 
 T0 = 1_700_000_000.0
 SPAN = 300
 WINDOWS = (1, 60, 300)
 HALF_LIFE = 30.0
 REL = 1e-9
+
+
+class Table:
+    """The engine's view of the state's symbol table."""
+
+    def __init__(self) -> None:
+        self.symbols = frozenset({"S"})
+        self.trades: dict[tuple[str, str], list[float]] = {}
+
+
+def engine(history: int = 1000) -> AnalyticsEngine:
+    return AnalyticsEngine(Settings.model_validate({
+        "analytics_long_window_seconds": SPAN, "analytics_ew_half_life_seconds": HALF_LIFE,
+        "analytics_history_size": history, "analytics_ohlc_bars": 10}), Table())
+
+
+class TradeWindow:
+    """The buy side's window in the core, fed trades as the engine feeds them."""
+
+    def __init__(self) -> None:
+        self.engine = engine()
+
+    def add(self, t: float, qty: float) -> None:
+        self.add_many([t], [qty])
+
+    def add_many(self, t: list[float], qty: list[float]) -> None:
+        """One batch: one core call."""
+        for ti, qi in zip(t, qty, strict=True):
+            event = Trade(side="buy", qty=qi, ts=ti)
+            event.ts_s = event.recv_ts = ti
+            self.engine.inbox.append(event)
+        self.engine.absorb()
+
+    def copy(self) -> tuple[list[float], float, float, float]:
+        side = self.engine.side_snapshots()[0]
+        return side.buckets.reshape(-1).tolist(), side.last_t, side.ew, side.ew_t
+
+
+class TickSeries:
+    """One symbol's series in the core, fed ticks as the engine feeds them."""
+
+    def __init__(self, history: int) -> None:
+        self.engine = engine(history)
+
+    def add(self, ts: float, price: float, volume: float) -> None:
+        event = Tick(symbol="S", price=price, ts=ts, volume=volume)
+        event.ts_s = event.recv_ts = ts
+        self.engine.inbox.append(event)
+
+    def snapshot(self) -> SeriesSnapshot:
+        snap = self.engine.symbol_snapshot("S")
+        assert snap is not None and snap.series is not None
+        return snap.series
 
 
 def approx(x: float | None) -> object:
@@ -132,7 +187,7 @@ def check_trades(window_obj: TradeWindow, t: list[float], q: list[float], now: f
 @pytest.mark.parametrize("seed", range(6))
 def test_trade_windows_match_pandas_one_by_one(seed: int) -> None:
     t, q = trade_stream(seed, 400)
-    window = TradeWindow(SPAN, HALF_LIFE)
+    window = TradeWindow()
     for i, (ti, qi) in enumerate(zip(t, q, strict=True)):
         window.add(ti, qi)
         if i % 37 == 0:  # mid-stream too, not only at the end
@@ -143,14 +198,14 @@ def test_trade_windows_match_pandas_one_by_one(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_trade_windows_batched_equal_one_by_one(seed: int) -> None:
-    """add_many (the vectorized flush) gives the same answers as add, batch edges anywhere."""
+    """Batches of any size (one core call each) give the same answers as one by one."""
     t, q = trade_stream(100 + seed, 600)
     rng = random.Random(seed)
-    batched = TradeWindow(SPAN, HALF_LIFE)
+    batched = TradeWindow()
     i = 0
     while i < len(t):
         j = min(len(t), i + rng.choice([1, 2, 50, 200]))
-        batched.add_many(np.array(t[i:j]), np.array(q[i:j]))
+        batched.add_many(t[i:j], q[i:j])
         i = j
     for now in probe_times(t[-1]):
         check_trades(batched, t, q, now)
@@ -162,10 +217,10 @@ def test_clock_steps_back_batched_equal_one_by_one() -> None:
     t = [T0 + i * 0.7 for i in range(50)] + [T0 + 30.0 + i * 0.3 for i in range(40)]
     t += [T0 - 400.0, T0 + 40.0, T0 + 41.0]
     q = [1.0 + i % 3 for i in range(len(t))]
-    one, batched = TradeWindow(SPAN, HALF_LIFE), TradeWindow(SPAN, HALF_LIFE)
+    one, batched = TradeWindow(), TradeWindow()
     for ti, qi in zip(t, q, strict=True):
         one.add(ti, qi)
-    batched.add_many(np.array(t), np.array(q))
+    batched.add_many(t, q)
     for now in (T0 + 45, T0 + 100, T0 + 290):
         a = trade_window_stats(np.asarray(one.copy()[0]).reshape(-1, 6), now, 300)
         b = trade_window_stats(np.asarray(batched.copy()[0]).reshape(-1, 6), now, 300)
@@ -175,7 +230,7 @@ def test_clock_steps_back_batched_equal_one_by_one() -> None:
 
 
 def test_trade_windows_empty_and_single() -> None:
-    window = TradeWindow(SPAN, HALF_LIFE)
+    window = TradeWindow()
     rows = np.asarray(window.copy()[0]).reshape(-1, 6)
     empty = trade_window_stats(rows, T0, 60)
     assert (empty.trades, empty.volume, empty.gaps, empty.burstiness) == (0, 0.0, 0, None)
@@ -193,13 +248,13 @@ def test_trade_windows_empty_and_single() -> None:
 
 
 def test_periodic_clicks_have_zero_burstiness_and_poisson_about_one() -> None:
-    periodic = TradeWindow(SPAN, HALF_LIFE)
+    periodic = TradeWindow()
     for i in range(100):
         periodic.add(T0 + 0.5 * i, 1.0)
     stats = trade_window_stats(np.asarray(periodic.copy()[0]).reshape(-1, 6), T0 + 50, 300)
     assert stats.gaps == 99 and stats.burstiness == pytest.approx(0.0, abs=1e-6)
     rng = random.Random(7)
-    poisson, t = TradeWindow(SPAN, HALF_LIFE), T0
+    poisson, t = TradeWindow(), T0
     for _ in range(5000):
         t += rng.expovariate(50.0)
         poisson.add(t, 1.0)
@@ -213,7 +268,7 @@ def test_periodic_clicks_have_zero_burstiness_and_poisson_about_one() -> None:
 def test_trade_windows_property(gaps: list[float], qty: float, offset: float) -> None:
     t = list(np.cumsum([T0, *gaps]))
     q = [qty + i % 3 for i in range(len(t))]
-    window = TradeWindow(SPAN, HALF_LIFE)
+    window = TradeWindow()
     for ti, qi in zip(t, q, strict=True):
         window.add(ti, qi)
     check_trades(window, t, q, t[-1] + offset)
@@ -221,7 +276,7 @@ def test_trade_windows_property(gaps: list[float], qty: float, offset: float) ->
 
 # -- tick windows -----------------------------------------------------------------------
 def check_ticks(series: TickSeries, ts: list[float], ps: list[float], vs: list[float], now: float) -> None:
-    snap = series.snapshot(20)
+    snap = series.snapshot()
     for w in WINDOWS:
         got = tick_window_stats(snap.buckets, now, w, snap.first_ts)
         ref = tick_reference(ts, ps, vs, now, w)
@@ -243,7 +298,7 @@ def check_ticks(series: TickSeries, ts: list[float], ps: list[float], vs: list[f
 @pytest.mark.parametrize("seed", range(6))
 def test_tick_windows_match_pandas(seed: int) -> None:
     ts, ps, vs = tick_stream(seed, 500)
-    series = TickSeries(SPAN, 1000, 10)
+    series = TickSeries(1000)
     for i, (t, p, v) in enumerate(zip(ts, ps, vs, strict=True)):
         series.add(t, p, v)
         if i % 41 == 0:
@@ -253,9 +308,9 @@ def test_tick_windows_match_pandas(seed: int) -> None:
 
 
 def test_tick_windows_empty_and_single() -> None:
-    series = TickSeries(SPAN, 10, 10)
+    series = TickSeries(10)
     series.add(T0 + 0.5, 101.0, 2.0)
-    snap = series.snapshot(20)
+    snap = series.snapshot()
     one = tick_window_stats(snap.buckets, T0 + 1, 60, snap.first_ts)
     assert (one.ticks, one.returns, one.volume, one.vwap, one.volatility, one.max_drawdown) == (
         1, 0, 2.0, 101.0, None, 0.0)
@@ -277,7 +332,7 @@ def test_tick_windows_property(steps: list[tuple[float, float, float]], offset: 
         ts.append(t)
         ps.append(p)
         vs.append(v)
-    series = TickSeries(SPAN, 100, 10)
+    series = TickSeries(100)
     for args in zip(ts, ps, vs, strict=True):
         series.add(*args)
     check_ticks(series, ts, ps, vs, ts[-1] + offset)
@@ -286,10 +341,10 @@ def test_tick_windows_property(steps: list[tuple[float, float, float]], offset: 
 @pytest.mark.parametrize("n", [1, 2, 3, 20, 57])
 def test_sma_and_tick_volatility_over_the_last_n(n: int) -> None:
     _, ps, _ = tick_stream(42, n)
-    series = TickSeries(SPAN, 100, 10)
+    series = TickSeries(100)
     for i, p in enumerate(ps):
         series.add(T0 + i, p, 1.0)
-    recent = series.snapshot(20).recent
+    recent = series.snapshot().recent
     last = np.array(ps[-20:])
     assert recent.tolist() == last.tolist()
     assert float(recent.mean()) == pytest.approx(float(pd.Series(last).mean()), rel=1e-12)

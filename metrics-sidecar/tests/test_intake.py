@@ -11,6 +11,7 @@ from metrics_sidecar import reasons
 from metrics_sidecar.decode import decode
 from metrics_sidecar.intake import Intake
 from metrics_sidecar.ratelimit import RateLimitedLogger
+from metrics_sidecar.settings import Settings
 from metrics_sidecar.state import TelemetryState
 
 NOW = 1_700_000_000.0
@@ -56,3 +57,33 @@ def test_a_reliable_stamp_overrides_the_payload_and_arrays_can_be_refused(state:
     assert isinstance(verdict, str)
     assert intake.frame(array, NOW, ("pub", "i1", 8), arrays=False) == 1
     assert state.invalid[verdict] == 1 and state.trades["buy", "ABC"][0] == 1
+
+
+def test_the_recent_events_the_core_keeps_decoded_read_back_as_the_decoder_builds_them() -> None:
+    """With no consumer of event objects (analytics off, no journal) the core keeps each
+    applied event as its decoded struct; read back, it is the very event decode() gives,
+    with its receive time and the reliable stamp."""
+    state = TelemetryState(Settings(analytics=False, events_buffer=4))
+    intake = intake_for(state)
+    full_trade = {**TRADE, "price": 1.5, "producer": "p", "instance": "i1", "seq": 4, "sent_ts": NOW,
+                  "event_id": "e-\u00e9\\n"}
+    full_tick = {**TICK, "volume": 3.0, "source": "feed-1", "bid": 9.5, "ask": 10.5, "ts": "2023-11-14T22:13:20Z"}
+    heartbeat = {"type": "heartbeat", "ts": NOW * 1000, "producer": "p"}
+    frames = [json.dumps(m).encode() for m in (TRADE, full_trade, full_tick, heartbeat)]
+    with state.lock:
+        assert intake.frames(frames, [NOW + 0.1, NOW + 0.2, NOW + 0.3, NOW + 0.4]) == 4
+        assert intake.frames([frames[0]], [NOW + 0.5], [("pub", "i9", 11)], arrays=False) == 1
+        recent = state.recent_events
+        newest = state.recent(2)
+    expected = []  # the buffer holds 4: the oldest left
+    for frame, recv, stamp in ((full_trade, NOW + 0.2, None), (full_tick, NOW + 0.3, None),
+                               (heartbeat, NOW + 0.4, None), (TRADE, NOW + 0.5, ("pub", "i9", 11))):
+        event = decode(json.dumps(frame).encode())
+        assert not isinstance(event, str)
+        event.recv_ts = recv
+        if stamp is not None:
+            event.producer, event.instance, event.seq = stamp
+        expected.append(event)
+    assert recent == expected
+    assert newest == expected[::-1][:2]
+    assert state.received["heartbeat"] == 1 and state.trades["buy", "ABC"] == [3, 6.0]

@@ -11,11 +11,11 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zmq
 
-from metrics_sidecar import intake as intake_module
 from metrics_sidecar import reasons
 from metrics_sidecar.ingest import IngestLoop
 from metrics_sidecar.reliable import DurableServices
@@ -36,14 +36,14 @@ POISON = heartbeat("poison")  # valid: only the injected bug rejects it
 
 def test_a_bug_outside_apply_costs_the_frame_in_hand_and_the_loop_goes_on(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    real_decode = intake_module.decode
+    real_ingest = TelemetryState.ingest
 
-    def decode_with_a_bug(data: bytes) -> object:
-        if data == POISON:
-            raise RuntimeError("a bug in the decoder")
-        return real_decode(data)
+    def ingest_with_a_bug(self: TelemetryState, frames: list[bytes], *args: Any) -> tuple[int, list[Any]]:
+        if POISON in frames:
+            raise RuntimeError("a bug in the ingest entry")
+        return real_ingest(self, frames, *args)
 
-    monkeypatch.setattr(intake_module, "decode", decode_with_a_bug)  # the ingest entry decodes
+    monkeypatch.setattr(TelemetryState, "ingest", ingest_with_a_bug)  # the ingest entry's one core call
     state = TelemetryState(Settings(zmq_bind="tcp://127.0.0.1:0"))
     context = zmq.Context()
     loop = IngestLoop(state.settings, state, context)

@@ -8,6 +8,8 @@ pub struct RecentIds {
     capacity: usize,
     ids: HashSet<Arc<str>>,
     order: VecDeque<Arc<str>>,
+    /// The key being looked up, reused (no allocation per message).
+    scratch: String,
 }
 
 /// `"<producer> <id>"`, or `" <id>"` without a producer: a producer name never
@@ -28,7 +30,20 @@ impl RecentIds {
             capacity,
             ids: HashSet::new(),
             order: VecDeque::new(),
+            scratch: String::new(),
         }
+    }
+
+    /// `seen_before(&key(producer, event_id))` without building a new key string.
+    pub fn seen_id_before(&mut self, producer: Option<&str>, event_id: &str) -> bool {
+        let mut key = std::mem::take(&mut self.scratch);
+        key.clear();
+        key.push_str(producer.unwrap_or(""));
+        key.push(' ');
+        key.push_str(event_id);
+        let seen = self.seen_before(&key);
+        self.scratch = key;
+        seen
     }
 
     /// True if the key is in the window; otherwise remember it (forgetting the
@@ -79,6 +94,15 @@ mod tests {
         let mut none = RecentIds::new(0);
         assert!(!none.seen_before("a"));
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn an_id_is_looked_up_by_its_key() {
+        let mut ids = RecentIds::new(4);
+        assert!(!ids.seen_id_before(Some("p"), "e"));
+        assert!(ids.seen_before(&key(Some("p"), "e")));
+        assert!(ids.seen_id_before(Some("p"), "e"));
+        assert!(!ids.seen_id_before(None, "e"));
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! test` and the fuzz target use; the `python` feature adds the extension module
 //! `metrics_sidecar._core` (built by maturin).
 
+pub mod analytics;
+pub mod analytics_ohlc;
+pub mod analytics_ring;
+pub mod analytics_series;
+pub mod analytics_trades;
 pub mod dedup;
 pub mod depth;
 pub mod event;
@@ -16,8 +21,12 @@ pub mod hops;
 pub mod json;
 pub mod pattern;
 pub mod producers;
+pub mod state;
+pub mod state_clock;
 pub mod text;
 
+#[cfg(feature = "python")]
+mod py_analytics;
 #[cfg(feature = "python")]
 mod py_dedup;
 #[cfg(feature = "python")]
@@ -25,7 +34,15 @@ mod py_exposition;
 #[cfg(feature = "python")]
 mod py_hops;
 #[cfg(feature = "python")]
+mod py_ingest;
+#[cfg(feature = "python")]
 mod py_producers;
+#[cfg(feature = "python")]
+mod py_state;
+#[cfg(feature = "python")]
+mod py_state_clock;
+#[cfg(feature = "python")]
+mod py_state_recent;
 #[cfg(feature = "python")]
 mod python;
 

@@ -50,16 +50,23 @@ pub struct Tracker {
     /// The streams' keys, oldest first (eviction order; an update keeps its place).
     order: VecDeque<Vec<u8>>,
     pub overflowed: i64,
+    /// The key of the stream being judged, reused (no allocation per message).
+    scratch: Vec<u8>,
 }
 
 /// A stream's key: the name's length, the name, the instance: unambiguous for
 /// any two strings.
 fn stream_key(name: &str, instance: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + name.len() + instance.len());
+    fill_key(&mut key, name, instance);
+    key
+}
+
+fn fill_key(key: &mut Vec<u8>, name: &str, instance: &str) {
+    key.clear();
     key.extend_from_slice(&(name.len() as u64).to_le_bytes());
     key.extend_from_slice(name.as_bytes());
     key.extend_from_slice(instance.as_bytes());
-    key
 }
 
 fn split_key(key: &[u8]) -> Option<(String, String)> {
@@ -83,6 +90,7 @@ impl Tracker {
             last_seq: HashMap::new(),
             order: VecDeque::new(),
             overflowed: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -175,8 +183,9 @@ impl Tracker {
     /// Judges `seq` against its stream's last, moving the stream on unless it
     /// is a duplicate.
     fn judge(&mut self, name: &str, instance: &str, seq: i64) -> Verdict {
-        let key = stream_key(name, instance);
-        let Some(last) = self.last_seq.get_mut(&key) else {
+        fill_key(&mut self.scratch, name, instance);
+        let Some(last) = self.last_seq.get_mut(self.scratch.as_slice()) else {
+            let key = self.scratch.clone();
             self.last_seq.insert(key.clone(), seq);
             self.order.push_back(key);
             if self.order.len() > self.max_instances {

@@ -16,7 +16,7 @@ fn guard<T>(work: impl FnOnce() -> T) -> PyResult<T> {
 
 #[pyclass(module = "metrics_sidecar._core")]
 pub struct RecentIds {
-    window: dedup::RecentIds,
+    pub(crate) window: dedup::RecentIds,
 }
 
 #[pymethods]

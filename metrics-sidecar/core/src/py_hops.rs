@@ -17,18 +17,20 @@ use crate::text::{write_hop_families, Exemplar};
 
 /// What an observed event leaves in each bucket it lands in: its identity
 /// (read into text only at scrape time) and its receive time.
-struct Identity {
-    producer: Option<PyObject>,
-    seq: Option<PyObject>,
-    event_id: Option<PyObject>,
-    recv: f64,
+/// Held as text (made per event by the core's apply, or from the Python
+/// objects `observe_event` is given), so it needs no GIL to read or drop.
+pub(crate) struct Identity {
+    pub(crate) producer: Option<Box<str>>,
+    pub(crate) seq: Option<Box<str>>,
+    pub(crate) event_id: Option<Box<str>>,
+    pub(crate) recv: f64,
 }
 
 type Histograms = HopSet<Arc<Identity>>;
 
 #[pyclass(module = "metrics_sidecar._core")]
 pub struct HopHistograms {
-    set: Histograms,
+    pub(crate) set: Histograms,
     clocks: Vec<String>,
 }
 
@@ -42,12 +44,12 @@ fn guard<T>(work: impl FnOnce() -> Result<T, NoSuchSeries>) -> PyResult<T> {
     }
 }
 
-fn text_of(py: Python<'_>, value: &Option<PyObject>) -> Option<String> {
+fn text_of(py: Python<'_>, value: &Option<PyObject>) -> Option<Box<str>> {
     let value = value.as_ref()?.bind(py);
     if let Ok(text) = value.downcast::<PyString>() {
-        return text.to_str().ok().map(str::to_owned);
+        return text.to_str().ok().map(Box::from);
     }
-    value.str().ok()?.to_str().ok().map(str::to_owned)
+    value.str().ok()?.to_str().ok().map(Box::from)
 }
 
 #[pymethods]
@@ -83,6 +85,7 @@ impl HopHistograms {
     #[allow(clippy::too_many_arguments)]
     fn observe_event(
         &mut self,
+        py: Python<'_>,
         kind: usize,
         ts: f64,
         sent: Option<f64>,
@@ -93,9 +96,9 @@ impl HopHistograms {
         seq: Option<PyObject>,
     ) -> PyResult<()> {
         let identity = Arc::new(Identity {
-            producer,
-            seq,
-            event_id,
+            producer: text_of(py, &producer),
+            seq: text_of(py, &seq),
+            event_id: text_of(py, &event_id),
             recv,
         });
         guard(|| {
@@ -242,16 +245,16 @@ impl HopHistograms {
 
     /// The hop families of the text exposition (OpenMetrics, with exemplars,
     /// when `openmetrics`), after moving the hop-max window on to `now`.
-    fn write_text(&mut self, py: Python<'_>, openmetrics: bool, now: f64) -> PyResult<String> {
+    fn write_text(&mut self, openmetrics: bool, now: f64) -> PyResult<String> {
         let mut out = String::new();
         let exemplar = |x: &Arc<Identity>| Exemplar {
             pairs: [
-                ("producer", text_of(py, &x.producer)),
-                ("seq", text_of(py, &x.seq)),
-                ("event_id", text_of(py, &x.event_id)),
+                ("producer", &x.producer),
+                ("seq", &x.seq),
+                ("event_id", &x.event_id),
             ]
             .into_iter()
-            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .filter_map(|(name, value)| value.as_deref().map(|v| (name, v.to_owned())))
             .collect(),
             timestamp: x.recv,
         };

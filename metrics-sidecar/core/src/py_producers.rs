@@ -31,7 +31,7 @@ fn as_tuple(s: &ProducerStats) -> StatsTuple {
 
 #[pyclass(module = "metrics_sidecar._core", subclass)]
 pub struct ProducerTracker {
-    tracker: Tracker,
+    pub(crate) tracker: Tracker,
     /// The labels as Python strings, by index: `observe` hands out the same
     /// object every time instead of a new str per message.
     names: Vec<Py<PyString>>,

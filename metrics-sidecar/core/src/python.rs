@@ -15,8 +15,8 @@ use crate::pattern::Pattern;
 /// Decodes frames into the sidecar's event objects (built by calling the event
 /// classes given at construction), or answers the rejection reason as a str.
 #[pyclass(frozen, module = "metrics_sidecar._core")]
-struct Decoder {
-    rules: Rules,
+pub(crate) struct Decoder {
+    pub(crate) rules: Rules,
     trade: EventClass,
     tick: EventClass,
     heartbeat: EventClass,
@@ -28,7 +28,7 @@ struct Decoder {
 /// (`internal_error`, logged rate-limited by the socket loops), never a log flood.
 static REPORTED: AtomicBool = AtomicBool::new(false);
 
-fn report(py: Python<'_>, error: PyErr) {
+pub(crate) fn report(py: Python<'_>, error: PyErr) {
     if !REPORTED.swap(true, Ordering::Relaxed) {
         error.print(py);
     }
@@ -108,7 +108,7 @@ impl Decoder {
 }
 
 impl Decoder {
-    fn iso(&self, py: Python<'_>, text: &str) -> Result<Option<f64>, ()> {
+    pub(crate) fn iso(&self, py: Python<'_>, text: &str) -> Result<Option<f64>, ()> {
         let seconds = self
             .normalize_ts
             .call1(py, (text,))
@@ -119,7 +119,7 @@ impl Decoder {
     }
 
     fn answer(&self, py: Python<'_>, decoded: Result<Event<'_>, Reason>) -> PyObject {
-        let built = decoded.map(|event| self.build(py, event));
+        let built = decoded.map(|event| self.build(py, &event, 0.0));
         match built {
             Ok(Ok(object)) => object,
             Ok(Err(error)) => {
@@ -130,20 +130,22 @@ impl Decoder {
         }
     }
 
-    fn build(&self, py: Python<'_>, event: Event<'_>) -> PyResult<PyObject> {
+    /// The event object of `event`, received at `recv` (`recv_ts`).
+    pub(crate) fn build(&self, py: Python<'_>, event: &Event<'_>, recv: f64) -> PyResult<PyObject> {
         // The values in the order of the class's `*_NAMES` (its field order, so
         // msgspec finds each keyword at its first guess).
         let mut values = Vec::with_capacity(MAX_FIELDS);
-        values.push(event.producer.into_bound_py_any(py)?);
-        values.push(event.instance.into_bound_py_any(py)?);
-        values.push(match event.seq {
+        values.push(event.producer.as_deref().into_bound_py_any(py)?);
+        values.push(event.instance.as_deref().into_bound_py_any(py)?);
+        values.push(match &event.seq {
             Some(Seq::Small(n)) => n.into_bound_py_any(py)?,
             Some(Seq::Big(digits)) => py.get_type::<PyInt>().call1((digits,))?,
             None => py.None().into_bound(py),
         });
         values.push(event.sent_ts.into_bound_py_any(py)?);
-        values.push(event.event_id.into_bound_py_any(py)?);
+        values.push(event.event_id.as_deref().into_bound_py_any(py)?);
         values.push(event.ts_s.into_bound_py_any(py)?);
+        values.push(recv.into_bound_py_any(py)?);
         let class = match event.kind {
             Kind::Trade => {
                 values.push(match event.side.as_deref() {
@@ -152,23 +154,23 @@ impl Decoder {
                     side => side.into_bound_py_any(py)?,
                 });
                 values.push(event.qty.into_bound_py_any(py)?);
-                values.push(ts(py, event.ts)?);
-                values.push(event.symbol.into_bound_py_any(py)?);
+                values.push(ts(py, &event.ts)?);
+                values.push(event.symbol.as_deref().into_bound_py_any(py)?);
                 values.push(event.price.into_bound_py_any(py)?);
                 &self.trade
             }
             Kind::Tick => {
-                values.push(event.symbol.into_bound_py_any(py)?);
+                values.push(event.symbol.as_deref().into_bound_py_any(py)?);
                 values.push(event.price.into_bound_py_any(py)?);
                 values.push(event.volume.into_bound_py_any(py)?);
-                values.push(ts(py, event.ts)?);
-                values.push(event.source.into_bound_py_any(py)?);
+                values.push(ts(py, &event.ts)?);
+                values.push(event.source.as_ref().into_bound_py_any(py)?);
                 values.push(event.bid.into_bound_py_any(py)?);
                 values.push(event.ask.into_bound_py_any(py)?);
                 &self.tick
             }
             Kind::Heartbeat => {
-                values.push(ts(py, event.ts)?);
+                values.push(ts(py, &event.ts)?);
                 &self.heartbeat
             }
         };
@@ -176,14 +178,16 @@ impl Decoder {
     }
 }
 
-fn ts<'py>(py: Python<'py>, ts: Ts<'_>) -> PyResult<Bound<'py, PyAny>> {
+fn ts<'py>(py: Python<'py>, ts: &Ts<'_>) -> PyResult<Bound<'py, PyAny>> {
     match ts {
         Ts::Number(seconds) => seconds.into_bound_py_any(py),
-        Ts::Text(text) => text.into_bound_py_any(py),
+        Ts::Text(text) => text.as_ref().into_bound_py_any(py),
     }
 }
 
-const ENVELOPE_NAMES: [&str; 6] = ["producer", "instance", "seq", "sent_ts", "event_id", "ts_s"];
+const ENVELOPE_NAMES: [&str; 7] = [
+    "producer", "instance", "seq", "sent_ts", "event_id", "ts_s", "recv_ts",
+];
 const TRADE_NAMES: [&str; 5] = ["side", "qty", "ts", "symbol", "price"];
 const TICK_NAMES: [&str; 7] = ["symbol", "price", "volume", "ts", "source", "bid", "ask"];
 const HEARTBEAT_NAMES: [&str; 1] = ["ts"];
@@ -278,7 +282,9 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     )?)?;
     module.add_class::<crate::py_hops::HopHistograms>()?;
     module.add_class::<crate::py_dedup::RecentIds>()?;
+    module.add_class::<crate::py_analytics::Analytics>()?;
     crate::py_producers::register(module)?;
+    crate::py_state::register(module)?;
     module.add("HOP_NAMES", crate::hops::HOPS.to_vec())?;
     module.add("KIND_NAMES", crate::hops::KINDS.to_vec())?;
     module.add("NATIVE_SCHEMA", crate::hops::NATIVE_SCHEMA)?;

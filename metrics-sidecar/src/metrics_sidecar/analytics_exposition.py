@@ -1,7 +1,7 @@
 """Prometheus exposition of the analytics, computed at scrape time: every
 symbol's statistics come as columns from ``analytics.table.symbol_columns``
-(copies taken under ``state.lock`` one symbol at a time, maths outside it) and
-are written one family at a time.
+(one copy from the core under ``state.lock``, maths outside it) and are written
+one family at a time.
 
 Statistics that are undefined (a volatility from fewer than two returns, a VWAP
 without volume, a drawdown of an empty window) are exported as NaN, as
@@ -86,7 +86,7 @@ def write_analytics(state: TelemetryState, out: Writer, now: float) -> None:
         for label, w in columns.windows.items():
             out.series(name, by_window(label), getattr(w, field))
 
-    by_position = (("symbol", [p.symbol for p in positions]),)
+    by_position = (("symbol", positions.symbols),)
     for name, doc, field in (
         ("position_quantity", "Signed position (buys - sells)", "qty"),
         ("position_average_cost", "Average cost of the open position (NaN while flat)", "avg_cost"),
@@ -95,7 +95,7 @@ def write_analytics(state: TelemetryState, out: Writer, now: float) -> None:
          "unrealized"),
     ):
         out.family(name, "gauge", doc)
-        out.series(name, by_position, [getattr(p, field) for p in positions])
+        out.series(name, by_position, getattr(positions, field))
 
     out.family("market_stream_clients", "gauge", "Connected GET /stream clients")
     out.sample("market_stream_clients", "", clients)

@@ -31,77 +31,35 @@ other producer from one direction (docs/metrics.md "Clock skew").
 The window is ``SLOTS`` slots of ``SLOT_SECONDS`` (sidecar time): per slot the
 sample with the smallest key (``d``, or the round trip) is kept, so a producer
 costs ``SLOTS`` entries and a sample one compare. It covers the last 50-60 s.
+The windows are kept by the compiled core (``core/src/state_clock.rs``): the
+state's one apply call feeds the one-way samples; the probe loop feeds the round
+trips through ``observe_round_trip``.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Literal
 
-SLOT_SECONDS = 10.0
-SLOTS = 6
+from . import _core
+
+SLOT_SECONDS: float = _core.CLOCK_SLOT_SECONDS
+SLOTS: int = _core.CLOCK_SLOTS
 
 Method = Literal["one_way", "round_trip"]
-# One window entry: [slot index, key (smaller is better), estimated offset].
-_Entry = list[float]
 
 
-def _keep_smallest(windows: dict[str, deque[_Entry]], cap: int, producer: str, now: float, key: float,
-                   offset: float) -> None:
-    slot = now // SLOT_SECONDS
-    window = windows.get(producer)
-    if window is None:
-        if len(windows) > cap:  # labels are capped upstream; this is a backstop
-            return
-        window = windows[producer] = deque(maxlen=SLOTS)
-    if window and slot <= window[-1][0]:  # this slot, or a time behind it (a replay, a clock step): fold in
-        last = window[-1]
-        if key < last[1]:
-            last[1], last[2] = key, offset
-    else:
-        window.append([slot, key, offset])
-
-
-def _best(window: deque[_Entry], oldest: float) -> _Entry | None:
-    entries = [entry for entry in window if entry[0] >= oldest]
-    return min(entries, key=lambda entry: entry[1]) if entries else None
-
-
-class ClockOffsets:
+class ClockOffsets(_core.ClockWindows):
     """Per producer label (bounded by the producer tracker's cap): sliding-window
-    best one-way and round-trip samples."""
-
-    __slots__ = ("max_producers", "round_trips", "windows")
-
-    def __init__(self, max_producers: int) -> None:
-        self.max_producers = max_producers
-        self.windows: dict[str, deque[_Entry]] = {}  # one way: key recv - sent_ts
-        self.round_trips: dict[str, deque[_Entry]] = {}  # key: the round trip
-
-    def observe(self, producer: str, sent: float, recv: float) -> None:
-        delay = recv - sent
-        _keep_smallest(self.windows, self.max_producers, producer, recv, delay, -delay)
-
-    def observe_round_trip(self, producer: str, offset: float, round_trip: float, now: float) -> None:
-        """One probe exchange: ``offset`` and ``round_trip`` as in the module docstring."""
-        _keep_smallest(self.round_trips, self.max_producers, producer, now, round_trip, offset)
+    best one-way and round-trip samples. ``observe(producer, sent, recv)`` and
+    ``observe_round_trip(producer, offset, round_trip, now)`` are the core's."""
 
     def details(self, now: float) -> dict[str, tuple[float, Method, float | None]]:
         """producer -> (offset estimate in seconds, producer clock ahead > 0; method;
         error bound: half the round trip, None for one way), over the slots still
         inside the window at ``now``. A producer with neither is left out."""
-        oldest = now // SLOT_SECONDS - (SLOTS - 1)
-        out: dict[str, tuple[float, Method, float | None]] = {}
-        for producer, window in self.windows.items():
-            best = _best(window, oldest)
-            if best is not None:
-                out[producer] = (best[2], "one_way", None)
-        for producer, window in self.round_trips.items():
-            best = _best(window, oldest)
-            if best is not None:
-                out[producer] = (best[2], "round_trip", best[1] / 2)
-        return out
+        return {producer: (offset, "one_way", None) if round_trip is None else (offset, "round_trip", round_trip / 2)
+                for producer, offset, round_trip in self.rows(now)}
 
     def estimates(self, now: float) -> dict[str, float]:
         """producer -> estimated offset (``details`` without method and bound)."""
-        return {producer: offset for producer, (offset, _, _) in self.details(now).items()}
+        return {producer: offset for producer, offset, _ in self.rows(now)}

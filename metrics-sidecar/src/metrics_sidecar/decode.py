@@ -40,7 +40,7 @@ from .schema import (
 )
 from .timestamps import normalize_ts
 
-__all__ = ["MAX_DEPTH", "DecodeResult", "Event", "Heartbeat", "Tick", "Trade", "decode", "decode_batch",
+__all__ = ["DECODER", "MAX_DEPTH", "DecodeResult", "Event", "Heartbeat", "Tick", "Trade", "decode", "decode_batch",
            "nesting_deeper_than"]
 
 MAX_DEPTH = 32  # a message is one flat object; nested extra fields are tolerated up to here
@@ -54,6 +54,9 @@ _decoder = Decoder(
     price_max=PRICE_MAX, sent_ts_below=TS_SECONDS_BELOW, ts_seconds_below=TS_SECONDS_BELOW,
     ts_millis_below=TS_MILLIS_BELOW,
 )
+
+DECODER: Decoder = _decoder
+"""The configured decoder (the batch ingest, ``TelemetryState.ingest``, hands it to the core)."""
 
 decode: Callable[[bytes], DecodeResult] = _decoder.decode
 """One JSON object -> event or reason."""

@@ -77,7 +77,7 @@ def create_app(state: TelemetryState, ingest: IngestLoop, durable: "DurableServi
                ) -> JSONResponse:
         wanted = EventFilter(type, producer, instance)
         with state.lock:
-            recent = select(reversed(state.recent_events), wanted, limit)
+            recent = select(state.recent(state.settings.events_buffer), wanted, limit)
         return JSONResponse({"events": msgspec.to_builtins(recent)})
 
     return app

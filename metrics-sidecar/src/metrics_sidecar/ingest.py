@@ -1,8 +1,9 @@
 """The socket loop: owns the PULL socket and nothing else. Waits for a frame in
-a blocking receive, then drains what else is queued without blocking, handing
-each frame as it arrives, with its receive time, to the one ingest entry
-(intake.py: decode, apply, rejections counted), the whole batch under one lock
-acquisition, so scrapes interleave between batches, not between messages.
+a blocking receive, then drains what else is queued without blocking, and hands
+the frames, each with its receive time, to the one ingest entry (intake.py: one
+core call decodes, applies and counts the rejections of a run of frames), the
+whole batch under one lock acquisition, so scrapes interleave between batches,
+not between messages.
 """
 
 from __future__ import annotations
@@ -113,10 +114,11 @@ class IngestLoop:
 
     def _drain(self, sock: zmq.Socket, first: zmq.Frame | None = None) -> None:
         """The sidecar's one hot loop: from ``first`` (the frame that woke the
-        loop, if any) on, receive frames without blocking, handing each to the
-        ingest entry (``Intake.frame``) as it arrives, up to ``batch_max`` messages (a batch
-        frame counts its elements) under one lock acquisition: scrapes interleave
-        between drains, never inside one, and wait at most one drain.
+        loop, if any) on, receive frames without blocking, up to ``batch_max`` messages
+        (a batch frame counts its elements), and hand them to the ingest entry
+        (``Intake.frames``: one core call for a run of single-message frames, one per
+        batch frame), all under one lock acquisition: scrapes interleave between
+        drains, never inside one, and wait at most one drain.
 
         Frames are received with ``copy=False``: the ``zmq.Frame`` carries the
         RCVMORE flag, read in C during the receive, where ``sock.rcvmore`` is a
@@ -125,13 +127,18 @@ class IngestLoop:
         """
         state = self.state
         intake = self.intake
-        handle = intake.frame
+        handle = intake.frames
         recv = sock.recv
         now = time.time
         in_multipart = self._in_multipart
         budget = self.settings.batch_max
         test_delay = self.settings.test_apply_delay_seconds  # test-only, 0 in production (settings.py)
         frame: zmq.Frame | None = first
+        # Single-message frames wait here and go to the core in one call (Intake.frames);
+        # a frame out of that line (a batch frame, a multipart part) first sends them on,
+        # so every message is applied in the order it was received.
+        pending: list[bytes] = []
+        times: list[float] = []
         with state.lock:
             while budget > 0:
                 if frame is None:
@@ -150,9 +157,21 @@ class IngestLoop:
                     # A multipart message is junk for this protocol: every part is
                     # rejected, and it can straddle two drains.
                     in_multipart = more
+                    if pending:
+                        handle(pending, times)
+                        pending, times = [], []
                     intake.reject(reasons.MULTIPART, data)
                     continue
-                budget -= handle(data, recv_ts) - 1  # a batch frame counts its elements
+                if data[:1] == b"[":
+                    if pending:
+                        handle(pending, times)
+                        pending, times = [], []
+                    budget -= handle([data], [recv_ts]) - 1  # a batch frame counts its elements
+                    continue
+                pending.append(data)
+                times.append(recv_ts)
+            if pending:
+                handle(pending, times)
             if budget < self.settings.batch_max:
                 state.batches += 1
                 state.end_batch()

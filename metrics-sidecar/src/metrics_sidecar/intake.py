@@ -1,75 +1,65 @@
-"""The one ingest entry: received frame bytes -> decoded events -> state.apply,
-for both socket loops (the PULL loop in ingest.py, the reliable ROUTER loop in
-reliable.py), which call it under ``state.lock`` with each frame and its receive
-time. Every rejection of a received message is counted here (``reject``), by
-reason, and logged rate-limited; a bug in decode or apply costs that message
-(``internal_error``), never the loop.
+"""The one ingest entry: received frames -> the core (decode, apply, count), for
+both socket loops (the PULL loop in ingest.py, the reliable ROUTER loop in
+reliable.py), which call it under ``state.lock`` with a drained batch of frames
+and their receive times. One core call per batch (``TelemetryState.ingest``,
+``core/src/py_ingest.rs``): the core decodes each frame into Rust structs,
+applies it, and counts every rejection by reason, in one place; a bug in the core
+costs that frame (``internal_error``), never the loop. What comes back is the
+rejections, logged here rate-limited.
 
 The loops keep what belongs to their socket: multipart framing, the reliable
-channel's headers, cursors and acks. The refusals ``state.apply`` itself decides
-(future_timestamp, stale, overflow) it also counts, because the journal replays
-them from the event's own record, not from a reject record.
+channel's headers, cursors and acks.
 """
 
 from __future__ import annotations
 
 from . import reasons
-from .decode import DecodeResult, decode, decode_batch
-from .journal import UnrecordableError
 from .ratelimit import RateLimitedLogger
-from .state import TelemetryState
+from .state import Stamp, TelemetryState
 
-Stamp = tuple[str, str, int]  # (producer, instance, seq) a reliable batch header gives its payload
+__all__ = ["Intake", "Stamp"]
 
 
 class Intake:
-    __slots__ = ("_apply", "_limit", "_log", "state")
+    __slots__ = ("_ingest", "_limit", "_log", "state")
 
     def __init__(self, state: TelemetryState, max_message_bytes: int, log: RateLimitedLogger) -> None:
         self.state = state
-        self._apply = state.apply
+        self._ingest = state.ingest
         self._limit = max_message_bytes
         self._log = log
 
-    def frame(self, data: bytes, recv_ts: float, stamp: Stamp | None = None, arrays: bool = True) -> int:
-        """Decode and apply one received frame; returns how many messages it held.
+    def frames(self, frames: list[bytes], recv: list[float], stamps: list[Stamp | None] | None = None,
+               arrays: bool = True) -> int:
+        """Decode and apply a batch of received frames (``recv[i]``: frame i's receive
+        time) in one core call; returns how many messages they held.
 
         ``arrays``: a frame starting with ``[`` is a batch (the publisher batches a
-        backlog), each element judged on its own. ``stamp``: the producer, instance
-        and seq the reliable channel's header assigns (it is what the cursor tracks;
-        the payload must agree with it)."""
-        if len(data) > self._limit:
-            self.reject(reasons.TOO_LARGE, data)
-            return 1
-        if arrays and data[:1] == b"[":
-            results = decode_batch(data)
-            for result in results:
-                self._one(result, data, recv_ts, None)
-            return len(results)
-        self._one(decode(data), data, recv_ts, stamp)
-        return 1
-
-    def _one(self, result: DecodeResult, data: bytes, recv_ts: float, stamp: Stamp | None) -> None:
-        if type(result) is str:
-            self.reject(result, data)
-            return
-        event = result
-        assert not isinstance(event, str)  # narrows the type for mypy: the check above decides
-        if stamp is not None:
-            event.producer, event.instance, event.seq = stamp
-        event.recv_ts = recv_ts
+        backlog), each element judged on its own. ``stamps[i]``: the producer, instance
+        and seq the reliable channel's header assigns frame i (it is what the cursor
+        tracks; the payload must agree with it)."""
         try:
-            reason = self._apply(event)
-        except UnrecordableError:  # beyond what the journal holds: refused before any change
-            self.reject(reasons.BAD_FIELD, data)
-            return
+            count, rejected = self._ingest(frames, recv, stamps, arrays, self._limit)
         except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback
-            # A bug must cost one message, never the loop.
-            self._log.exception("failed to apply %r", event)
+            # A bug outside the core's per-frame guard: the call failed before it applied
+            # anything (the core catches everything per frame once it runs). It must cost
+            # the frame it is about, never its neighbours: each frame again, on its own.
+            if len(frames) > 1:
+                return sum(self.frames([data], [recv[i]], None if stamps is None else [stamps[i]], arrays)
+                           for i, data in enumerate(frames))
+            self._log.exception("ingest: unexpected error; frame counted as internal_error")
             self.reject(reasons.INTERNAL_ERROR)
-            return
-        if reason is not None:
-            self._log.warning("rejected message (%s)", reason)
+            return 1
+        for reason, prefix in rejected:
+            if prefix is None:
+                self._log.warning("rejected message (%s)", reason)
+            else:
+                self._log.warning("rejected message (%s): %r", reason, prefix)
+        return count
+
+    def frame(self, data: bytes, recv_ts: float, stamp: Stamp | None = None, arrays: bool = True) -> int:
+        """One received frame (``frames`` with one)."""
+        return self.frames([data], [recv_ts], None if stamp is None else [stamp], arrays)
 
     def reject(self, reason: str, data: bytes | None = None) -> None:
         """Count one rejected message (call with ``state.lock`` held); ``data``: the

@@ -60,7 +60,7 @@ from .ratelimit import RateLimitedLogger
 from .schema import INSTANCE_PATTERN, PRODUCER_PATTERN, SEQ_MAX
 from .settings import Settings
 from .sockets import open_bound_socket
-from .state import TelemetryState
+from .state import Stamp, TelemetryState
 
 log = logging.getLogger("metrics_sidecar.reliable")
 
@@ -197,7 +197,8 @@ class ReliableLoop:
         if kind == HEARTBEAT:
             for payload in frames[2:]:
                 self.probes.heard_heartbeat(frames[0], payload, recv_ts)
-                self.intake.frame(payload, recv_ts, arrays=False)
+            if len(frames) > 2:
+                self.intake.frames(frames[2:], [recv_ts] * (len(frames) - 2), arrays=False)
             return
         if kind == PROBE:
             self.probes.frame(frames[0], frames[2:], recv_ts)
@@ -222,16 +223,21 @@ class ReliableLoop:
         start = start or 0
         duplicates = 0
         gap = False
+        fresh: list[bytes] = []
+        stamps: list[Stamp | None] = []
         for k, payload in enumerate(payloads):
             seq = header.seq + k
             if seq <= cursor:
                 duplicates += 1  # a resend of something already processed
             elif seq == cursor + 1:
-                self.intake.frame(payload, recv_ts, (header.producer, header.instance, seq), arrays=False)
+                fresh.append(payload)
+                stamps.append((header.producer, header.instance, seq))
                 cursor = seq
             else:
                 gap = True  # an earlier batch was lost: drop the rest, the publisher goes back
                 break
+        if fresh:  # one core call for the message's payloads, in seq order
+            self.intake.frames(fresh, [recv_ts] * len(fresh), stamps, arrays=False)
         if duplicates:
             self.durable.duplicates(duplicates)
         if cursor != start:

@@ -22,7 +22,7 @@ import msgspec
 
 from .decode import Heartbeat, Tick, Trade
 from .histogram import HOPS, MESSAGE_TYPES, HistogramCounts, HopLatency
-from .state import SymbolTicks, TelemetryState
+from .state import TelemetryState
 
 log = logging.getLogger("metrics_sidecar.snapshot")
 
@@ -35,12 +35,13 @@ class SnapshotError(Exception):
     """The snapshot file cannot be trusted (the message says why)."""
 
 PERSISTED = frozenset({
-    "trades", "last_trade_ts", "received", "invalid", "duplicates", "series_overflow", "symbols", "producers",
-    "latency", "recent_events", "_dedup", "batches",
+    # core: trades, last_trade_ts, received, invalid, duplicates, series_overflow, symbols
+    # core: also the recent events
+    "core", "producers", "latency", "_dedup", "batches",
 })
 # Configuration copies, the lock, the process start time and the durability hooks.
 NOT_PERSISTED = frozenset({
-    "settings", "lock", "started_at", "_max_symbols", "_max_age", "_max_future", "_spike", "journal", "clock",
+    "settings", "lock", "started_at", "_core_apply", "_core_ingest", "journal", "clock",
     "ack_mismatches",  # reliable_ack_mismatch_total: a process counter, starts at 0 (Prometheus sees a reset)
     "_analytics",  # positions, bars, rolling windows: start empty after a restart (persistence.recover)
     "_analytics_inbox",  # the engine's inbox, emptied at the end of every batch
@@ -155,14 +156,14 @@ def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> St
     hops, rings, negative = _capture_hops(state.latency)
     return StateImage(
         generation=generation,
-        trades=[(side, symbol, int(row[0]), float(row[1])) for (side, symbol), row in state.trades.items()],
+        trades=[(side, symbol, count, volume) for side, symbol, count, volume in state.core.trades()],
         last_trade_ts=state.last_trade_ts,
-        received=dict(state.received),
-        invalid=dict(state.invalid),
+        received=dict(state.core.received()),
+        invalid=dict(state.core.invalid()),
         duplicates=state.duplicates,
-        series_overflow=dict(state.series_overflow),
-        symbols={name: SymbolImage(s.last_price, s.last_ts, s.last_recv, s.spikes, s.out_of_order,
-                                   dict(s.by_source)) for name, s in state.symbols.items()},
+        series_overflow=dict(state.core.overflow()),
+        symbols={name: SymbolImage(price, ts, recv, spikes, out_of_order, dict(sources))
+                 for name, price, ts, recv, spikes, out_of_order, sources in state.core.symbols()},
         producers={name: ProducerImage(lost, received, seen, instances, restarts)
                    for name, lost, received, seen, instances, restarts in tracker.rows()},
         producer_last_seq=tracker.last_seqs(),
@@ -170,7 +171,7 @@ def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> St
         trade_latency=_hist(state.latency, state.latency.trade_latency()),
         hops=hops,
         hop_samples=rings,
-        recent_events=list(state.recent_events),
+        recent_events=state.core.recent(None, False),
         dedup_ids=dedup.keys(),
         batches=state.batches,
         cursors=cursors,
@@ -180,24 +181,24 @@ def capture(state: TelemetryState, generation: int, cursors: list[Cursor]) -> St
 
 def restore(state: TelemetryState, image: StateImage) -> None:
     """Load an image into a fresh state, in place (other objects may hold references)."""
-    state.trades.clear()
-    for side, symbol, count, volume in image.trades:
-        state.trades[side, symbol] = [count, volume]
-    state.last_trade_ts = image.last_trade_ts
-    state.received.update(image.received)
-    state.invalid.update(image.invalid)
-    state.duplicates = image.duplicates
-    state.series_overflow.update(image.series_overflow)
-    state.symbols.clear()
-    for name, s in image.symbols.items():
-        state.symbols[name] = SymbolTicks(s.last_price, s.last_ts, s.last_recv, s.spikes, s.out_of_order,
-                                          dict(s.by_source))
+    core = state.core
+    core.set_trades([(side, symbol, count, volume) for side, symbol, count, volume in image.trades])
+    core.last_trade_ts = image.last_trade_ts
+    # Names this version does not count (an older or newer image) are left out.
+    for counts, image_counts, write in ((core.received(), image.received, core.set_received),
+                                        (core.invalid(), image.invalid, core.set_invalid),
+                                        (core.overflow(), image.series_overflow, core.set_overflow)):
+        for name, _ in counts:
+            if name in image_counts:
+                write(name, image_counts[name])
+    core.duplicates = image.duplicates
+    core.set_symbols([(name, s.last_price, s.last_ts, s.last_recv, s.spikes, s.out_of_order,
+                       list(s.by_source.items())) for name, s in image.symbols.items()])
     producers = [(name, (p.lost, p.received, p.last_seen, p.instances_seen, p.restarts))
                  for name, p in image.producers.items()]
     state.producers.restore(producers, image.producer_last_seq, image.producers_overflowed)
     _restore_hops(state.latency, image)
-    state.recent_events.clear()
-    state.recent_events.extend(image.recent_events)
+    state.core.set_recent(list(image.recent_events))
     for event_id in image.dedup_ids:
         state._dedup.remember(event_id)
     state.batches = image.batches

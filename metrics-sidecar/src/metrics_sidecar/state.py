@@ -2,48 +2,115 @@
 exposes. Only the ingest thread mutates it (under ``lock``, once per batch);
 readers (the exposition, the HTTP API) take the lock briefly to copy.
 
-Everything here is plain Python data (dict increments), except what the
-compiled core keeps: the hop-latency histograms (histogram.py), the event-id
-window (dedup.py) and the per-producer seq tracker (producers.py): one core
-call each per applied event. No prometheus_client object is touched per message; the
-exposition renders this state at scrape time.
+The numbers live in the compiled core (``core/src/state.rs``, ``_core.StateCore``):
+trades per (side, symbol), received, invalid, duplicates, the series overflow
+counts, the capped symbol table and its tick stats. The core object also holds
+the hop-latency histograms (histogram.py), the event-id window (dedup.py), the
+per-producer seq tracker (producers.py) and the clock offsets (clock_offset.py):
+``apply`` is one core call per event (refusal -> dedup -> producer tracker ->
+aggregates -> hops -> clock offset). The attributes below (``trades``,
+``received``, ``symbols``, ...) are read views over it: copies, taken under
+``lock``. No prometheus_client object is touched per message; the exposition
+renders this state at scrape time.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, ItemsView, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from . import reasons
+from . import _core, reasons
 from .analytics import AnalyticsEngine
 from .clock_offset import ClockOffsets
-from .decode import Heartbeat, Tick, Trade
+from .decode import DECODER, Heartbeat, Tick, Trade
 from .dedup import RecentIds
-from .histogram import HOP_CLOCKS, HOPS, KIND_INDEX, MESSAGE_TYPES, PEAK_SLOT_SECONDS, HopLatency
+from .histogram import HOP_CLOCKS, HOPS, MESSAGE_TYPES, PEAK_SLOT_SECONDS, HopLatency
+from .journal import UnrecordableError
 from .producers import OVERFLOW_LABEL, ProducerTracker
 from .schema import TS_SECONDS_BELOW
 from .settings import Settings
 
-__all__ = ["HOPS", "HOP_CLOCKS", "MAX_SOURCES", "MESSAGE_TYPES", "PEAK_SLOT_SECONDS", "StateJournal", "SymbolTicks",
-           "TelemetryState"]
+__all__ = ["HOPS", "HOP_CLOCKS", "MAX_SOURCES", "MESSAGE_TYPES", "OVERFLOW_LABEL", "PEAK_SLOT_SECONDS", "Stamp",
+           "StateJournal", "SymbolTicks", "TelemetryState"]
 
-MAX_SOURCES = 16
-_FLOAT_MAX = sys.float_info.max  # a sum above it is +inf: the aggregate would be lost for good
+MAX_SOURCES: int = _core.MAX_SOURCES  # per symbol; more sources share OVERFLOW_LABEL
+Stamp = tuple[str, str, int]  # (producer, instance, seq) a reliable batch header gives its payload
 
 
 @dataclass(slots=True)
 class SymbolTicks:
+    """A copy of one symbol's tick stats (the core keeps the live ones)."""
+
     last_price: float = 0.0
     last_ts: float = 0.0
     last_recv: float = 0.0
     spikes: int = 0
     out_of_order: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
+
+
+def _symbol_ticks(row: _core.SymbolRow) -> SymbolTicks:
+    _, price, ts, recv, spikes, out_of_order, sources = row
+    return SymbolTicks(price, ts, recv, spikes, out_of_order, dict(sources))
+
+
+class _Counts(dict[str, int]):
+    """A fixed set of named counters in the core (received, invalid, series
+    overflow): a copy taken in one call, whose writes (``[name] = n``, ``update``)
+    also go to the core; a name outside the set is a KeyError."""
+
+    __slots__ = ("_write",)
+
+    def __init__(self, rows: list[tuple[str, int]], write: Callable[[str, int], None]) -> None:
+        super().__init__(rows)
+        self._write = write
+
+    def __setitem__(self, key: str, value: int) -> None:
+        self._write(key, value)
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, **kwargs: int) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("a counter cannot be removed")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, int]:
+        return dict(self)
+
+
+class _Symbols(Mapping[str, SymbolTicks]):
+    """The symbol table: name -> a copy of its ``SymbolTicks``."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: _core.StateCore) -> None:
+        self._core = core
+
+    def __getitem__(self, name: str) -> SymbolTicks:
+        row = self._core.symbol(name)
+        if row is None:
+            raise KeyError(name)
+        return _symbol_ticks(row)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._core.has_symbol(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._core.symbol_names())
+
+    def __len__(self) -> int:
+        return self._core.symbol_count()
+
+    def items(self) -> ItemsView[str, SymbolTicks]:
+        return {row[0]: _symbol_ticks(row) for row in self._core.symbols()}.items()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, SymbolTicks]:
+        return dict(self.items())
 
 
 class StateJournal(Protocol):
@@ -59,27 +126,23 @@ class TelemetryState:
         self.settings = settings
         self.lock = threading.Lock()
         self.started_at = time.time()
-        # trades[(side, symbol)] = [count, volume]; symbol "" for seed messages.
-        self.trades: dict[tuple[str, str], list[float]] = {}
-        self.last_trade_ts: float | None = None
-        self.received: dict[str, int] = dict.fromkeys(MESSAGE_TYPES, 0)
-        self.invalid: dict[str, int] = dict.fromkeys(reasons.ALL_REASONS, 0)
-        self.duplicates = 0
         self.ack_mismatches = 0  # reliable headers whose acked went beyond the stream (reliable.py)
-        self.series_overflow: dict[str, int] = {"symbol": 0, "producer": 0, "source": 0}
-        self.symbols: dict[str, SymbolTicks] = {}
         self.producers = ProducerTracker(settings.max_producers)
         # hop_latency_* and trade_latency_seconds, in the core. Every hop value is a
         # difference of two times below TS_SECONDS_BELOW (schema bounds, the future
-        # check): the most one observation can add to a sum (see _refusal).
+        # check): the most one observation can add to a sum (the core's overflow refusal).
         self.latency = HopLatency(settings.latency_buckets, settings.latency_samples, TS_SECONDS_BELOW)
         self.clock_offsets = ClockOffsets(settings.max_producers)
-        self.recent_events: deque[Trade | Tick | Heartbeat] = deque(maxlen=settings.events_buffer)
         self._dedup = RecentIds(settings.dedup_window)
-        self._max_symbols = settings.max_symbols
-        self._max_age = settings.tick_max_age_seconds
-        self._max_future = settings.max_future_seconds
-        self._spike = settings.spike_fraction
+        # The aggregates, holding the four parts above: one apply call per event.
+        self.core = _core.StateCore(
+            max_symbols=settings.max_symbols, max_age=settings.tick_max_age_seconds,
+            max_future=settings.max_future_seconds, spike=settings.spike_fraction,
+            reasons=list(reasons.ALL_REASONS), dedup=self._dedup, producers=self.producers,
+            hops=self.latency.core, clocks=self.clock_offsets, events_buffer=settings.events_buffer,
+            decoder=DECODER)
+        self._core_apply = self.core.apply
+        self._core_ingest = self.core.ingest
         self.batches = 0
         # Durability (persistence.py, SIDECAR_STATE_DIR): every apply/reject is journaled and
         # replayed on restart; replay substitutes the journaled apply time for the clock.
@@ -107,141 +170,106 @@ class TelemetryState:
         if self._analytics is not None:
             self._analytics.absorb()
 
-    # -- labels -------------------------------------------------------------
-    def _symbol_label(self, symbol: str) -> str:
-        if symbol in self.symbols:
-            return symbol
-        if len(self.symbols) >= self._max_symbols:
-            self.series_overflow["symbol"] += 1
-            symbol = OVERFLOW_LABEL
-            if symbol in self.symbols:
-                return symbol
-        self.symbols[symbol] = SymbolTicks()
-        return symbol
+    # -- read views over the core (take ``lock`` first) -------------------------------
+    @property
+    def trades(self) -> dict[tuple[str, str], list[float]]:
+        """(side, symbol) -> [count, volume]; symbol "" for seed messages. A copy."""
+        return {(side, symbol): [count, volume] for side, symbol, count, volume in self.core.trades()}
+
+    @trades.setter
+    def trades(self, rows: Mapping[tuple[str, str], list[float]]) -> None:
+        self.core.set_trades([(side, symbol, int(row[0]), float(row[1])) for (side, symbol), row in rows.items()])
+
+    @property
+    def last_trade_ts(self) -> float | None:
+        return self.core.last_trade_ts
+
+    @last_trade_ts.setter
+    def last_trade_ts(self, value: float | None) -> None:
+        self.core.last_trade_ts = value
+
+    @property
+    def duplicates(self) -> int:
+        return self.core.duplicates
+
+    @duplicates.setter
+    def duplicates(self, value: int) -> None:
+        self.core.duplicates = value
+
+    @property
+    def received(self) -> dict[str, int]:
+        """type -> messages applied (MESSAGE_TYPES order)."""
+        return _Counts(self.core.received(), self.core.set_received)
+
+    @property
+    def invalid(self) -> dict[str, int]:
+        """reason -> messages rejected (reasons.ALL_REASONS order)."""
+        return _Counts(self.core.invalid(), self.core.set_invalid)
+
+    @property
+    def series_overflow(self) -> dict[str, int]:
+        """symbol/producer/source -> messages whose label went to OVERFLOW_LABEL."""
+        return _Counts(self.core.overflow(), self.core.set_overflow)
+
+    @property
+    def symbols(self) -> Mapping[str, SymbolTicks]:
+        """The symbol table (at most SIDECAR_MAX_SYMBOLS, then OVERFLOW_LABEL)."""
+        return _Symbols(self.core)
+
+    @symbols.setter
+    def symbols(self, table: Mapping[str, SymbolTicks]) -> None:
+        self.core.set_symbols([(name, s.last_price, s.last_ts, s.last_recv, s.spikes, s.out_of_order,
+                                list(s.by_source.items())) for name, s in table.items()])
 
     # -- ingest -------------------------------------------------------------
     def reject(self, reason: str) -> None:
         if self.journal is not None:
             self.journal.reject(reason)
-        self.invalid[reason] += 1
+        self.core.reject(reason)
+
+    def ingest(self, frames: list[bytes], recv: list[float], stamps: list[Stamp | None] | None, arrays: bool,
+               max_bytes: int) -> tuple[int, list[tuple[str, bytes | None]]]:
+        """Decode and apply a drained batch of frames in one core call (intake.py):
+        (messages they held, [(reason, frame prefix or None)] rejected). Called with
+        ``lock`` held. Event objects are built only for the journal, the analytics
+        inbox and ``recent_events``."""
+        clock = self.clock
+        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, journal=self.journal,
+                                 clock=None if clock is time.time else clock, inbox=self._analytics_inbox,
+                                 unrecordable=UnrecordableError)
 
     def apply(self, event: Trade | Tick | Heartbeat) -> str | None:
         """Apply one decoded event. Returns a rejection reason, or None.
 
         Called with ``lock`` held. ``event.recv_ts`` and ``event.ts_s`` are set.
+        The core decides and counts the refusals (future_timestamp, stale, overflow)
+        before it changes anything, and drops duplicates (event id, then seq).
         """
         if self.journal is not None:
-            self.journal.event(event)
-        recv = event.recv_ts
-        kind = event.kind
-        # Validity first, before anything is touched: a rejected message moves no
-        # seq, takes no event id and changes no aggregate.
-        reason = self._refusal(event, recv)
-        if reason is not None:
-            self.invalid[reason] += 1
-            return reason
-        if event.event_id is not None and self._dedup.seen_before(event.producer, event.event_id):
-            self.duplicates += 1
-            if event.producer is not None:  # its seq was received: never also a gap (loss)
-                self.producers.observe(event.producer, event.instance, event.seq, recv, count=False)
+            self.journal.event(event)  # raises UnrecordableError before any change
+        outcome = self._core_apply(event, self.clock())
+        if outcome is None:  # the core keeps it in the recent-events ring
+            if not isinstance(event, Heartbeat):
+                inbox = self._analytics_inbox
+                if inbox is not None:
+                    inbox.append(event)
             return None
-        producer: str | None = None
-        if event.producer is not None:
-            producer, duplicate = self.producers.observe(event.producer, event.instance, event.seq, recv)
-            if duplicate:
-                self.duplicates += 1
-                return None
-
-        if type(event) is Trade:
-            self._apply_trade(event)
-            inbox = self._analytics_inbox
-            if inbox is not None:
-                inbox.append(event)
-        elif type(event) is Tick:
-            self._apply_tick(event)
-            inbox = self._analytics_inbox
-            if inbox is not None:
-                inbox.append(event)
-        self.received[kind] += 1
-        self.recent_events.append(event)
-
-        # Per-hop latency, in the core: every hop of the type (the first two only with
-        # sent_ts), the exemplars, peaks and trade_latency_seconds. Clock skew can make
-        # a hop negative: such a sample is counted (hop_latency_negative_total) and
-        # observed as 0 (the lowest bucket), so the count stays exact and the skew shown.
-        sent = event.sent_ts
-        self.latency.observe_event(KIND_INDEX[kind], event.ts_s, sent, recv, self.clock(), event.event_id,
-                                   event.producer, event.seq)
-        if sent is not None and producer is not None:
-            self.clock_offsets.observe(producer, sent, recv)
-        return None
+        return outcome or None  # "": a duplicate
 
     def roll_peaks(self, now: float) -> None:
         """Move the hop-max window on to ``now``'s slot (apply does it itself)."""
         self.latency.roll_peaks(now)
 
-    def _refusal(self, event: Trade | Tick | Heartbeat, recv: float) -> str | None:
-        """Why a decoded event cannot be applied (future_timestamp, stale, overflow), or None."""
-        latest = recv + self._max_future
-        sent = event.sent_ts
-        if event.ts_s > latest or (sent is not None and sent > latest):
-            return reasons.FUTURE_TIMESTAMP
-        if type(event) is Tick and event.ts_s < recv - self._max_age:
-            return reasons.STALE
-        if type(event) is Trade:
-            row = self.trades.get((event.side, self._symbol_key(event.symbol)))
-            if row is not None and row[1] + event.qty > _FLOAT_MAX:
-                return reasons.OVERFLOW
-        # A latency sum (the type's hops; trade_latency for a trade) that could not take
-        # one more value (the core's check, before anything is touched).
-        if self.latency.would_overflow(KIND_INDEX[event.kind]):
-            return reasons.OVERFLOW
-        return None
-
-    def _symbol_key(self, symbol: str | None) -> str:
-        """The trades key a symbol lands on, without creating its series."""
-        if symbol is None:
-            return ""
-        if symbol in self.symbols or len(self.symbols) < self._max_symbols:
-            return symbol
-        return OVERFLOW_LABEL
-
-    def _apply_trade(self, trade: Trade) -> None:
-        symbol = "" if trade.symbol is None else self._symbol_label(trade.symbol)
-        key = (trade.side, symbol)
-        row = self.trades.get(key)
-        if row is None:
-            row = self.trades[key] = [0, 0.0]
-        row[0] += 1
-        row[1] += trade.qty
-        self.last_trade_ts = trade.ts_s  # trade_latency_seconds: observed by the core (apply)
-
-    def _apply_tick(self, tick: Tick) -> None:
-        sym = self.symbols.get(tick.symbol) or self.symbols[self._symbol_label(tick.symbol)]
-        source = tick.source
-        if source not in sym.by_source and len(sym.by_source) >= MAX_SOURCES:
-            self.series_overflow["source"] += 1
-            source = OVERFLOW_LABEL
-        sym.by_source[source] = sym.by_source.get(source, 0) + 1
-        if tick.ts_s < sym.last_ts:
-            sym.out_of_order += 1  # counted, but never rewinds the last price
-            return
-        last = sym.last_price
-        if last > 0.0 and abs(tick.price - last) > self._spike * last:
-            sym.spikes += 1
-        sym.last_price = tick.price
-        sym.last_ts = tick.ts_s
-        sym.last_recv = tick.recv_ts
-
     # -- reads (take ``lock`` first) ----------------------------------------
     def producer_up(self, last_seen: float, now: float) -> bool:
         return now - last_seen <= 3 * self.settings.heartbeat_interval_seconds
 
+    @property
+    def recent_events(self) -> list[Trade | Tick | Heartbeat]:
+        """The last SIDECAR_EVENTS_BUFFER applied events, oldest first (a copy, built
+        from the core's ring)."""
+        return self.core.recent(None, False)
+
     def recent(self, limit: int) -> list[Trade | Tick | Heartbeat]:
         """Newest first."""
-        out: list[Trade | Tick | Heartbeat] = []
-        for event in reversed(self.recent_events):
-            if len(out) >= limit:
-                break
-            out.append(event)
-        return out
+        return self.core.recent(limit)

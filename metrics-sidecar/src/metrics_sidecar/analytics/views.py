@@ -8,8 +8,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from .positions import PositionView, position_view
+from .rings import FloatArray
 from .series import SESSION_SECONDS, SeriesSnapshot
 from .windows import (
     TickWindowStats,
@@ -40,7 +42,7 @@ class SymbolSnapshot:
 @dataclass(frozen=True, slots=True)
 class SideSnapshot:
     side: str
-    buckets: list[float]
+    buckets: FloatArray  # rows of TRADE_WIDTH
     last_t: float
     ew: float
     ew_t: float
@@ -80,16 +82,15 @@ def symbol_analytics(snap: SymbolSnapshot, now: float, windows: tuple[int, ...])
     # A feed clock slightly ahead of ours must not push its newest ticks out of the windows.
     now = max(now, series.last_ts)
     prices = series.recent
-    volatility = None
-    if len(prices) >= 3:
-        volatility = float(np.std(np.diff(np.log(prices)), ddof=1))
+    sma, volatility = recent_stats(prices, np.array([len(prices)], dtype=np.intp))
     vwap_session = None
     day, volume, turnover = series.session
     if day == math.floor(now) // SESSION_SECONDS * SESSION_SECONDS and volume > 0.0:
         vwap_session = turnover / volume
     return SymbolAnalytics(
         symbol=snap.symbol, last_price=series.last_price, last_tick_ts=series.last_ts,
-        sma=float(prices.mean()), sma_ticks=len(prices), volatility_ticks=volatility, vwap_session=vwap_session,
+        sma=float(sma[0]), sma_ticks=len(prices), volatility_ticks=None if math.isnan(volatility[0]) else float(
+            volatility[0]), vwap_session=vwap_session,
         windows={window_label(w): stats for w, stats in
                  tick_windows_stats(series.buckets, now, windows, series.first_ts).items()},
         position=position)
@@ -97,7 +98,28 @@ def symbol_analytics(snap: SymbolSnapshot, now: float, windows: tuple[int, ...])
 
 def side_analytics(snap: SideSnapshot, now: float, windows: tuple[int, ...], half_life: float) -> SideAnalytics:
     now = max(now, snap.last_t)
-    buckets = np.asarray(snap.buckets, dtype=np.float64).reshape(-1, 6)
+    buckets = snap.buckets
     return SideAnalytics(
         side=snap.side, ew_volume=ew_volume(snap.ew, snap.ew_t, now, half_life),
         windows={window_label(w): trade_window_stats(buckets, now, w) for w in windows})
+
+
+def recent_stats(prices: FloatArray, counts: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+    """SMA and tick volatility (sample std of the log returns; NaN below 3 prices) per
+    symbol, from the symbols' last N prices stacked (``counts`` per symbol). Symbols with
+    the same count go through one 2-D block, reduced along rows (numpy sums each row
+    as it sums a 1-D array: pairwise)."""
+    s = len(counts)
+    sma, vol = np.full(s, math.nan), np.full(s, math.nan)
+    starts = np.cumsum(counts) - counts
+    for k in np.unique(counts).tolist():
+        if k == 0:
+            continue
+        members = np.flatnonzero(counts == k)
+        block = prices[starts[members][:, None] + np.arange(k)]
+        sma[members] = np.add.reduce(block, axis=1) / k
+        if k >= 3:
+            r = np.diff(np.log(block), axis=1)
+            dev = r - (np.add.reduce(r, axis=1) / (k - 1))[:, None]
+            vol[members] = np.sqrt(np.add.reduce(dev * dev, axis=1) / (k - 2))
+    return sma, vol

@@ -1,12 +1,13 @@
 """Rolling windows in one-second buckets.
 
-Every series keeps a ring of ``span`` buckets (``span`` = the longest window, in
-seconds); bucket ``b`` holds the sums of the events whose time ``t`` has
-``floor(t) == b``. An event costs one bucket update (O(1), a handful of float
-adds), memory does not grow with the event rate, and a window of ``W`` seconds
-read at time ``now`` is the ``W`` buckets ``floor(now) - W < b <= floor(now)``:
-the current, partial second included (so it covers between W-1 and W seconds).
-Readers copy the ring under ``state.lock`` and reduce it with numpy outside.
+The core keeps the buckets (``core/src/analytics_trades.rs``: per side, a ring of
+``span`` buckets, ``span`` = the longest window in seconds; ``analytics_series.rs``:
+per symbol, a row per second that had ticks); bucket ``b`` holds the sums of the
+events whose time ``t`` has ``floor(t) == b``. An event costs one bucket update, memory
+does not grow with the event rate, and a window of ``W`` seconds read at time ``now``
+is the ``W`` buckets ``floor(now) - W < b <= floor(now)``: the current, partial second
+included (so it covers between W-1 and W seconds). Readers copy the buckets from the
+core under ``state.lock`` and reduce them with numpy here, outside it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from .rings import FloatArray
 
+NAN = math.nan
 SECONDS_PER_YEAR = 365 * 24 * 3600  # markets in this system trade around the clock
 
 # Trade buckets (per side): second, trades, qty, gaps, sum of gaps, sum of squared gaps.
@@ -27,7 +30,6 @@ TRADE_WIDTH = 6
 # first tick), sum of log returns, sum of squared returns, high, low, max drawdown
 # inside the bucket.
 TICK_WIDTH = 10
-EMPTY = -1.0  # bucket id of a slot never written
 
 
 def window_label(seconds: int) -> str:
@@ -37,97 +39,6 @@ def window_label(seconds: int) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}m"
     return f"{seconds}s"
-
-
-class TradeWindow:
-    """One side's trades: per-second buckets over the last ``span`` seconds, plus an
-    exponentially weighted volume ``sum(qty * 2 ** (-(now - t) / half_life))``.
-
-    Times are sidecar receive times (``recv_ts``): always in order, and on the same
-    clock as the reader's ``now``. Inter-arrival gaps feed the burstiness; a gap
-    belongs to the bucket of the trade that ends it.
-    """
-
-    __slots__ = ("ew", "ew_k", "ew_t", "last_t", "slots", "span")
-
-    def __init__(self, span: int, half_life: float) -> None:
-        self.span = span
-        self.slots: list[float] = [EMPTY, 0.0, 0.0, 0.0, 0.0, 0.0] * span
-        self.last_t = -1.0  # time of the previous trade (-1: none yet)
-        self.ew = 0.0  # EW volume as of ``ew_t``
-        self.ew_t = 0.0
-        self.ew_k = math.log(2.0) / half_life  # decay rate per second
-
-    def add(self, t: float, qty: float) -> None:
-        # EW volume first: it needs no bucket, so a clock step back never loses it.
-        ew_t = self.ew_t
-        if t >= ew_t:
-            self.ew = self.ew * math.exp((ew_t - t) * self.ew_k) + qty
-            self.ew_t = t
-        else:
-            self.ew += qty * math.exp((t - ew_t) * self.ew_k)
-        gap = t - self.last_t if self.last_t >= 0.0 else -1.0
-        if t > self.last_t:
-            self.last_t = t
-        b = int(t)
-        s = self.slots
-        i = (b % self.span) * TRADE_WIDTH
-        if s[i] != b:
-            if s[i] > b:  # the wall clock stepped back more than ``span``: no bucket left
-                return
-            s[i] = b
-            s[i + 1] = 1.0
-            s[i + 2] = qty
-            s[i + 3] = s[i + 4] = s[i + 5] = 0.0
-        else:
-            s[i + 1] += 1.0
-            s[i + 2] += qty
-        if gap >= 0.0:
-            s[i + 3] += 1.0
-            s[i + 4] += gap
-            s[i + 5] += gap * gap
-
-    def add_many(self, t: FloatArray, qty: FloatArray) -> None:
-        """``add`` for every (t, qty) in arrival order, vectorized: the same buckets, gaps
-        and EW volume, at numpy cost per batch instead of Python cost per trade."""
-        newest = float(t.max())
-        ew_t = self.ew_t
-        if newest > ew_t:
-            self.ew = self.ew * math.exp((ew_t - newest) * self.ew_k)
-            self.ew_t = ew_t = newest
-        # Not np.dot: a BLAS call wakes OpenBLAS threads that then spin on the ingest's cores.
-        self.ew += float((qty * np.exp((t - ew_t) * self.ew_k)).sum())
-        # A gap runs from the latest earlier trade (running max, as in ``add``) to this one.
-        before = np.maximum.accumulate(np.concatenate(([self.last_t], t)))[:-1]
-        gap = t - before
-        has_gap = (before >= 0.0) & (gap >= 0.0)
-        gap[~has_gap] = 0.0
-        if newest > self.last_t:
-            self.last_t = newest
-        seconds = np.floor(t).astype(np.int64)
-        columns = np.column_stack((np.ones_like(t), qty, has_gap, gap, gap * gap))
-        if len(seconds) < 2 or bool((seconds[1:] >= seconds[:-1]).all()):
-            # Receive times arrive sorted: each second is one run, summed by reduceat.
-            starts = np.flatnonzero(np.concatenate(([True], seconds[1:] != seconds[:-1])))
-            unique, sums = seconds[starts], np.add.reduceat(columns, starts, axis=0)
-        else:  # the wall clock stepped back inside the batch
-            unique, where = np.unique(seconds, return_inverse=True)
-            sums = np.zeros((len(unique), 5))
-            np.add.at(sums, where, columns)
-        s = self.slots
-        for b, row in zip(unique.tolist(), sums.tolist(), strict=True):  # ascending: newer wins a slot
-            i = (b % self.span) * TRADE_WIDTH
-            if s[i] != b:
-                if s[i] > b:
-                    continue
-                s[i] = b
-                s[i + 1] = s[i + 2] = s[i + 3] = s[i + 4] = s[i + 5] = 0.0
-            for f in range(5):
-                s[i + 1 + f] += row[f]
-
-    def copy(self) -> tuple[list[float], float, float, float]:
-        """(buckets, last trade time, EW volume, EW time): what a reader needs, copied."""
-        return list(self.slots), self.last_t, self.ew, self.ew_t
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,29 +101,89 @@ def tick_window_stats(buckets: FloatArray, now: float, window: int, first_ts: fl
 
 def tick_windows_stats(buckets: FloatArray, now: float, windows: tuple[int, ...],
                        first_ts: float) -> dict[int, TickWindowStats]:
-    """Every window from one sort of the ring: a shorter window is a suffix of a longer one."""
-    newest = math.floor(now)
-    live = _in_window(buckets, now, max(windows))
+    """One symbol's windows: ``TickGrid`` (the scrape's computation for every symbol at
+    once) over its rows alone, so both give the same numbers by construction."""
+    grid = TickGrid(buckets, np.array([len(buckets)], dtype=np.intp))
+    newest = np.array([math.floor(now)], dtype=np.float64)
+    first = np.array([first_ts], dtype=np.float64)
     out = {}
     for window in windows:
-        rows = live[np.searchsorted(live[:, 0], newest - window, side="right"):]
-        ticks_f, volume, turnover, _, sum_r, sum_r2 = rows[:, 1:7].sum(axis=0).tolist()
-        ticks = int(ticks_f)
-        returns = ticks - (1 if ticks and newest - window < math.floor(first_ts) else 0)
-        volatility = sample_std(returns, sum_r, sum_r2)
-        annualised = None
-        if volatility is not None:
-            annualised = volatility * math.sqrt(returns / window * SECONDS_PER_YEAR)
-        drawdown = None
-        if ticks:
-            high, low = rows[:, 7], rows[:, 8]
-            drawdown = float(rows[:, 9].max())
-            if len(rows) > 1:
-                # A trough in a later bucket against the highest price of every earlier one.
-                peak_before = np.maximum.accumulate(high)[:-1]
-                drawdown = max(drawdown, float((1.0 - low[1:] / peak_before).max()))
+        c = grid.window(newest, first, window)
+        ticks, returns = int(c.ticks[0]), int(c.returns[0])
         out[window] = TickWindowStats(
-            ticks=ticks, tick_rate=ticks / window, volume=volume,
-            vwap=turnover / volume if volume > 0.0 else None, returns=returns, volatility=volatility,
-            volatility_annualised=annualised, max_drawdown=drawdown)
+            ticks=ticks, tick_rate=float(c.tick_rate[0]), volume=float(c.volume[0]), vwap=_defined(c.vwap[0]),
+            returns=returns, volatility=_defined(c.volatility[0]),
+            volatility_annualised=_defined(c.volatility_annualised[0]), max_drawdown=_defined(c.max_drawdown[0]))
     return out
+
+
+def _defined(x: np.float64) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowColumns:
+    """One window's statistics for every symbol of a ``TickGrid`` (NaN: undefined)."""
+
+    vwap: FloatArray
+    volatility: FloatArray
+    volatility_annualised: FloatArray
+    max_drawdown: FloatArray
+    tick_rate: FloatArray
+    ticks: FloatArray
+    volume: FloatArray
+    returns: FloatArray
+
+
+class TickGrid:
+    """Symbols' window rows, stacked (for the sums) and in a (symbol, row position)
+    grid padded after each symbol's newest row (for the drawdown's running high).
+    ``rows``: every symbol's rows, symbol by symbol, oldest first; ``counts``: rows
+    per symbol."""
+
+    def __init__(self, rows: FloatArray, counts: npt.NDArray[np.intp]) -> None:
+        s, depth = len(counts), int(counts.max()) if len(counts) else 0
+        self.s = s
+        self.seg = np.repeat(np.arange(s), counts)
+        self.second = rows[:, 0]
+        self.columns = [rows[:, c] for c in (1, 2, 3, 5, 6)]  # ticks, volume, turnover, sum r, sum r^2
+        # Rows come symbol by symbol, oldest first: their grid cells, in increasing order.
+        self.shape = (s, depth)
+        self.cell = np.arange(len(rows)) + np.repeat(np.arange(s) * depth - (np.cumsum(counts) - counts), counts)
+        self.high = self._grid(rows[:, 7], -np.inf)
+        self.low = self._grid(rows[:, 8], np.inf)  # padding: 1 - inf / peak = -inf, never the max
+        self.drawdown = self._grid(rows[:, 9], -np.inf)
+        self.second_grid = self._grid(rows[:, 0], -np.inf)  # padding: never inside a window
+
+    def _grid(self, values: FloatArray, pad: float) -> FloatArray:
+        out = np.full(self.shape, pad)
+        out.reshape(-1)[self.cell] = values
+        return out
+
+    def window(self, newest: FloatArray, first_ts: FloatArray, window: int) -> WindowColumns:
+        """One window's statistics for every symbol, read at second ``newest`` (per symbol)."""
+        oldest = newest - window
+        inside = (self.second > oldest[self.seg]) & (self.second <= newest[self.seg])
+        # bincount adds in row order (rows outside the window add +0.0).
+        ticks, volume, turnover, sum_r, sum_r2 = (
+            np.bincount(self.seg, weights=column * inside, minlength=self.s).astype(np.float64, copy=False)
+            for column in self.columns)
+        returns = ticks - ((ticks > 0) & (oldest < np.floor(first_ts)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = (sum_r2 - sum_r * sum_r / returns) / (returns - 1)
+            volatility = np.where(returns < 2, NAN, np.where(var > 0.0, np.sqrt(np.maximum(var, 0.0)), 0.0))
+            annualised = volatility * np.sqrt(returns / window * SECONDS_PER_YEAR)
+            vwap = np.where(volume > 0.0, turnover / volume, NAN)
+        # Max drawdown: inside a second, or a later second's low against the highest high
+        # of the window's earlier seconds.
+        cells = (self.second_grid > oldest[:, None]) & (self.second_grid <= newest[:, None])
+        best = np.where(cells, self.drawdown, -np.inf).max(axis=1, initial=-np.inf)
+        if self.shape[1] > 1:
+            peak = np.maximum.accumulate(np.where(cells, self.high, -np.inf), axis=1)[:, :-1]
+            low = np.where(cells[:, 1:], self.low[:, 1:], np.inf)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cross = np.where(peak > -np.inf, 1.0 - low / peak, -np.inf)
+            best = np.maximum(best, cross.max(axis=1))
+        return WindowColumns(vwap=vwap, volatility=volatility, volatility_annualised=annualised,
+                             max_drawdown=np.where(ticks > 0, best, NAN), tick_rate=ticks / window,
+                             ticks=ticks, volume=volume, returns=returns)

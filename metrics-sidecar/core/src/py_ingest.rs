@@ -1,0 +1,275 @@
+//! One core call per drained batch (issue 13, "one ingest entry"): received
+//! frames, each with its receive time (and, on the reliable channel, the
+//! (producer, instance, seq) stamp its header gives it), are decoded into Rust
+//! structs and applied (state.rs), and every rejection is counted by reason
+//! here, in one place. A panic costs its frame (`internal_error`), never the
+//! batch.
+//!
+//! A Python event object is built only for a consumer that still needs one: the
+//! journal (SIDECAR_STATE_DIR), the analytics inbox (trades and ticks), the
+//! recent-events ring. What Python still does with the outcome: log the
+//! rejections (rate-limited) from the (reason, frame prefix) list returned.
+
+use std::borrow::Cow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::event::{self, Event, Kind, Reason, Seq};
+use crate::py_state::StateCore;
+use crate::py_state_recent::Held;
+use crate::python::{report, Decoder};
+use crate::state::{Input, Outcome};
+
+/// (producer, instance, seq) a reliable batch header gives its payload.
+pub type Stamp = (String, String, i64);
+/// A rejection for the log: its reason, and the frame's first bytes when the
+/// frame itself was refused (a refusal of a decoded event logs no bytes).
+pub type Rejected<'py> = (&'static str, Option<Bound<'py, PyBytes>>);
+
+const LOGGED_PREFIX: usize = 120;
+const TOO_LARGE: &str = "too_large";
+
+/// What the Python side hands over with a batch (all optional).
+pub struct Hooks<'py> {
+    /// `journal.event(obj)` before an apply, `journal.reject(reason)`.
+    pub journal: Option<Bound<'py, PyAny>>,
+    /// The apply clock; None: the system clock (`time.time`).
+    pub clock: Option<Bound<'py, PyAny>>,
+    pub inbox: Option<Bound<'py, PyList>>,
+    /// The journal's "cannot record this" exception: the message is `bad_field`.
+    pub unrecordable: Option<Bound<'py, PyAny>>,
+}
+
+fn system_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+struct Batch<'a, 'py> {
+    py: Python<'py>,
+    core: &'a mut StateCore,
+    decoder: &'a Decoder,
+    hooks: &'a Hooks<'py>,
+    rejected: Vec<Rejected<'py>>,
+}
+
+impl<'py> Batch<'_, 'py> {
+    fn reject(&mut self, reason: &'static str, frame: Option<&[u8]>) {
+        self.core.aggregates.reject(reason);
+        if let Some(journal) = &self.hooks.journal {
+            if let Err(error) = journal.call_method1(intern!(self.py, "reject"), (reason,)) {
+                report(self.py, error);
+            }
+        }
+        let prefix = frame.map(|f| PyBytes::new(self.py, f.get(..LOGGED_PREFIX).unwrap_or(f)));
+        self.rejected.push((reason, prefix));
+    }
+
+    fn frame<'a>(
+        &mut self,
+        frame: &'a [u8],
+        recv: f64,
+        stamp: Option<&'a Stamp>,
+        arrays: bool,
+    ) -> usize {
+        let py = self.py;
+        let decoder = self.decoder;
+        let iso = |text: &str| decoder.iso(py, text);
+        if arrays && frame.first() == Some(&b'[') {
+            let results = catch_unwind(AssertUnwindSafe(|| {
+                event::decode_batch(frame, &decoder.rules, &iso)
+            }))
+            .unwrap_or_else(|_| vec![Err(Reason::InternalError)]);
+            let count = results.len();
+            for result in results {
+                self.one(result, frame, recv, None);
+            }
+            return count;
+        }
+        let result = crate::guarded(|| event::decode(frame, &decoder.rules, &iso));
+        self.one(result, frame, recv, stamp);
+        1
+    }
+
+    fn one<'a>(
+        &mut self,
+        result: Result<Event<'a>, Reason>,
+        frame: &[u8],
+        recv: f64,
+        stamp: Option<&'a Stamp>,
+    ) {
+        let done = catch_unwind(AssertUnwindSafe(|| match result {
+            Err(reason) => self.reject(reason.as_str(), Some(frame)),
+            Ok(event) => self.apply(event, frame, recv, stamp),
+        }));
+        if done.is_err() {
+            self.reject(Reason::InternalError.as_str(), None);
+        }
+    }
+
+    fn apply<'a>(
+        &mut self,
+        mut event: Event<'a>,
+        frame: &[u8],
+        recv: f64,
+        stamp: Option<&'a Stamp>,
+    ) {
+        let py = self.py;
+        if let Some((producer, instance, seq)) = stamp {
+            event.producer = Some(Cow::Borrowed(producer));
+            event.instance = Some(Cow::Borrowed(instance));
+            match u64::try_from(*seq) {
+                Ok(seq) => event.seq = Some(Seq::Small(seq)),
+                Err(_) => return self.reject(Reason::BadField.as_str(), Some(frame)),
+            }
+        }
+        let seq = match &event.seq {
+            None => None,
+            Some(Seq::Small(n)) => match i64::try_from(*n) {
+                Ok(n) => Some(n),
+                Err(_) => return self.reject(Reason::InternalError.as_str(), None),
+            },
+            Some(Seq::Big(_)) => return self.reject(Reason::InternalError.as_str(), None),
+        };
+        let kind = match event.kind {
+            Kind::Trade => 0,
+            Kind::Tick => 1,
+            Kind::Heartbeat => 2,
+        };
+        let input = Input {
+            kind,
+            ts_s: event.ts_s,
+            sent: event.sent_ts,
+            recv,
+            side: usize::from(event.side.as_deref() == Some("sell")),
+            qty: event.qty,
+            symbol: event.symbol.as_deref(),
+            price: event.price.unwrap_or(0.0),
+            source: &event.source,
+            producer: event.producer.as_deref(),
+            instance: event.instance.as_deref(),
+            seq,
+            event_id: event.event_id.as_deref(),
+        };
+        let mut object: Option<PyObject> = None;
+        if let Some(journal) = &self.hooks.journal {
+            let recorded = self.decoder.build(py, &event, recv).and_then(|obj| {
+                journal
+                    .call_method1(intern!(py, "event"), (&obj,))
+                    .map(|_| obj)
+            });
+            match recorded {
+                Ok(obj) => object = Some(obj),
+                Err(error) => {
+                    let unrecordable = self.hooks.unrecordable.as_ref();
+                    if unrecordable.is_some_and(|class| error.get_type(py).is(class)) {
+                        return self.reject(Reason::BadField.as_str(), Some(frame));
+                    }
+                    report(py, error);
+                    return self.reject(Reason::InternalError.as_str(), None);
+                }
+            }
+        }
+        let applied = match &self.hooks.clock {
+            None => system_now(),
+            Some(clock) => match clock.call0().and_then(|t| t.extract::<f64>()) {
+                Ok(t) => t,
+                Err(error) => {
+                    report(py, error);
+                    return self.reject(Reason::InternalError.as_str(), None);
+                }
+            },
+        };
+        match self.core.apply_input(py, &input, applied) {
+            Ok(Outcome::Applied) => self.hand_on(&event, recv, object),
+            Ok(Outcome::Duplicate) => {}
+            Ok(Outcome::Refused(refusal)) => self.rejected.push((refusal.as_str(), None)),
+            Err(error) => {
+                report(py, error);
+                self.reject(Reason::InternalError.as_str(), None);
+            }
+        }
+    }
+
+    /// An applied event to the consumers that read it: the analytics inbox (an
+    /// object), the recent-events ring (the object if one was built, else the
+    /// decoded struct).
+    fn hand_on(&mut self, event: &Event<'_>, recv: f64, object: Option<PyObject>) {
+        let py = self.py;
+        let inbox = self
+            .hooks
+            .inbox
+            .as_ref()
+            .filter(|_| event.kind != Kind::Heartbeat);
+        let object = match (object, inbox) {
+            (Some(object), _) => Some(object),
+            (None, Some(_)) => match self.decoder.build(py, event, recv) {
+                Ok(object) => Some(object),
+                Err(error) => {
+                    report(py, error);
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        match object {
+            Some(object) => {
+                if let Some(inbox) = inbox {
+                    if let Err(error) = inbox.append(&object) {
+                        report(py, error);
+                    }
+                }
+                self.core.recent.push(Held::Object(object));
+            }
+            None => self.core.recent.push_decoded(event, recv),
+        }
+    }
+}
+
+/// Decodes and applies `frames` (bytes, with `recv[i]` and `stamps[i]`): the
+/// number of messages they held (a batch frame counts its elements), and the
+/// rejections for the log. `arrays`: a frame starting with `[` is a JSON array
+/// of messages, each judged on its own.
+#[allow(clippy::too_many_arguments)]
+pub fn ingest<'py>(
+    py: Python<'py>,
+    core: &mut StateCore,
+    frames: &Bound<'py, PyList>,
+    recv: &[f64],
+    stamps: Option<&[Option<Stamp>]>,
+    arrays: bool,
+    max_bytes: usize,
+    hooks: &Hooks<'py>,
+) -> PyResult<(usize, Vec<Rejected<'py>>)> {
+    let decoder = core.decoder.clone_ref(py);
+    let mut batch = Batch {
+        py,
+        core,
+        decoder: decoder.get(),
+        hooks,
+        rejected: Vec::new(),
+    };
+    let mut messages = 0;
+    for (i, item) in frames.iter().enumerate() {
+        let at = recv.get(i).copied().unwrap_or_else(system_now);
+        let stamp = stamps.and_then(|s| s.get(i)).and_then(Option::as_ref);
+        let Ok(bytes) = item.downcast::<PyBytes>() else {
+            messages += 1;
+            batch.reject(Reason::InternalError.as_str(), None);
+            continue;
+        };
+        let frame = bytes.as_bytes();
+        if frame.len() > max_bytes {
+            messages += 1;
+            batch.reject(TOO_LARGE, Some(frame));
+            continue;
+        }
+        messages += batch.frame(frame, at, stamp, arrays);
+    }
+    Ok((messages, batch.rejected))
+}
