@@ -6,12 +6,16 @@ the publisher's sender thread does the send (``trading_app/telemetry/push.py``).
 Every call is timed on its own with ``perf_counter_ns`` (the timer pair itself
 costs ~0.1 us and is reported as ``timer_overhead_us``), at a paced rate like an
 app would call it, so the sidecar keeps up and no call meets a full queue. The
-message dict is built outside the timed region; stamping it is part of the cost.
+message dict is built outside the timed region, by the app's own builder
+(``messages.trade_message``, which every ``trade()`` uses); stamping it is part of
+the cost. ``publish_plain`` is the same call with a caller's own six-key dict,
+which the stamp has to grow (one dict resize more); ``trade`` times the builder too.
 
 For the tail (docs/benchmarks.md *B3 tail*), each case also times a pure-bytecode
 spin of publish()'s median length (the machine's own tail, same run), records the
 hypervisor's steal share, and runs a second paced pass that puts every call over
-5 us under a cause (gc, preempted, blocked, page fault, none).
+5 us under a cause (gc, preempted, blocked, page fault, sender_ran, none). Each
+repeat's own p50 / p99 / share over 5 us is kept in ``runs`` next to the medians.
 """
 
 from __future__ import annotations
@@ -28,10 +32,16 @@ import zmq
 from harness import free_port, percentile, start_sidecar, wait_until
 from prometheus_client import CollectorRegistry, Counter
 
+from trading_app.telemetry.messages import trade_message
 from trading_app.telemetry.push import PushPublisher as Publisher
 
 
 def _message() -> dict[str, Any]:
+    return trade_message("buy", 1.0, symbol="BTCUSDT", price=100.5)
+
+
+def _plain_message() -> dict[str, Any]:
+    """A caller's own dict, six keys: the stamp's five more outgrow its table."""
     return {"type": "trade", "side": "buy", "qty": 1.0, "ts": time.time(), "symbol": "BTCUSDT", "price": 100.5}
 
 
@@ -56,7 +66,7 @@ def _paced(n: int, rate: float, call: Callable[[Any], object], make_arg: Callabl
 
 
 def _tail_causes(n: int, rate: float, call: Callable[[Any], object], make_arg: Callable[[], Any],
-                 slow_us: float = 5.0) -> dict[str, Any]:
+                 slow_us: float = 5.0, backlog: Callable[[], int] = lambda: 0) -> dict[str, Any]:
     """What the calls over ``slow_us`` had in common: the same paced loop as
     ``_paced``, with the calling thread's ``getrusage(RUSAGE_THREAD)`` read just
     outside each timed region (so the two syscalls are not in the time) and the
@@ -64,7 +74,10 @@ def _tail_causes(n: int, rate: float, call: Callable[[Any], object], make_arg: C
     put under the first cause it shows: a collection ran in it (``gc``), the
     kernel took the core away (``preempted``: involuntary context switch), the
     thread slept in the kernel (``blocked``: voluntary switch, e.g. a futex wait
-    for the GIL), it faulted a page in (``page_fault``), else ``none``."""
+    for the GIL), it faulted a page in (``page_fault``), the publisher's sender
+    thread took entries off the queue since the previous call (``sender_ran``:
+    ``backlog()`` went down, so the sender held the GIL in between and the caller
+    resumed on a core that ran something else meanwhile), else ``none``."""
     collections = [0]
 
     def on_gc(phase: str, _info: dict[str, int]) -> None:
@@ -72,28 +85,32 @@ def _tail_causes(n: int, rate: float, call: Callable[[Any], object], make_arg: C
             collections[0] += 1
 
     usage, who, clock = resource.getrusage, resource.RUSAGE_THREAD, time.perf_counter_ns
-    causes = {"gc": 0, "preempted": 0, "blocked": 0, "page_fault": 0, "none": 0}
+    causes = {"gc": 0, "preempted": 0, "blocked": 0, "page_fault": 0, "sender_ran": 0, "none": 0}
     slow = 0
     gap = 1.0 / rate
     gc.callbacks.append(on_gc)
     try:
         due = time.perf_counter()
+        left = backlog()  # right after the previous call
         for _ in range(n):
             while time.perf_counter() < due:
                 pass
             due += gap
             arg = make_arg()
+            sender_ran = backlog() < left
             before, gcs = usage(who), collections[0]
             t0 = clock()
             call(arg)
             t1 = clock()
             after = usage(who)
+            left = backlog()
             if (t1 - t0) / 1000.0 <= slow_us:
                 continue
             slow += 1
             cause = ("gc" if collections[0] != gcs else "preempted" if after.ru_nivcsw != before.ru_nivcsw
                      else "blocked" if after.ru_nvcsw != before.ru_nvcsw
                      else "page_fault" if after.ru_minflt + after.ru_majflt != before.ru_minflt + before.ru_majflt
+                     else "sender_ran" if sender_ran
                      else "none")
             causes[cause] += 1
     finally:
@@ -181,21 +198,26 @@ def _one_case(address: str, up: bool, n: int, rate: float) -> dict[str, Any]:
         spins = _spin_iterations(0.9)
         steal = _steal_share()
         publish_us = _paced(n, rate, pub.publish, _message)
+        plain_us = _paced(n, rate, pub.publish, _plain_message)
         trade_us = _paced(n, rate, lambda _: pub.trade("buy", 1.0, symbol="BTCUSDT", price=100.5))
         bare_us = _paced(n, rate, bare_send)
         spin_us = _paced(n, rate, lambda _: _spin(spins))
         steal_share = steal()
         queued = sum(pub.stats().sent.values())  # the timed publish() and trade() calls only
-        causes = _tail_causes(n, rate, pub.publish, _message)
+        causes = _tail_causes(n, rate, pub.publish, _message, backlog=pub.backlog)
         bare_causes = _tail_causes(n, rate, bare_send, lambda: None)
         spin_causes = _tail_causes(n, rate, lambda _: _spin(spins), lambda: None)
     finally:
         pub.close()
         bare.close(linger=0)
         context.term()
-    return {"publish": _stats(publish_us), "trade": _stats(trade_us), "bare_send": _stats(bare_us),
-            "spin_control": _stats(spin_us), "steal_share": steal_share, "queued": queued, "samples": publish_us,
+    return {"publish": _stats(publish_us), "publish_plain": _stats(plain_us), "trade": _stats(trade_us),
+            "bare_send": _stats(bare_us), "spin_control": _stats(spin_us), "steal_share": steal_share,
+            "queued": queued, "samples": publish_us,
             "tail_causes": {"publish": causes, "bare_send": bare_causes, "spin_control": spin_causes}}
+
+
+KEYS = ("publish", "publish_plain", "trade", "bare_send", "spin_control")
 
 
 def run(log_dir: Path, n: int, rate: float, repeats: int) -> dict[str, Any]:
@@ -223,7 +245,8 @@ def run(log_dir: Path, n: int, rate: float, repeats: int) -> dict[str, Any]:
         out[case] = {key: {"p50": med(rows, key, "p50"), "p99": med(rows, key, "p99"),
                            "over_5us": med(rows, key, "over_5us"),
                            "over_20us": med(rows, key, "over_20us")}
-                     for key in ("publish", "trade", "bare_send", "spin_control")}
+                     for key in KEYS}
+        out[case]["runs"] = [{key: {q: r[key][q] for q in ("p50", "p99", "over_5us")} for key in KEYS} for r in rows]
         out[case]["steal_share"] = [r["steal_share"] for r in rows]
         out[case]["queued"] = rows[-1]["queued"]
         out[case]["tail_causes"] = [r["tail_causes"] for r in rows]

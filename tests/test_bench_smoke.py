@@ -44,15 +44,16 @@ def test_quick_suite_runs_and_reports_every_benchmark(tmp_path: Path) -> None:
 
     b3 = r["B3"]
     for case in ("up", "down"):
-        for call in ("publish", "trade", "bare_send", "spin_control"):
+        for call in ("publish", "publish_plain", "trade", "bare_send", "spin_control"):
             assert 0 < b3[case][call]["p50"] <= b3[case][call]["p99"]
-        assert len(b3[case]["tail_causes"]) == len(b3[case]["steal_share"]) == b3["repeats"]
+            assert [run[call]["p50"] for run in b3[case]["runs"]] != []
+        assert len(b3[case]["tail_causes"]) == len(b3[case]["steal_share"]) == len(b3[case]["runs"]) == b3["repeats"]
         for repeat in b3[case]["tail_causes"]:
             assert set(repeat) == {"publish", "bare_send", "spin_control"}
             for tail in repeat.values():  # every slow call is put under exactly one cause
                 assert tail["calls"] == b3["n"] and sum(tail["causes"].values()) == tail["slow"]
         assert len(b3[case]["samples"]) == 1001
-    assert b3["up"]["queued"] == 2 * b3["n"]  # publish() and trade() calls all queued to the live sidecar
+    assert b3["up"]["queued"] == 3 * b3["n"]  # publish() (two kinds of dict) and trade(): all queued
     assert b3["down"]["queued"] == 0
 
     for row in r["B4"]:

@@ -4,6 +4,7 @@ not send, stamps producer/instance/seq, is thread-safe, and emits schema-valid J
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,9 +15,11 @@ import zmq
 
 from telemetry_testkit.fixtures import load_messages
 from telemetry_testkit.procs import free_port, wait_until
+from trading_app.telemetry.messages import heartbeat_message, tick_message, trade_message
 from trading_app.telemetry.push import DURATION_SAMPLE
 from trading_app.telemetry.push import PushPublisher as Publisher
 
+STAMP = ("producer", "instance", "seq", "event_id", "sent_ts")
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schema" / "message.json").read_text())
 
 
@@ -76,6 +79,41 @@ def test_messages_arrive_stamped_and_schema_valid(pull: tuple[zmq.Socket, str]) 
         jsonschema.validate(message, SCHEMA)
         # Stamped by the calls above: the event time first, then the send time.
         assert before <= float(message["ts"]) <= float(message["sent_ts"]) <= after  # type: ignore[arg-type]
+
+
+def test_builder_messages_are_stamped_in_place_and_leave_without_placeholders(pull: tuple[zmq.Socket, str]) -> None:
+    """The builders write the stamp's keys as None placeholders (and their optional
+    fields, deleted when absent), so publish() only overwrites values: the dict's
+    table is never regrown in the caller. On the wire no placeholder is left, an
+    absent optional field is absent, and an ``event_id`` given as None is generated
+    like a missing one."""
+    sock, addr = pull
+    built = [trade_message("buy", 1), trade_message("sell", 2, symbol="ETHUSDT", price=10),
+             tick_message("BTCUSDT", 101.0), tick_message("BTCUSDT", 101.0, event_id="feed-7", bid=100.0, ask=102.0),
+             heartbeat_message()]
+    plain = {"type": "trade", "side": "buy", "qty": 3.0, "ts": time.time(), "event_id": None}
+    with Publisher(addr, producer="unit", heartbeat_interval=0) as pub:
+        wait_until(lambda: pub.connected, 5, message="monitor reports CONNECTED")
+        sizes = [sys.getsizeof(m) for m in built]
+        results = [pub.publish(m) for m in [*built, plain]]
+        assert [sys.getsizeof(m) for m in built] == sizes  # stamped in place: no resize
+        received = recv_json(sock, 6)
+    assert [r.queued for r in results] == [True] * 6
+    assert [m["seq"] for m in received] == [1, 2, 3, 4, 5, 6]
+    assert [sorted(m) for m in received] == [
+        sorted(["type", "side", "qty", "ts", *STAMP]),
+        sorted(["type", "side", "qty", "ts", "symbol", "price", *STAMP]),
+        sorted(["type", "symbol", "price", "volume", "source", "ts", *STAMP]),
+        sorted(["type", "symbol", "price", "volume", "source", "ts", "bid", "ask", *STAMP]),
+        sorted(["type", "ts", *STAMP]),
+        sorted(["type", "side", "qty", "ts", *STAMP])]
+    instance = received[0]["instance"]
+    assert [m["event_id"] for m in received] == [f"{instance}-1", f"{instance}-2", f"{instance}-3", "feed-7",
+                                                 f"{instance}-5", f"{instance}-6"]
+    assert [r.event_id for r in results] == [m["event_id"] for m in received]
+    for message in received:
+        assert None not in message.values()
+        jsonschema.validate(message, SCHEMA)
 
 
 @pytest.mark.parametrize(("name", "raw"), load_messages("valid"))

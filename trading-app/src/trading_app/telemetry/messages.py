@@ -15,14 +15,25 @@ if TYPE_CHECKING:
     from .protocol import Published
 
 
+# Why the builders write the stamp's keys as None placeholders: a dict built from
+# a literal is sized for its keys; the five the stamp adds to a six-key message
+# would outgrow that table, and the resize (a new table, and the old freed) would
+# happen inside publish(). Written here, it happens in the caller's own code before
+# publish(), and the stamp only overwrites values. The optional fields are in the
+# literal too, deleted when absent, so the table is sized for the largest message.
+# The key order stays what it was: fields, then producer, instance, seq, event_id, sent_ts.
+
+
 def trade_message(side: str, qty: float, symbol: str | None = None, price: float | None = None,
                   ts: float | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"type": "trade", "side": side, "qty": float(qty),
-                               "ts": time.time() if ts is None else ts}
-    if symbol:
-        message["symbol"] = symbol
-    if price is not None:
-        message["price"] = float(price)
+                               "ts": time.time() if ts is None else ts, "symbol": symbol,
+                               "price": None if price is None else float(price),
+                               "producer": None, "instance": None, "seq": None, "event_id": None, "sent_ts": None}
+    if not symbol:
+        del message["symbol"]
+    if price is None:
+        del message["price"]
     return message
 
 
@@ -31,18 +42,20 @@ def tick_message(symbol: str, price: float, volume: float = 0.0, source: str = "
                  bid: float | None = None, ask: float | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"type": "tick", "symbol": symbol, "price": float(price),
                                "volume": float(volume), "source": source,
-                               "ts": time.time() if ts is None else ts}
-    if event_id is not None:
-        message["event_id"] = event_id
-    if bid is not None:
-        message["bid"] = float(bid)
-    if ask is not None:
-        message["ask"] = float(ask)
+                               "ts": time.time() if ts is None else ts,
+                               "bid": None if bid is None else float(bid), "ask": None if ask is None else float(ask),
+                               "producer": None, "instance": None, "seq": None, "event_id": event_id,
+                               "sent_ts": None}
+    if bid is None:
+        del message["bid"]
+    if ask is None:
+        del message["ask"]
     return message
 
 
 def heartbeat_message() -> dict[str, Any]:
-    return {"type": "heartbeat", "ts": time.time()}
+    return {"type": "heartbeat", "ts": time.time(),
+            "producer": None, "instance": None, "seq": None, "event_id": None, "sent_ts": None}
 
 
 class MessageHelpers:

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("trading_app.publisher")
 
 _perf_counter = time.perf_counter
+_time = time.time
 DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_CLOSE_LINGER = 1.0
 DURATION_SAMPLE = 64  # publish() calls per timed one (a power of two)
@@ -93,7 +94,8 @@ class PushPublisher(MessageHelpers):
                                   heartbeat_interval, self.heartbeat, curve, batch_backlog)
         self._monitors = self._sender.monitors
         self._single = len(self.addresses) == 1
-        self._stamp_next = self._stamper.stamp_next
+        self._seqs = self._stamper.seqs
+        self._prefixes = self._stamper.prefixes
         self._sent = self._recorder.sent
         self._dropped = self._recorder.dropped
         self._sender.start()
@@ -118,16 +120,38 @@ class PushPublisher(MessageHelpers):
         """Number and queue; never blocks, never raises for transport problems.
 
         Under one uncontended lock that orders seqs with the queue: the stamp,
-        the checks, the append and the per-type
-        count; nothing else. One call in ``DURATION_SAMPLE`` is timed for
-        ``publisher_publish_duration_seconds``."""
+        the checks, the append and the per-type count; nothing else. One call in
+        ``DURATION_SAMPLE`` is timed for ``publisher_publish_duration_seconds``.
+
+        Why one flat body (``Stamper.stamp_next`` and ``_enqueue_locked`` written
+        out, not called): the slow calls are the first ones after the sender
+        thread held the GIL, which find the caller's core cold, and the cold cost
+        grows with every frame and object the call touches (docs/benchmarks.md,
+        *B3 tail*: two frames fewer, and a builder's pre-sized dict, took the share
+        of calls over 5 µs from ~1.0 % to ~0.7 % in same-run interleaved runs)."""
         started = _perf_counter()
-        endpoint = 0 if self._single else shard_index(message, len(self._monitors))
+        endpoint = 0 if self._single else shard_index(message, len(self._queues))
         lock = self._lock
         lock.acquire()  # not ``with``: half the cost, and measurable at this scale
         try:
-            seq = self._stamp_next(message, endpoint)
-            reason = self._enqueue_locked(message, endpoint)
+            seqs = self._seqs  # the Stamper's: publish_many() and heartbeat() number from the same list
+            seq = seqs[endpoint] = seqs[endpoint] + 1  # consumed even if the message is then dropped
+            message["producer"] = self.producer
+            message["instance"] = self.instance
+            message["seq"] = seq
+            if message.get("event_id") is None:
+                message["event_id"] = f"{self._prefixes[endpoint]}{seq}"
+            message["sent_ts"] = _time()
+            if self._closed:
+                reason: str | None = "closed"
+            elif not self._monitors[endpoint].connected:
+                reason = "no_peer"
+            elif self._pushed - self._sender.popped >= self.queue_size:
+                reason = "queue_full"
+            else:
+                self._queues[endpoint].append(message)
+                self._pushed += 1
+                reason = None
             if reason is None:
                 self._sent[message.get("type", "unknown")] += 1
             else:
@@ -139,7 +163,8 @@ class PushPublisher(MessageHelpers):
         return Published(message, reason is None, reason)
 
     def _enqueue_locked(self, message: dict[str, Any], endpoint: int) -> str | None:
-        """Queue a numbered message, or say why not. Hold the lock."""
+        """Queue a numbered message, or say why not. Hold the lock. (``publish()``
+        has these checks written out: keep the two the same.)"""
         if self._closed:
             return "closed"
         if not self._monitors[endpoint].connected:

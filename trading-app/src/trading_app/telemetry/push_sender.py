@@ -17,7 +17,9 @@ it keep up when it gets the GIL only now and then. Without it a single
 - No wake-up signal: a wake-up (futex, pipe) would be a system call in the
   caller. The thread polls the queue instead: every ``FAST_POLL`` s while there
   was work in the last ``FAST_WINDOW`` s, every ``SLOW_POLL`` s when idle. That
-  bounds the hand-off delay; it costs ~0.3 % of a core while idle.
+  bounds the hand-off delay; it costs ~0.3 % of a core while idle. After a poll
+  that had to wait for the GIL (a caller that never pauses) the next one is
+  ``HOG_POLL`` long (see there).
 - ``stop()``: send what is queued until the deadline, count the rest as
   ``closed``, then close the sockets with the time left as LINGER (the owner's
   ``context.term()`` waits it out).
@@ -26,6 +28,7 @@ it keep up when it gets the GIL only now and then. Without it a single
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -48,6 +51,19 @@ FAST_POLL = 50e-6
 FAST_WINDOW = 0.01
 SLOW_POLL = 1e-3
 HWM_PAUSE = 2e-4  # the send queue is full: let the I/O thread move some out
+# A poll whose sleep took longer than its length plus GIL_WAITED_SHARE of the
+# switch interval waited for the GIL on its way back: the caller is running Python
+# without a pause and gave the GIL up only because this thread forced a switch
+# (after sys.getswitchinterval()). Every such switch leaves the caller's next
+# publish() on a cold core (docs/benchmarks.md, *B3 tail*), so after HOG_LATE such
+# polls in a row the sender's polls are HOG_POLL long: about half as many forced
+# switches, for up to HOG_POLL more hand-off delay to a caller that never pauses.
+# A caller that waits on I/O (a web handler, a feed, B4's paced publisher) gives
+# the GIL up on its own; "in a row" keeps a single late wake-up on a loaded
+# machine (run-queue wait, not the GIL) from costing its messages HOG_POLL.
+GIL_WAITED_SHARE = 0.8
+HOG_LATE = 2
+HOG_POLL = 5e-3
 DRAIN_MAX = 4096  # queue entries per round, so heartbeats stay on time under load
 
 # One queue entry: a message from publish(), a list of them from publish_many().
@@ -70,6 +86,8 @@ class PushSender:
         self._encode = msgspec.json.Encoder().encode
         self._encode_logged = float("-inf")  # last "cannot encode" log line: at most one a second
         self._stopping = False
+        self._late_polls = 0  # polls in a row that waited for the GIL (see GIL_WAITED_SHARE)
+        self.hog_naps = 0  # HOG_POLL-long polls taken; written by this thread only
         self._deadline = 0.0
         self._linger = 0.0
         self.sockets: list[zmq.Socket] = []
@@ -113,6 +131,7 @@ class PushSender:
     def _loop(self) -> None:
         queues = self._queues
         sleep, monotonic = time.sleep, time.monotonic
+        gil_waited = GIL_WAITED_SHARE * sys.getswitchinterval()
         last_work = monotonic()
         next_heartbeat = last_work + self._heartbeat_interval
         while True:
@@ -125,7 +144,13 @@ class PushSender:
             elif self._stopping:
                 return
             else:
-                sleep(FAST_POLL if now - last_work < FAST_WINDOW else SLOW_POLL)
+                if self._late_polls >= HOG_LATE:
+                    nap = HOG_POLL
+                    self.hog_naps += 1
+                else:
+                    nap = FAST_POLL if now - last_work < FAST_WINDOW else SLOW_POLL
+                sleep(nap)
+                self._late_polls = self._late_polls + 1 if monotonic() - now > nap + gil_waited else 0
             if self._heartbeat_interval > 0 and now >= next_heartbeat and not self._stopping:
                 self._on_heartbeat()  # stamps and queues one per endpoint, in seq order with the rest
                 next_heartbeat = now + self._heartbeat_interval
