@@ -18,23 +18,26 @@ fn guard<T>(work: impl FnOnce() -> T) -> PyResult<T> {
         .map_err(|_| PyRuntimeError::new_err("internal error in the core's analytics"))
 }
 
-/// Native-endian float64 bytes of `values` (what `np.frombuffer` reads).
-fn floats<'py>(py: Python<'py>, values: &[f64]) -> PyResult<Bound<'py, PyBytes>> {
+/// `values` as native-endian bytes (what `np.frombuffer` reads), 8 a value.
+fn packed<'py, T: Copy>(
+    py: Python<'py>,
+    values: &[T],
+    bytes: fn(T) -> [u8; 8],
+) -> PyResult<Bound<'py, PyBytes>> {
     PyBytes::new_with(py, values.len() * 8, |buf| {
-        for (out, x) in buf.chunks_exact_mut(8).zip(values) {
-            out.copy_from_slice(&x.to_ne_bytes());
+        for (out, &x) in buf.chunks_exact_mut(8).zip(values) {
+            out.copy_from_slice(&bytes(x));
         }
         Ok(())
     })
 }
 
+fn floats<'py>(py: Python<'py>, values: &[f64]) -> PyResult<Bound<'py, PyBytes>> {
+    packed(py, values, f64::to_ne_bytes)
+}
+
 fn ints<'py>(py: Python<'py>, values: &[i64]) -> PyResult<Bound<'py, PyBytes>> {
-    PyBytes::new_with(py, values.len() * 8, |buf| {
-        for (out, x) in buf.chunks_exact_mut(8).zip(values) {
-            out.copy_from_slice(&x.to_ne_bytes());
-        }
-        Ok(())
-    })
+    packed(py, values, i64::to_ne_bytes)
 }
 
 type SeriesView<'py> = (
