@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from metrics_sidecar import read_model
 from metrics_sidecar.analytics import table
 from metrics_sidecar.analytics.table import symbol_columns
 from metrics_sidecar.analytics.views import symbol_analytics
@@ -77,7 +78,7 @@ def test_symbol_columns_equal_symbol_analytics(seed: int, symbols: int, later: f
     engine = state.analytics
     assert engine is not None
     now = end + later
-    columns, positions = symbol_columns(engine, state.lock, now)
+    columns, positions = symbol_columns(read_model.analytics_columns(state), engine.windows, now)
     with state.lock:
         names = engine.symbols()
         snaps = [engine.symbol_snapshot(s) for s in names]

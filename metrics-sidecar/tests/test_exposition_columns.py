@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from metrics_sidecar import read_model
 from metrics_sidecar.analytics.table import symbol_columns
 from metrics_sidecar.analytics_exposition import write_analytics
 from metrics_sidecar.decode import Tick, Trade
@@ -158,7 +159,7 @@ def test_write_state_equals_the_python_writer_over_generated_states(
 def reference_analytics(state: TelemetryState, now: float) -> dict[str, str]:
     """The analytics' per-symbol families by the reference writer, from the same columns."""
     assert state.analytics is not None
-    columns, positions = symbol_columns(state.analytics, state.lock, now)
+    columns, positions = symbol_columns(read_model.analytics_columns(state), state.analytics.windows, now)
     rows: Rows = {}
 
     def add(name: str, window: str | None, column: npt.NDArray[np.float64]) -> None:

@@ -1,6 +1,6 @@
 """Prometheus exposition of the analytics, computed at scrape time: every
 symbol's statistics come as columns from ``analytics.table.symbol_columns``
-(one copy from the core under ``state.lock``, maths outside it) and are written
+(one copy from the core through read_model.py, maths outside it) and are written
 one family at a time.
 
 Statistics that are undefined (a volatility from fewer than two returns, a VWAP
@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from . import read_model
 from .analytics.table import symbol_columns
 from .analytics.views import side_analytics
 from .textformat import LabelColumn, Writer
@@ -32,12 +33,7 @@ def write_analytics(state: TelemetryState, out: Writer, now: float) -> None:
     engine = state.analytics
     if engine is None:
         return
-    with state.lock:
-        sides = engine.side_snapshots()
-        hub = engine.stream
-        clients = len(hub.clients)
-        dropped = list(hub.dropped.items())
-        sent = list(hub.sent.items())
+    sides, (clients, dropped, sent), columns_copy = read_model.analytics_scrape(state)
     windows = engine.windows
 
     side_stats = [side_analytics(side, now, windows, engine.half_life) for side in sides]
@@ -56,7 +52,7 @@ def write_analytics(state: TelemetryState, out: Writer, now: float) -> None:
     for stats in side_stats:
         out.sample("volume_ewm", f'{{side="{stats.side}"}}', stats.ew_volume)
 
-    columns, positions = symbol_columns(engine, state.lock, now)
+    columns, positions = symbol_columns(columns_copy, engine.windows, now)
     symbols = columns.symbols
 
     def by_window(label: str) -> tuple[LabelColumn, ...]:

@@ -19,6 +19,7 @@ from .producers import OVERFLOW_LABEL
 if TYPE_CHECKING:
     from .analytics.ohlc import Bar
     from .analytics.rings import FloatArray
+    from .analytics.table import ColumnsCopy
     from .analytics.views import SideSnapshot, SymbolSnapshot
     from .clock_offset import Method
     from .events import Event
@@ -160,3 +161,34 @@ def bars(state: TelemetryState, name: str, span: int, limit: int) -> tuple[bool,
     assert engine is not None
     with state.lock:
         return _known(state, name), engine.bars(name, span, limit)
+
+
+# -- analytics ------------------------------------------------------------------
+StreamCounts = tuple[int, list[tuple[str, int]], list[tuple[str, int]]]  # clients, dropped, sent
+
+
+def analytics_columns(state: TelemetryState) -> ColumnsCopy:
+    """Every symbol's analytics inputs, one copy out of the core (analytics/table.py)."""
+    engine = state.analytics
+    assert engine is not None
+    with state.lock:
+        return analytics_columns_locked(state)
+
+
+def analytics_scrape(state: TelemetryState) -> tuple[list[SideSnapshot], StreamCounts, ColumnsCopy]:
+    """What the analytics families need, at one instant: the side windows, the
+    stream's counts and every symbol's inputs."""
+    engine = state.analytics
+    assert engine is not None
+    with state.lock:
+        sides = engine.side_snapshots()
+        hub = engine.stream
+        counts = (len(hub.clients), list(hub.dropped.items()), list(hub.sent.items()))
+        return sides, counts, analytics_columns_locked(state)
+
+
+def analytics_columns_locked(state: TelemetryState) -> ColumnsCopy:
+    engine = state.analytics
+    assert engine is not None
+    engine.absorb()
+    return engine.core.columns(engine.sma_ticks)

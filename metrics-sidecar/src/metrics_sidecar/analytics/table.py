@@ -3,7 +3,7 @@ aligned with ``symbols``, NaN where a statistic is undefined (the exposition
 writes NaN for those, as ``analytics_exposition`` documents).
 
 The raw inputs of every symbol (window rows, last N prices, a few scalars, the
-positions) come from the core in one call under the lock (``_core.Analytics.columns``:
+positions) come from the core in one call (``_core.Analytics.columns``, copied by read_model.py:
 flat float64 bytes, wrapped by numpy without another copy); the statistics are
 computed outside it, for all symbols together, by the same functions the per-symbol
 API uses (``windows.TickGrid``, ``views.recent_stats``), so both give the same numbers.
@@ -12,14 +12,12 @@ API uses (``windows.TickGrid``, ``views.recent_stats``), so both give the same n
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
 
-from .engine import AnalyticsEngine
 from .rings import FloatArray
 from .series import SESSION_SECONDS
 from .views import recent_stats
@@ -68,18 +66,21 @@ class PositionColumns:
             yield PositionRow(*row)
 
 
-def symbol_columns(engine: AnalyticsEngine, lock: threading.Lock,
+# What ``_core.Analytics.columns`` returns (read_model.analytics_columns copies it under the lock):
+# names, per-symbol scalars, window rows and their counts, recent prices and their counts, the
+# symbols with a position, and the positions (float64/int64 bytes numpy wraps without a copy).
+ColumnsCopy = tuple[list[str], bytes, bytes, bytes, bytes, bytes, list[str], bytes]
+
+
+def symbol_columns(copy: ColumnsCopy, windows: tuple[int, ...],
                    now: float) -> tuple[SymbolColumns, PositionColumns]:
-    """All symbols' analytics: one copy from the core under ``lock``, maths outside.
+    """All symbols' analytics from one copy out of the core (``read_model.analytics_columns``).
 
     Symbols go through the maths in chunks of about ``CHUNK_ROWS`` window rows: each
     chunk's arrays stay small (cache-sized, ~128 KB a column), where one pass over every
     symbol's rows would allocate fresh megabytes per scrape and pay a page fault per
     4 KB of them."""
-    with lock:
-        engine.absorb()
-        names, scalars, rows, row_counts, prices, price_counts, held, position = engine.core.columns(
-            engine.sma_ticks)
+    names, scalars, rows, row_counts, prices, price_counts, held, position = copy
     sc = np.frombuffer(scalars, dtype=np.float64).reshape(-1, 6)
     all_rows = np.frombuffer(rows, dtype=np.float64).reshape(-1, TICK_WIDTH)
     rc = np.frombuffer(row_counts, dtype=np.int64).astype(np.intp)
@@ -95,7 +96,7 @@ def symbol_columns(engine: AnalyticsEngine, lock: threading.Lock,
         last = min(last, len(names))
         chunks.append(_columns(names[first:last], sc[first:last],
                                (all_rows[row_at[first]:row_at[last]], rc[first:last]),
-                               (all_prices[price_at[first]:price_at[last]], pc[first:last]), now, engine.windows))
+                               (all_prices[price_at[first]:price_at[last]], pc[first:last]), now, windows))
         first = last
     pos = np.frombuffer(position, dtype=np.float64).reshape(-1, 4)
     qty, avg_cost, realized, mark = pos[:, 0], pos[:, 1], pos[:, 2], pos[:, 3]
