@@ -2,7 +2,8 @@
 //! pydantic models in `schema.py`, in the order the sidecar reports them.
 //!
 //! 1. Not UTF-8 -> `bad_json`.
-//! 2. Brackets nesting deeper than `max_depth` -> `too_deep`.
+//! 2. Brackets nesting deeper than `max_depth` -> `too_deep` (measured by the
+//!    parse itself when it succeeds, by `depth.rs` otherwise).
 //! 3. The strict parse (`json.rs`): the first of `bad_json`, `non_finite`,
 //!    `duplicate_key` in reading order.
 //! 4. Not an object -> `not_object`; `type` missing or unknown -> `unknown_type`.
@@ -158,10 +159,16 @@ pub type IsoTime<'f> = &'f dyn Fn(&str) -> Result<Option<f64>, ()>;
 /// One frame holding one JSON object.
 pub fn decode<'a>(frame: &'a [u8], rules: &Rules, iso: IsoTime) -> Result<Event<'a>, Reason> {
     let text = std::str::from_utf8(frame).map_err(|_| Reason::BadJson)?;
-    if nesting_deeper_than(frame, rules.max_depth) {
-        return Err(Reason::TooDeep);
-    }
-    event_from(json::parse(text, true)?, rules, iso)
+    // One pass for the usual frame: a parse that succeeds within max_depth
+    // proves it is not too deep. Any other outcome asks the depth scan first
+    // (too_deep outranks every parse problem), then parses in full.
+    let value = match json::parse_shallow(text, rules.max_depth) {
+        Ok(value) => value,
+        Err(_) if nesting_deeper_than(frame, rules.max_depth) => return Err(Reason::TooDeep),
+        Err(Some(problem)) => return Err(problem.into()),
+        Err(None) => json::parse(text, true)?, // deep, but its brackets do not all close
+    };
+    event_from(value, rules, iso)
 }
 
 /// A parsed object -> the event it describes, or why it is not one.
@@ -286,7 +293,9 @@ pub fn decode_batch<'a>(
             .into_iter()
             .map(|item| match item.object {
                 None => Err(Reason::NotObject),
-                Some(_) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
+                // A parsed element is valid JSON: its measured depth is the scan's.
+                Some(Ok(_)) if item.depth > rules.max_depth => Err(Reason::TooDeep),
+                Some(Err(_)) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
                     Err(Reason::TooDeep)
                 }
                 Some(parsed) => event_from(parsed?, rules, iso),
@@ -410,3 +419,7 @@ fn event_id<'a>(value: &Value<'a>, max_len: usize) -> Result<Cow<'a, str>, Reaso
         _ => Err(Reason::BadField),
     }
 }
+
+#[cfg(test)]
+#[path = "event_tests.rs"]
+mod tests;
