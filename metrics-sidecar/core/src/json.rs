@@ -318,25 +318,29 @@ impl<'a> Reader<'a> {
 
     fn string(&mut self) -> Result<Cow<'a, str>, Problem> {
         let open = self.pos;
-        self.pos += 1;
+        // A local index over the bytes: the loop every key and text value runs.
+        let bytes = self.bytes;
+        let mut end = open + 1;
         let mut escaped = false;
         loop {
-            match self.next_byte() {
+            match bytes.get(end) {
                 None => return Err(Problem::BadJson),
                 Some(b'"') => break,
                 Some(b'\\') => {
                     escaped = true;
-                    if self.next_byte().is_none() {
-                        return Err(Problem::BadJson);
-                    }
+                    end += 2; // the escaped byte, whatever it is (serde_json judges it)
                 }
                 Some(0..=0x1f) => return Err(Problem::BadJson), // raw control characters
-                Some(_) => {}
+                Some(_) => end += 1,
             }
         }
-        let literal = &self.text[open..self.pos];
+        self.pos = end + 1;
+        // The quotes are ASCII, so both cuts are on character boundaries.
+        let literal = self.text.get(open..end + 1).ok_or(Problem::BadJson)?;
         if !escaped {
-            return Ok(Cow::Borrowed(&literal[1..literal.len() - 1]));
+            return Ok(Cow::Borrowed(
+                self.text.get(open + 1..end).ok_or(Problem::BadJson)?,
+            ));
         }
         // serde_json decodes the escapes, and rejects bad ones and lone surrogates.
         serde_json::from_str::<String>(literal)
@@ -346,10 +350,13 @@ impl<'a> Reader<'a> {
 
     fn digits(&mut self) -> usize {
         let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
+        let bytes = self.bytes;
+        let mut end = start;
+        while let Some(b'0'..=b'9') = bytes.get(end) {
+            end += 1;
         }
-        self.pos - start
+        self.pos = end;
+        end - start
     }
 
     fn number(&mut self) -> Result<Value<'a>, Problem> {
@@ -401,10 +408,19 @@ impl<'a> Reader<'a> {
 
 fn has_duplicate(pairs: &[(Cow<'_, str>, Value<'_>)]) -> bool {
     if pairs.len() <= 16 {
-        return pairs
-            .iter()
-            .enumerate()
-            .any(|(i, (key, _))| pairs[..i].iter().any(|(k, _)| k == key));
+        // A bit per (length, last byte) class: keys are compared only with
+        // earlier keys of a class already seen (a repeat always is).
+        let class = |key: &str| {
+            let last = key.as_bytes().last().copied().unwrap_or(0);
+            1u64 << ((key.len() * 7 + usize::from(last)) & 63)
+        };
+        let mut seen = 0u64;
+        return pairs.iter().enumerate().any(|(i, (key, _))| {
+            let bit = class(key);
+            let repeat = seen & bit != 0 && pairs[..i].iter().any(|(k, _)| k == key);
+            seen |= bit;
+            repeat
+        });
     }
     let mut seen = HashSet::with_capacity(pairs.len());
     !pairs.iter().all(|(key, _)| seen.insert(key.as_ref()))
