@@ -1,15 +1,24 @@
 //! The event-id dedup window: the last `capacity` (producer, event id) pairs,
 //! O(1) per lookup. Ids are unique per producer, not across producers.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+/// Keys are attacker-controlled and the window is as large as its capacity:
+/// foldhash with a random seed per map (its "minimal DoS resistance"), not
+/// a fixed-seed hasher whose collisions could be precomputed.
+type Seed = foldhash::fast::RandomState;
 
 pub struct RecentIds {
     capacity: usize,
-    ids: HashSet<Arc<str>>,
-    order: VecDeque<Arc<str>>,
-    /// The key being looked up, reused (no allocation per message).
-    scratch: String,
+    seed: Seed,
+    /// Per key in the window, its number: `first` + its place in `order`.
+    numbers: HashTable<u64>,
+    order: VecDeque<Box<str>>,
+    /// The number of the oldest key (`order[0]`).
+    first: u64,
 }
 
 /// `"<producer> <id>"`, or `" <id>"` without a producer: a producer name never
@@ -24,40 +33,81 @@ pub fn key(producer: Option<&str>, event_id: &str) -> String {
     key
 }
 
+/// A key as the two halves around its first space (hashed and compared as
+/// such, so a (producer, id) pair is looked up without building its key).
+fn halves(key: &str) -> (&str, Option<&str>) {
+    match key.split_once(' ') {
+        Some((producer, id)) => (producer, Some(id)),
+        None => (key, None),
+    }
+}
+
 impl RecentIds {
     pub fn new(capacity: usize) -> Self {
         RecentIds {
             capacity,
-            ids: HashSet::new(),
+            seed: Seed::default(),
+            numbers: HashTable::new(),
             order: VecDeque::new(),
-            scratch: String::new(),
+            first: 0,
         }
-    }
-
-    /// `seen_before(&key(producer, event_id))` without building a new key string.
-    pub fn seen_id_before(&mut self, producer: Option<&str>, event_id: &str) -> bool {
-        let mut key = std::mem::take(&mut self.scratch);
-        key.clear();
-        key.push_str(producer.unwrap_or(""));
-        key.push(' ');
-        key.push_str(event_id);
-        let seen = self.seen_before(&key);
-        self.scratch = key;
-        seen
     }
 
     /// True if the key is in the window; otherwise remember it (forgetting the
     /// oldest beyond `capacity`) and return false.
     pub fn seen_before(&mut self, key: &str) -> bool {
-        if self.ids.contains(key) {
+        self.seen_halves(halves(key), || Box::from(key))
+    }
+
+    /// `seen_before(&key(producer, event_id))`, the key made only when it is new.
+    pub fn seen_pair(&mut self, producer: Option<&str>, event_id: &str) -> bool {
+        let producer = producer.unwrap_or("");
+        if producer.contains(' ') {
+            // Never from a valid event; its key's halves are not (producer, id).
+            return self.seen_before(&key(Some(producer), event_id));
+        }
+        self.seen_halves((producer, Some(event_id)), || {
+            key(Some(producer), event_id).into_boxed_str()
+        })
+    }
+
+    fn seen_halves(
+        &mut self,
+        wanted: (&str, Option<&str>),
+        make: impl FnOnce() -> Box<str>,
+    ) -> bool {
+        let RecentIds {
+            capacity,
+            seed,
+            numbers,
+            order,
+            first,
+        } = self;
+        let at = |n: u64| {
+            usize::try_from(n.wrapping_sub(*first))
+                .ok()
+                .and_then(|i| order.get(i))
+        };
+        let hash = seed.hash_one(wanted);
+        if numbers
+            .find(hash, |&n| at(n).is_some_and(|k| halves(k) == wanted))
+            .is_some()
+        {
             return true;
         }
-        let key: Arc<str> = Arc::from(key);
-        self.ids.insert(Arc::clone(&key));
-        self.order.push_back(key);
-        if self.order.len() > self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.ids.remove(&oldest);
+        let number = first.wrapping_add(order.len() as u64);
+        numbers.insert_unique(hash, number, |&n| {
+            at(n).map_or(0, |k| seed.hash_one(halves(k)))
+        });
+        order.push_back(make());
+        if order.len() > *capacity {
+            if let Some(oldest) = order.pop_front() {
+                let hash = seed.hash_one(halves(&oldest));
+                let number = *first;
+                if let Ok(entry) = numbers.find_entry(hash, |&n| n == number) {
+                    entry.remove();
+                }
+                *first = first.wrapping_add(1);
             }
         }
         false
@@ -97,12 +147,26 @@ mod tests {
     }
 
     #[test]
-    fn an_id_is_looked_up_by_its_key() {
-        let mut ids = RecentIds::new(4);
-        assert!(!ids.seen_id_before(Some("p"), "e"));
-        assert!(ids.seen_before(&key(Some("p"), "e")));
-        assert!(ids.seen_id_before(Some("p"), "e"));
-        assert!(!ids.seen_id_before(None, "e"));
+    fn pairs_and_keys_are_one_window() {
+        let mut ids = RecentIds::new(3);
+        assert!(!ids.seen_pair(Some("p"), "a b"));
+        assert!(ids.seen_before("p a b"));
+        assert!(!ids.seen_pair(None, "x"));
+        assert!(ids.seen_before(" x"));
+        assert!(!ids.seen_before("nospace"));
+        assert!(!ids.seen_pair(Some("p q"), "r")); // "p q r": no producer holds a space
+        assert!(ids.seen_before("p q r"));
+        assert!(!ids.seen_pair(Some("p"), "a b")); // forgotten: the window holds 3
+        assert_eq!(
+            ids.keys().collect::<Vec<_>>(),
+            vec!["nospace", "p q r", "p a b"]
+        );
+        for i in 0..1000 {
+            assert!(!ids.seen_pair(Some("p"), &i.to_string()));
+        }
+        assert!(ids.seen_before("p 999") && ids.seen_before("p 997"));
+        assert!(!ids.seen_before("p 996"));
+        assert_eq!(ids.len(), 3);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! How deep a frame's brackets nest, outside strings, counted on the raw bytes
-//! before any parse (so a deep frame costs one linear pass, never a recursion).
+//! (a linear pass, never a recursion). The decoder asks only when its parse
+//! did not succeed within the depth limit (it stops there, so a deep frame
+//! never costs a deep recursion): a parse that succeeds measures the same depth.
 //!
 //! `{` and `[` count alike, and a pair is a bracket and the first closing one that
 //! matches it; brackets that never close do not count (the parser reports the

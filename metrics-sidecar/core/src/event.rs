@@ -2,7 +2,8 @@
 //! pydantic models in `schema.py`, in the order the sidecar reports them.
 //!
 //! 1. Not UTF-8 -> `bad_json`.
-//! 2. Brackets nesting deeper than `max_depth` -> `too_deep`.
+//! 2. Brackets nesting deeper than `max_depth` -> `too_deep` (measured by the
+//!    parse itself when it succeeds, by `depth.rs` otherwise).
 //! 3. The strict parse (`json.rs`): the first of `bad_json`, `non_finite`,
 //!    `duplicate_key` in reading order.
 //! 4. Not an object -> `not_object`; `type` missing or unknown -> `unknown_type`.
@@ -158,10 +159,16 @@ pub type IsoTime<'f> = &'f dyn Fn(&str) -> Result<Option<f64>, ()>;
 /// One frame holding one JSON object.
 pub fn decode<'a>(frame: &'a [u8], rules: &Rules, iso: IsoTime) -> Result<Event<'a>, Reason> {
     let text = std::str::from_utf8(frame).map_err(|_| Reason::BadJson)?;
-    if nesting_deeper_than(frame, rules.max_depth) {
-        return Err(Reason::TooDeep);
-    }
-    event_from(json::parse(text, true)?, rules, iso)
+    // One pass for the usual frame: a parse that succeeds within max_depth
+    // proves it is not too deep. Any other outcome asks the depth scan first
+    // (too_deep outranks every parse problem), then parses in full.
+    let value = match json::parse_shallow(text, rules.max_depth) {
+        Ok(value) => value,
+        Err(_) if nesting_deeper_than(frame, rules.max_depth) => return Err(Reason::TooDeep),
+        Err(Some(problem)) => return Err(problem.into()),
+        Err(None) => json::parse(text, true)?, // deep, but its brackets do not all close
+    };
+    event_from(value, rules, iso)
 }
 
 /// A parsed object -> the event it describes, or why it is not one.
@@ -195,22 +202,22 @@ fn event_from<'a>(value: Value<'a>, rules: &Rules, iso: IsoTime) -> Result<Event
     };
     let (mut has_ts, mut has_side, mut has_qty, mut has_symbol, mut has_price) =
         (false, false, false, false, false);
+    let trade = kind == Kind::Trade;
+    let tick = kind == Kind::Tick;
     for (key, value) in &pairs {
-        let trade = kind == Kind::Trade;
-        let tick = kind == Kind::Tick;
-        match key.as_ref() {
-            "producer" => event.producer = optional(value, |v| label(v, &rules.producer))?,
-            "instance" => event.instance = optional(value, |v| label(v, &rules.instance))?,
-            "seq" => event.seq = optional(value, |v| seq(v, rules.seq_max))?,
-            "sent_ts" => {
+        match field(key) {
+            Field::Producer => event.producer = optional(value, |v| label(v, &rules.producer))?,
+            Field::Instance => event.instance = optional(value, |v| label(v, &rules.instance))?,
+            Field::Seq => event.seq = optional(value, |v| seq(v, rules.seq_max))?,
+            Field::SentTs => {
                 event.sent_ts = optional(value, |v| {
                     bounded(v, 0.0, false, rules.sent_ts_below, false)
                 })?
             }
-            "event_id" => {
+            Field::EventId => {
                 event.event_id = optional(value, |v| event_id(v, rules.event_id_max_len))?
             }
-            "ts" => {
+            Field::Ts => {
                 event.ts = match value {
                     Value::Number(text, parsed) => Ts::Number(float(text, *parsed)?),
                     Value::Str(text) => Ts::Text(share(text)),
@@ -218,35 +225,37 @@ fn event_from<'a>(value: Value<'a>, rules: &Rules, iso: IsoTime) -> Result<Event
                 };
                 has_ts = true;
             }
-            "side" if trade => {
+            Field::Side if trade => {
                 event.side = match value {
                     Value::Str(side) if side == "buy" || side == "sell" => Some(share(side)),
                     _ => return Err(Reason::BadField),
                 };
                 has_side = true;
             }
-            "qty" if trade => {
+            Field::Qty if trade => {
                 event.qty = bounded(value, 0.0, false, rules.qty_max, true)?;
                 has_qty = true;
             }
-            "symbol" if trade => event.symbol = optional(value, |v| label(v, &rules.symbol))?,
-            "symbol" if tick => {
+            Field::Symbol if trade => event.symbol = optional(value, |v| label(v, &rules.symbol))?,
+            Field::Symbol if tick => {
                 event.symbol = Some(label(value, &rules.symbol)?);
                 has_symbol = true;
             }
-            "price" if trade => {
+            Field::Price if trade => {
                 event.price = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
             }
-            "price" if tick => {
+            Field::Price if tick => {
                 event.price = Some(bounded(value, 0.0, true, rules.price_max, true)?);
                 has_price = true;
             }
-            "volume" if tick => event.volume = bounded(value, 0.0, false, rules.qty_max, true)?,
-            "source" if tick => event.source = label(value, &rules.source)?,
-            "bid" if tick => {
+            Field::Volume if tick => {
+                event.volume = bounded(value, 0.0, false, rules.qty_max, true)?
+            }
+            Field::Source if tick => event.source = label(value, &rules.source)?,
+            Field::Bid if tick => {
                 event.bid = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
             }
-            "ask" if tick => {
+            Field::Ask if tick => {
                 event.ask = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
             }
             _ => {} // "type", and extra keys
@@ -268,6 +277,47 @@ fn event_from<'a>(value: Value<'a>, rules: &Rules, iso: IsoTime) -> Result<Event
     Ok(event)
 }
 
+/// The schema's field names (`Other`: "type", and any extra key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Producer,
+    Instance,
+    Seq,
+    SentTs,
+    EventId,
+    Ts,
+    Side,
+    Qty,
+    Symbol,
+    Price,
+    Volume,
+    Source,
+    Bid,
+    Ask,
+    Other,
+}
+
+/// A key's field, by its length first (one comparison per key, not one per name).
+fn field(key: &str) -> Field {
+    match (key.len(), key) {
+        (2, "ts") => Field::Ts,
+        (3, "seq") => Field::Seq,
+        (3, "qty") => Field::Qty,
+        (3, "bid") => Field::Bid,
+        (3, "ask") => Field::Ask,
+        (4, "side") => Field::Side,
+        (5, "price") => Field::Price,
+        (6, "symbol") => Field::Symbol,
+        (6, "volume") => Field::Volume,
+        (6, "source") => Field::Source,
+        (7, "sent_ts") => Field::SentTs,
+        (8, "producer") => Field::Producer,
+        (8, "instance") => Field::Instance,
+        (8, "event_id") => Field::EventId,
+        _ => Field::Other,
+    }
+}
+
 /// One frame holding a JSON array: each element judged on its own (an element
 /// that is not an object is rejected without a parse).
 pub fn decode_batch<'a>(
@@ -286,7 +336,9 @@ pub fn decode_batch<'a>(
             .into_iter()
             .map(|item| match item.object {
                 None => Err(Reason::NotObject),
-                Some(_) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
+                // A parsed element is valid JSON: its measured depth is the scan's.
+                Some(Ok(_)) if item.depth > rules.max_depth => Err(Reason::TooDeep),
+                Some(Err(_)) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
                     Err(Reason::TooDeep)
                 }
                 Some(parsed) => event_from(parsed?, rules, iso),
@@ -410,3 +462,7 @@ fn event_id<'a>(value: &Value<'a>, max_len: usize) -> Result<Cow<'a, str>, Reaso
         _ => Err(Reason::BadField),
     }
 }
+
+#[cfg(test)]
+#[path = "event_tests.rs"]
+mod tests;

@@ -212,6 +212,19 @@ pub fn floor_div(vx: f64, wx: f64) -> f64 {
     }
 }
 
+/// `[slot * 15, (slot + 1) * 15)`: the times `floor_div(t, 15)` puts in
+/// `slot`. Exact while every number involved is an integer below 2**53 (then
+/// the fmod, the subtraction and the division are all exact, and floor_div is
+/// floor(t / 15)); otherwise an empty range, so the caller divides.
+fn slot_times(slot: f64) -> (f64, f64) {
+    const EXACT: f64 = (1u64 << 48) as f64;
+    if slot.abs() < EXACT {
+        (slot * PEAK_SLOT_SECONDS, (slot + 1.0) * PEAK_SLOT_SECONDS)
+    } else {
+        (f64::NAN, f64::NAN)
+    }
+}
+
 /// Every hop histogram, the negative counts and trade_latency_seconds.
 pub struct HopSet<X> {
     pub bounds: Vec<f64>,
@@ -221,6 +234,8 @@ pub struct HopSet<X> {
     /// Per kind, per hop: samples that came out negative (observed as 0).
     negative: [[u64; 4]; 3],
     peak_slot: f64,
+    /// The times whose slot is `peak_slot`, known without a division (`slot_times`).
+    slot_times: (f64, f64),
     /// The largest value a histogram can be given (see `would_overflow`).
     hop_max: f64,
 }
@@ -237,6 +252,7 @@ impl<X: Clone> HopSet<X> {
             hops,
             negative: [[0; 4]; 3],
             peak_slot: 0.0,
+            slot_times: slot_times(0.0),
             hop_max,
         }
     }
@@ -298,7 +314,9 @@ impl<X: Clone> HopSet<X> {
         if kind >= KINDS.len() {
             return Err(NoSuchSeries);
         }
-        if floor_div(applied, PEAK_SLOT_SECONDS) != self.peak_slot {
+        let (from, to) = self.slot_times;
+        let same_slot = from <= applied && applied < to;
+        if !same_slot && floor_div(applied, PEAK_SLOT_SECONDS) != self.peak_slot {
             self.roll_peaks(applied);
         }
         let bounds = &self.bounds;
@@ -342,6 +360,7 @@ impl<X: Clone> HopSet<X> {
             return;
         }
         self.peak_slot = slot;
+        self.slot_times = slot_times(slot);
         // A clock that went back (replay, a step) starts afresh, as a long gap does.
         let slots = if passed == 1.0 { 1 } else { 2 };
         for histogram in &mut self.hops {
@@ -461,6 +480,32 @@ mod tests {
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 1.0), 4.0);
         assert_eq!(quantile(&[5.0], 0.99), 5.0);
+    }
+
+    #[test]
+    fn a_slot_s_times_are_the_ones_floor_div_puts_in_it() {
+        for slot in [
+            0.0,
+            1.0,
+            -1.0,
+            113_333_333.0,
+            2f64.powi(47),
+            -(2f64.powi(47)),
+        ] {
+            let (from, to) = slot_times(slot);
+            for t in [from, from.next_up(), to.next_down(), (from + to) / 2.0] {
+                assert_eq!(floor_div(t, PEAK_SLOT_SECONDS), slot, "{t}");
+            }
+            assert_ne!(floor_div(to, PEAK_SLOT_SECONDS), slot);
+            assert_ne!(floor_div(from.next_down(), PEAK_SLOT_SECONDS), slot);
+        }
+        let (from, to) = slot_times(2f64.powi(60));
+        assert!(from.is_nan() && to.is_nan());
+        // The peaks roll exactly when the slot changes, with or without the shortcut.
+        let mut hops = set();
+        hops.observe_event(2, T0, None, T0, 14.75, &1).ok();
+        hops.observe_event(2, T0, None, T0, 15.0, &2).ok();
+        assert_eq!(hops.peak_slot, 1.0);
     }
 
     #[test]

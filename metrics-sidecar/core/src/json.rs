@@ -45,11 +45,30 @@ pub fn is_integer(text: &str) -> bool {
 
 /// One whole JSON document. `strict` adds the non-finite and duplicate-key checks.
 pub fn parse(text: &str, strict: bool) -> Result<Value<'_>, Problem> {
+    parse_within(text, strict, PARSE_DEPTH_LIMIT)
+}
+
+/// `parse`, giving up (`Err(None)`) once brackets open more than `max_depth`
+/// deep. A success proves the document nests at most `max_depth` deep (so no
+/// separate depth pass is needed); on any error, whether the frame is too deep
+/// (which outranks every parse problem) is for `depth::nesting_deeper_than`
+/// to say.
+pub fn parse_shallow(text: &str, max_depth: usize) -> Result<Value<'_>, Option<Problem>> {
+    let limit = max_depth.min(PARSE_DEPTH_LIMIT);
+    match parse_within(text, true, limit) {
+        Err(Problem::TooDeep) => Err(None),
+        other => other.map_err(Some),
+    }
+}
+
+fn parse_within(text: &str, strict: bool, limit: usize) -> Result<Value<'_>, Problem> {
     let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
+        deepest: 0,
+        limit,
         strict,
         build: true,
     };
@@ -69,6 +88,10 @@ pub fn parse(text: &str, strict: bool) -> Result<Value<'_>, Problem> {
 pub struct Element<'a> {
     pub text: &'a str,
     pub object: Option<Result<Value<'a>, Problem>>,
+    /// How deep the element's brackets nest (counting its own), when `object`
+    /// is `Some(Ok(_))` (then the element is valid JSON and this is exactly
+    /// what `depth::nesting_deeper_than` measures); 0 otherwise.
+    pub depth: usize,
 }
 
 /// The elements of a top-level array, in one pass. The frame's syntax (and the
@@ -81,6 +104,8 @@ pub fn split_array(text: &str) -> Result<Option<Vec<Element<'_>>>, Problem> {
         bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
+        deepest: 0,
+        limit: PARSE_DEPTH_LIMIT,
         strict: false,
         build: false,
     };
@@ -99,8 +124,15 @@ pub fn split_array(text: &str) -> Result<Option<Vec<Element<'_>>>, Problem> {
         loop {
             reader.skip_ws();
             let start = reader.pos;
+            let mut depth = 0;
             let object = if reader.peek() == Some(b'{') {
-                Some(reader.strict_element(start)?)
+                let base = reader.depth;
+                reader.deepest = base;
+                let object = reader.strict_element(start)?;
+                if object.is_ok() {
+                    depth = reader.deepest - base;
+                }
+                Some(object)
             } else {
                 reader.syntax_only();
                 reader.value()?; // not an object: rejected unread, syntax checked only
@@ -109,6 +141,7 @@ pub fn split_array(text: &str) -> Result<Option<Vec<Element<'_>>>, Problem> {
             items.push(Element {
                 text: &text[start..reader.pos],
                 object,
+                depth,
             });
             reader.skip_ws();
             match reader.next_byte() {
@@ -130,6 +163,10 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
+    /// The deepest `depth` reached (since the caller last reset it).
+    deepest: usize,
+    /// Past this depth the reader stops (`TooDeep`).
+    limit: usize,
     strict: bool,
     /// False: check the syntax only, keep no values (arrays and objects come back empty).
     build: bool,
@@ -204,8 +241,11 @@ impl<'a> Reader<'a> {
     fn enter(&mut self) -> Result<(), Problem> {
         self.depth += 1;
         self.pos += 1;
-        if self.depth > PARSE_DEPTH_LIMIT {
-            return Err(Problem::TooDeep);
+        if self.depth > self.deepest {
+            self.deepest = self.depth;
+            if self.depth > self.limit {
+                return Err(Problem::TooDeep);
+            }
         }
         Ok(())
     }
@@ -278,25 +318,29 @@ impl<'a> Reader<'a> {
 
     fn string(&mut self) -> Result<Cow<'a, str>, Problem> {
         let open = self.pos;
-        self.pos += 1;
+        // A local index over the bytes: the loop every key and text value runs.
+        let bytes = self.bytes;
+        let mut end = open + 1;
         let mut escaped = false;
         loop {
-            match self.next_byte() {
+            match bytes.get(end) {
                 None => return Err(Problem::BadJson),
                 Some(b'"') => break,
                 Some(b'\\') => {
                     escaped = true;
-                    if self.next_byte().is_none() {
-                        return Err(Problem::BadJson);
-                    }
+                    end += 2; // the escaped byte, whatever it is (serde_json judges it)
                 }
                 Some(0..=0x1f) => return Err(Problem::BadJson), // raw control characters
-                Some(_) => {}
+                Some(_) => end += 1,
             }
         }
-        let literal = &self.text[open..self.pos];
+        self.pos = end + 1;
+        // The quotes are ASCII, so both cuts are on character boundaries.
+        let literal = self.text.get(open..end + 1).ok_or(Problem::BadJson)?;
         if !escaped {
-            return Ok(Cow::Borrowed(&literal[1..literal.len() - 1]));
+            return Ok(Cow::Borrowed(
+                self.text.get(open + 1..end).ok_or(Problem::BadJson)?,
+            ));
         }
         // serde_json decodes the escapes, and rejects bad ones and lone surrogates.
         serde_json::from_str::<String>(literal)
@@ -306,10 +350,13 @@ impl<'a> Reader<'a> {
 
     fn digits(&mut self) -> usize {
         let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
+        let bytes = self.bytes;
+        let mut end = start;
+        while let Some(b'0'..=b'9') = bytes.get(end) {
+            end += 1;
         }
-        self.pos - start
+        self.pos = end;
+        end - start
     }
 
     fn number(&mut self) -> Result<Value<'a>, Problem> {
@@ -361,10 +408,19 @@ impl<'a> Reader<'a> {
 
 fn has_duplicate(pairs: &[(Cow<'_, str>, Value<'_>)]) -> bool {
     if pairs.len() <= 16 {
-        return pairs
-            .iter()
-            .enumerate()
-            .any(|(i, (key, _))| pairs[..i].iter().any(|(k, _)| k == key));
+        // A bit per (length, last byte) class: keys are compared only with
+        // earlier keys of a class already seen (a repeat always is).
+        let class = |key: &str| {
+            let last = key.as_bytes().last().copied().unwrap_or(0);
+            1u64 << ((key.len() * 7 + usize::from(last)) & 63)
+        };
+        let mut seen = 0u64;
+        return pairs.iter().enumerate().any(|(i, (key, _))| {
+            let bit = class(key);
+            let repeat = seen & bit != 0 && pairs[..i].iter().any(|(k, _)| k == key);
+            seen |= bit;
+            repeat
+        });
     }
     let mut seen = HashSet::with_capacity(pairs.len());
     !pairs.iter().all(|(key, _)| seen.insert(key.as_ref()))

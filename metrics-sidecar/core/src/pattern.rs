@@ -6,13 +6,68 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Piece {
     ranges: Vec<(char, char)>,
+    /// Per ASCII character: in `ranges` (one look-up per character on the hot path).
+    ascii: [bool; 128],
     min: usize,
     max: usize,
+}
+
+impl Piece {
+    fn new(ranges: Vec<(char, char)>, min: usize, max: usize) -> Piece {
+        let mut ascii = [false; 128];
+        for (byte, slot) in (0u8..).zip(ascii.iter_mut()) {
+            let c = char::from(byte);
+            *slot = ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi);
+        }
+        Piece {
+            ranges,
+            ascii,
+            min,
+            max,
+        }
+    }
+
+    fn contains(&self, c: char) -> bool {
+        match self.ascii.get(c as usize) {
+            Some(&inside) => inside,
+            None => self.ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     pieces: Vec<Piece>,
+    /// The most characters a match can have (the pieces' `max`, summed).
+    longest: usize,
+}
+
+/// Texts of fewer bytes than this are matched with a bit per position (a
+/// label is; no allocation per event).
+const SHORT: usize = 128;
+
+/// The positions of a text as the bits of a machine word.
+trait Positions:
+    Copy
+    + PartialEq
+    + From<bool>
+    + std::ops::BitOr<Output = Self>
+    + std::ops::BitAnd<Output = Self>
+    + std::ops::Shl<usize, Output = Self>
+    + std::ops::Shr<usize, Output = Self>
+{
+    const NONE: Self;
+    const FIRST: Self;
+}
+
+impl Positions for u64 {
+    const NONE: u64 = 0;
+    const FIRST: u64 = 1;
+}
+
+impl Positions for u128 {
+    const NONE: u128 = 0;
+    const FIRST: u128 = 1;
 }
 
 impl Pattern {
@@ -64,17 +119,73 @@ impl Pattern {
                     .parse()
                     .map_err(|_| format!("pattern {regex:?}: bad count {count:?}"))?;
             }
-            pieces.push(Piece { ranges, min, max });
+            pieces.push(Piece::new(ranges, min, max));
         }
-        Ok(Pattern { pieces })
+        let longest = pieces
+            .iter()
+            .fold(0usize, |sum, piece| sum.saturating_add(piece.max));
+        Ok(Pattern { pieces, longest })
     }
 
     /// True if the whole of `text` matches.
     pub fn matches(&self, text: &str) -> bool {
-        let chars: Vec<char> = text.chars().collect();
-        if chars.len() > self.pieces.iter().map(|p| p.max).sum::<usize>() {
+        if text.len() < 64 {
+            self.matches_short::<u64>(text)
+        } else if text.len() < SHORT {
+            self.matches_short::<u128>(text)
+        } else {
+            self.matches_long(text)
+        }
+    }
+
+    /// `matches` for a text of fewer bytes than `P` has bits: the same walk as
+    /// `matches_long`, with the set of reachable positions as the bits of a `P`.
+    fn matches_short<P: Positions>(&self, text: &str) -> bool {
+        let mut reachable = P::FIRST; // position 0
+        let mut len = 0;
+        for piece in &self.pieces {
+            // Bit i: character i is in the piece's set.
+            let mut inside = P::NONE;
+            len = 0;
+            if text.is_ascii() {
+                for &byte in text.as_bytes() {
+                    let member = piece.ascii.get(usize::from(byte)).copied().unwrap_or(false);
+                    inside = inside | P::from(member) << len;
+                    len += 1;
+                }
+            } else {
+                for c in text.chars() {
+                    inside = inside | P::from(piece.contains(c)) << len;
+                    len += 1;
+                }
+            }
+            // `at`: the positions reached after taking `taken` characters of the set.
+            let (mut at, mut next) = (reachable, P::NONE);
+            let mut taken = 0;
+            while taken <= piece.max && at != P::NONE {
+                if taken >= piece.min {
+                    next = next | at;
+                }
+                at = (at & inside) << 1;
+                taken += 1;
+            }
+            reachable = next;
+            if reachable == P::NONE {
+                return false;
+            }
+        }
+        if self.pieces.is_empty() {
+            len = text.chars().count();
+        }
+        (reachable >> len) & P::FIRST == P::FIRST
+    }
+
+    /// `matches` for any length: the positions some prefix of the pieces can end at.
+    fn matches_long(&self, text: &str) -> bool {
+        if text.chars().count() > self.longest {
             return false;
         }
+        let chars: Vec<char> = text.chars().collect();
         // The positions some prefix of the pieces can end at.
         let mut reachable = vec![false; chars.len() + 1];
         reachable[0] = true;
@@ -88,12 +199,7 @@ impl Pattern {
                     if taken >= piece.min {
                         next[end] = true;
                     }
-                    if end < chars.len()
-                        && !piece
-                            .ranges
-                            .iter()
-                            .any(|&(lo, hi)| lo <= chars[end] && chars[end] <= hi)
-                    {
+                    if end < chars.len() && !piece.contains(chars[end]) {
                         break;
                     }
                 }
@@ -126,6 +232,47 @@ mod tests {
         );
         let source = Pattern::parse(r"^[a-z0-9_-]{1,16}$").expect("source pattern");
         assert!(source.matches("sim") && !source.matches("Sim") && !source.matches(""));
+    }
+
+    #[test]
+    fn the_short_walk_agrees_with_the_long_one() {
+        let patterns = [
+            r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,31}$",
+            r"^[A-Za-z0-9._-]{1,64}$",
+            r"^[a-z0-9_-]{1,16}$",
+            r"^[a-c]{2,3}[b-dé]{0,2}[a]$",
+            r"^[a]{0,200}$",
+            "^$",
+        ];
+        let alphabet = ['a', 'b', 'c', 'd', 'Z', '9', '.', '-', ' ', '\n', 'é', '😀'];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for regex in patterns {
+            let pattern = Pattern::parse(regex).unwrap_or_else(|error| panic!("{error}"));
+            for round in 0..4000 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let len = (state % 70) as usize + if round % 50 == 0 { 60 } else { 0 };
+                let text: String = (0..len)
+                    .map(|i| alphabet[((state >> (i % 60)) as usize + i * 7) % alphabet.len()])
+                    .collect();
+                let text = match round % 3 {
+                    0 => "a".repeat(len),
+                    1 => text
+                        .chars()
+                        .filter(|c| "abcdé".contains(*c))
+                        .take(len % 8)
+                        .collect(),
+                    _ => text,
+                };
+                let expected = pattern.matches_long(&text);
+                if text.len() < SHORT {
+                    let wide = pattern.matches_short::<u128>(&text);
+                    assert_eq!(wide, expected, "{regex} {text:?}");
+                }
+                assert_eq!(pattern.matches(&text), expected, "{regex} {text:?}");
+            }
+        }
     }
 
     #[test]

@@ -13,6 +13,13 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use hashbrown::Equivalent;
+
+/// Producer names and instances come from the wire (an attacker can make up
+/// new ones, up to the caps): foldhash with a random seed per map (its
+/// "minimal DoS resistance"), not a fixed-seed hasher.
+type Seed = foldhash::fast::RandomState;
+
 pub const OVERFLOW_LABEL: &str = "__overflow__";
 /// A seq further back than this is a restart, not a resend.
 pub const RESTART_BEHIND: i128 = 1000;
@@ -44,39 +51,43 @@ pub struct Tracker {
     max_producers: usize,
     max_instances: usize,
     labels: Vec<String>,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, Seed>,
     stats: Vec<ProducerStats>,
-    last_seq: HashMap<Vec<u8>, i64>,
+    last_seq: hashbrown::HashMap<StreamKey, i64, Seed>,
     /// The streams' keys, oldest first (eviction order; an update keeps its place).
-    order: VecDeque<Vec<u8>>,
+    order: VecDeque<StreamKey>,
     pub overflowed: i64,
-    /// The key of the stream being judged, reused (no allocation per message).
-    scratch: Vec<u8>,
 }
 
-/// A stream's key: the name's length, the name, the instance: unambiguous for
-/// any two strings.
-fn stream_key(name: &str, instance: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(8 + name.len() + instance.len());
-    fill_key(&mut key, name, instance);
-    key
+/// A stream's key (made once, when the stream is first seen).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct StreamKey {
+    name: Box<str>,
+    instance: Box<str>,
 }
 
-fn fill_key(key: &mut Vec<u8>, name: &str, instance: &str) {
-    key.clear();
-    key.extend_from_slice(&(name.len() as u64).to_le_bytes());
-    key.extend_from_slice(name.as_bytes());
-    key.extend_from_slice(instance.as_bytes());
+/// A stream's key borrowed from the event: hashes as its `StreamKey` does
+/// (the derived Hash of the same two strs in the same order), so a known
+/// stream is found without building its key.
+#[derive(Clone, Copy, Hash)]
+struct Stream<'a> {
+    name: &'a str,
+    instance: &'a str,
 }
 
-fn split_key(key: &[u8]) -> Option<(String, String)> {
-    let (len, rest) = key.split_at_checked(8)?;
-    let len = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
-    let (name, instance) = rest.split_at_checked(len)?;
-    Some((
-        String::from_utf8(name.to_vec()).ok()?,
-        String::from_utf8(instance.to_vec()).ok()?,
-    ))
+impl Equivalent<StreamKey> for Stream<'_> {
+    fn equivalent(&self, key: &StreamKey) -> bool {
+        *key.name == *self.name && *key.instance == *self.instance
+    }
+}
+
+impl From<Stream<'_>> for StreamKey {
+    fn from(stream: Stream<'_>) -> StreamKey {
+        StreamKey {
+            name: Box::from(stream.name),
+            instance: Box::from(stream.instance),
+        }
+    }
 }
 
 impl Tracker {
@@ -85,12 +96,11 @@ impl Tracker {
             max_producers,
             max_instances,
             labels: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             stats: Vec::new(),
-            last_seq: HashMap::new(),
+            last_seq: hashbrown::HashMap::default(),
             order: VecDeque::new(),
             overflowed: 0,
-            scratch: Vec::new(),
         }
     }
 
@@ -183,9 +193,9 @@ impl Tracker {
     /// Judges `seq` against its stream's last, moving the stream on unless it
     /// is a duplicate.
     fn judge(&mut self, name: &str, instance: &str, seq: i64) -> Verdict {
-        fill_key(&mut self.scratch, name, instance);
-        let Some(last) = self.last_seq.get_mut(self.scratch.as_slice()) else {
-            let key = self.scratch.clone();
+        let stream = Stream { name, instance };
+        let Some(last) = self.last_seq.get_mut(&stream) else {
+            let key = StreamKey::from(stream);
             self.last_seq.insert(key.clone(), seq);
             self.order.push_back(key);
             if self.order.len() > self.max_instances {
@@ -244,8 +254,8 @@ impl Tracker {
         self.order
             .iter()
             .filter_map(|key| {
-                let (name, instance) = split_key(key)?;
-                Some((name, instance, *self.last_seq.get(key)?))
+                let seq = *self.last_seq.get(key)?;
+                Some((key.name.to_string(), key.instance.to_string(), seq))
             })
             .collect()
     }
@@ -267,7 +277,7 @@ impl Tracker {
             self.put(name, *stats);
         }
         for (name, instance, seq) in last_seqs {
-            let key = stream_key(name, instance);
+            let key = StreamKey::from(Stream { name, instance });
             if self.last_seq.insert(key.clone(), *seq).is_none() {
                 self.order.push_back(key);
             }
@@ -415,12 +425,22 @@ mod tests {
     }
 
     #[test]
-    fn stream_keys_are_unambiguous() {
-        assert_ne!(stream_key("ab", "c"), stream_key("a", "bc"));
+    fn streams_are_unambiguous() {
+        let mut tracker = Tracker::new(4, 16);
+        tracker.observe("ab", Some("c"), Some(5), 1.0, true);
+        tracker.observe("a", Some("bc"), Some(5), 1.0, true);
+        tracker.observe("a b", None, Some(5), 1.0, true);
+        tracker.observe("a", Some(" b"), Some(5), 1.0, true);
         assert_eq!(
-            split_key(&stream_key("a b", "")),
-            Some(("a b".into(), "".into()))
+            tracker.last_seqs(),
+            vec![
+                ("ab".into(), "c".into(), 5),
+                ("a".into(), "bc".into(), 5),
+                ("a b".into(), "".into(), 5),
+                ("a".into(), " b".into(), 5)
+            ]
         );
-        assert_eq!(split_key(b"short"), None);
+        let seen = tracker.observe("a", Some("bc"), Some(5), 1.0, true);
+        assert!(seen.duplicate);
     }
 }

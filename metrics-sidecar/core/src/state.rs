@@ -22,6 +22,9 @@ pub const MAX_SOURCES: usize = 16;
 pub const SIDES: [&str; 2] = ["buy", "sell"];
 /// The `kind` labels of `series_overflow_total`, in the exposition's order.
 pub const OVERFLOW_KINDS: [&str; 3] = ["symbol", "producer", "source"];
+/// Symbols come from the wire (an attacker can make up new ones, up to the
+/// cap): foldhash with a random seed per map, not a fixed-seed hasher.
+type Seed = foldhash::fast::RandomState;
 const TRADE: usize = 0;
 const TICK: usize = 1;
 
@@ -102,7 +105,7 @@ pub enum Outcome {
 pub struct Aggregates {
     pub limits: Limits,
     trades: Vec<TradeRow>,
-    trade_index: [HashMap<String, usize>; 2],
+    trade_index: [HashMap<String, usize, Seed>; 2],
     pub last_trade_ts: Option<f64>,
     pub received: [u64; 3],
     reasons: Vec<String>,
@@ -111,7 +114,7 @@ pub struct Aggregates {
     /// symbol, producer, source (`OVERFLOW_KINDS`).
     pub overflow: [u64; 3],
     symbols: Vec<(String, SymbolTicks)>,
-    symbol_index: HashMap<String, usize>,
+    symbol_index: HashMap<String, usize, Seed>,
 }
 
 impl Aggregates {
@@ -121,7 +124,7 @@ impl Aggregates {
         Aggregates {
             limits,
             trades: Vec::new(),
-            trade_index: [HashMap::new(), HashMap::new()],
+            trade_index: Default::default(),
             last_trade_ts: None,
             received: [0; 3],
             reasons,
@@ -129,7 +132,7 @@ impl Aggregates {
             duplicates: 0,
             overflow: [0; 3],
             symbols: Vec::new(),
-            symbol_index: HashMap::new(),
+            symbol_index: HashMap::default(),
         }
     }
 
@@ -185,7 +188,7 @@ impl Aggregates {
     /// Replaces every trade row (a snapshot being restored).
     pub fn set_trades(&mut self, rows: Vec<TradeRow>) {
         self.trades.clear();
-        self.trade_index = [HashMap::new(), HashMap::new()];
+        self.trade_index = Default::default();
         for row in rows {
             if let Some(slot) = trade_row(
                 &mut self.trade_index,
@@ -329,7 +332,7 @@ impl Aggregates {
 
 /// The row of (side, symbol), made on first sight (the label copied only then).
 fn trade_row<'t>(
-    index: &mut [HashMap<String, usize>; 2],
+    index: &mut [HashMap<String, usize, Seed>; 2],
     trades: &'t mut Vec<TradeRow>,
     side: usize,
     symbol: &str,
@@ -382,7 +385,7 @@ pub fn apply<X: Clone>(
         return Ok(Outcome::Refused(refusal));
     }
     if let Some(id) = event.event_id {
-        if dedup.seen_id_before(event.producer, id) {
+        if dedup.seen_pair(event.producer, id) {
             aggregates.duplicates = aggregates.duplicates.saturating_add(1);
             if let Some(name) = event.producer {
                 // Its seq was received: never also a gap (loss).

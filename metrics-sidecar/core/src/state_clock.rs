@@ -18,7 +18,8 @@ struct Entry {
 /// Label -> window, in the order the labels were first seen.
 #[derive(Default)]
 struct Windows {
-    index: HashMap<String, usize>,
+    /// foldhash, seeded per map: the labels come from the wire (capped upstream).
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
     rows: Vec<(String, VecDeque<Entry>)>,
 }
 
