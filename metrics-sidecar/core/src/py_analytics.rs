@@ -85,6 +85,47 @@ impl Analytics {
     }
 }
 
+/// Fed by the core's batch ingest (py_ingest.rs): applied trades and ticks as
+/// Rust values, no event object. `admitted`: the state's symbol table holds the
+/// name (the same admission `absorb` reads from its `admitted` container).
+impl Analytics {
+    fn slot_of(&mut self, name: &str, admitted: impl FnOnce(&str) -> bool) -> Option<usize> {
+        match self.inner.index_of(name) {
+            Some(i) => Some(i),
+            None if admitted(name) => Some(self.inner.admit(name)),
+            None => None,
+        }
+    }
+
+    pub(crate) fn feed_trade(
+        &mut self,
+        symbol: Option<&str>,
+        admitted: impl FnOnce(&str) -> bool,
+        buy: bool,
+        qty: f64,
+        price: Option<f64>,
+        recv: f64,
+    ) {
+        let slot = symbol.and_then(|name| self.slot_of(name, admitted));
+        self.inner.trade_at(slot, buy, qty, price, recv);
+    }
+
+    /// True: the tick moved the analytics (admitted and in order).
+    pub(crate) fn feed_tick(
+        &mut self,
+        symbol: &str,
+        admitted: impl FnOnce(&str) -> bool,
+        ts: f64,
+        price: f64,
+        volume: f64,
+    ) -> bool {
+        match self.slot_of(symbol, admitted) {
+            Some(i) => self.inner.tick_at(i, ts, price, volume),
+            None => false, // over SIDECAR_MAX_SYMBOLS: no analytics
+        }
+    }
+}
+
 #[pymethods]
 impl Analytics {
     #[new]

@@ -5,20 +5,24 @@
 //! here, in one place. A panic costs its frame (`internal_error`), never the
 //! batch.
 //!
-//! A Python event object is built only for a consumer that still needs one: the
-//! journal (SIDECAR_STATE_DIR), the analytics inbox (trades and ticks), the
-//! recent-events ring. What Python still does with the outcome: log the
+//! Each applied trade and tick feeds the analytics (`_core.Analytics`) here, as
+//! Rust values. A Python event object is built only for a consumer that still
+//! needs one: the journal (SIDECAR_STATE_DIR), the SSE stream while it has
+//! clients (every trade, and the ticks that moved the analytics), the
+//! recent-events ring (which otherwise keeps the decoded struct). What Python still does with the outcome: log the
 //! rejections (rate-limited) from the (reason, frame prefix) list returned.
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use crate::event::{self, Event, Kind, Reason, Seq};
+use crate::py_analytics::Analytics;
 use crate::py_state::StateCore;
 use crate::py_state_recent::Held;
 use crate::python::{report, Decoder};
@@ -39,7 +43,11 @@ pub struct Hooks<'py> {
     pub journal: Option<Bound<'py, PyAny>>,
     /// The apply clock; None: the system clock (`time.time`).
     pub clock: Option<Bound<'py, PyAny>>,
-    pub inbox: Option<Bound<'py, PyList>>,
+    /// The analytics each applied trade and tick feeds (None: analytics off, or
+    /// detached, as during journal replay).
+    pub analytics: Option<Bound<'py, Analytics>>,
+    /// With stream clients: gets what they are sent, as event objects.
+    pub published: Option<Bound<'py, PyList>>,
     /// The journal's "cannot record this" exception: the message is `bad_field`.
     pub unrecordable: Option<Bound<'py, PyAny>>,
 }
@@ -55,6 +63,7 @@ struct Batch<'a, 'py> {
     core: &'a mut StateCore,
     decoder: &'a Decoder,
     hooks: &'a Hooks<'py>,
+    analytics: Option<PyRefMut<'py, Analytics>>,
     rejected: Vec<Rejected<'py>>,
 }
 
@@ -196,31 +205,27 @@ impl<'py> Batch<'_, 'py> {
         }
     }
 
-    /// An applied event to the consumers that read it: the analytics inbox (an
-    /// object), the recent-events ring (the object if one was built, else the
-    /// decoded struct).
+    /// An applied event to the consumers that read it: the analytics (Rust
+    /// values), the stream's clients (an object), the recent-events ring (the
+    /// object if one was built, else the decoded struct).
     fn hand_on(&mut self, event: &Event<'_>, recv: f64, object: Option<PyObject>) {
         let py = self.py;
-        let inbox = self
-            .hooks
-            .inbox
-            .as_ref()
-            .filter(|_| event.kind != Kind::Heartbeat);
-        let object = match (object, inbox) {
-            (Some(object), _) => Some(object),
-            (None, Some(_)) => match self.decoder.build(py, event, recv) {
+        let publish = self.feed(event, recv) && self.hooks.published.is_some();
+        let object = match object {
+            Some(object) => Some(object),
+            None if publish => match self.decoder.build(py, event, recv) {
                 Ok(object) => Some(object),
                 Err(error) => {
                     report(py, error);
                     None
                 }
             },
-            (None, None) => None,
+            None => None,
         };
         match object {
             Some(object) => {
-                if let Some(inbox) = inbox {
-                    if let Err(error) = inbox.append(&object) {
+                if let Some(published) = self.hooks.published.as_ref().filter(|_| publish) {
+                    if let Err(error) = published.append(&object) {
                         report(py, error);
                     }
                 }
@@ -228,6 +233,38 @@ impl<'py> Batch<'_, 'py> {
             }
             None => self.core.recent.push_decoded(event, recv),
         }
+    }
+
+    /// Feeds an applied trade or tick to the analytics, with symbol admission
+    /// from the state's symbol table (a symbol counted under __overflow__ is not
+    /// in it: no analytics). True: the stream gets it (every trade, and the ticks
+    /// that moved the analytics).
+    fn feed(&mut self, event: &Event<'_>, recv: f64) -> bool {
+        let Some(analytics) = self.analytics.as_mut() else {
+            return false;
+        };
+        let aggregates = &self.core.aggregates;
+        let admitted = |name: &str| aggregates.symbol(name).is_some();
+        let fed = catch_unwind(AssertUnwindSafe(|| match event.kind {
+            Kind::Trade => {
+                let buy = event.side.as_deref() == Some("buy");
+                let symbol = event.symbol.as_deref();
+                analytics.feed_trade(symbol, admitted, buy, event.qty, event.price, recv);
+                true
+            }
+            Kind::Tick => match (event.symbol.as_deref(), event.price) {
+                (Some(symbol), Some(price)) => {
+                    analytics.feed_tick(symbol, admitted, event.ts_s, price, event.volume)
+                }
+                _ => false,
+            },
+            Kind::Heartbeat => false,
+        }));
+        fed.unwrap_or_else(|_| {
+            let error = PyRuntimeError::new_err("internal error in the core's analytics");
+            report(self.py, error);
+            false
+        })
     }
 }
 
@@ -252,6 +289,10 @@ pub fn ingest<'py>(
         core,
         decoder: decoder.get(),
         hooks,
+        analytics: match &hooks.analytics {
+            Some(analytics) => Some(analytics.try_borrow_mut()?),
+            None => None,
+        },
         rejected: Vec::new(),
     };
     let mut messages = 0;

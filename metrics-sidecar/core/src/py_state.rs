@@ -12,6 +12,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
+use crate::py_analytics::Analytics;
 use crate::py_dedup::RecentIds;
 use crate::py_hops::{HopHistograms, Identity};
 use crate::py_ingest::{self, Hooks, Rejected, Stamp};
@@ -206,7 +207,7 @@ impl StateCore {
     /// Decodes and applies a drained batch of frames in one call (py_ingest.rs):
     /// (messages the frames held, [(reason, frame prefix or None)] rejected).
     #[pyo3(signature = (frames, recv, stamps=None, arrays=true, *, max_bytes, journal=None, clock=None,
-        inbox=None, unrecordable=None))]
+        analytics=None, published=None, unrecordable=None))]
     #[allow(clippy::too_many_arguments)]
     fn ingest<'py>(
         &mut self,
@@ -218,13 +219,15 @@ impl StateCore {
         max_bytes: usize,
         journal: Option<Bound<'py, PyAny>>,
         clock: Option<Bound<'py, PyAny>>,
-        inbox: Option<Bound<'py, PyList>>,
+        analytics: Option<Bound<'py, Analytics>>,
+        published: Option<Bound<'py, PyList>>,
         unrecordable: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(usize, Vec<Rejected<'py>>)> {
         let hooks = Hooks {
             journal,
             clock,
-            inbox,
+            analytics,
+            published,
             unrecordable,
         };
         py_ingest::ingest(

@@ -155,7 +155,8 @@ class StateCore:
         """None: applied; "": dropped as a duplicate; else the refusal reason."""
     def ingest(self, frames: list[bytes], recv: list[float], stamps: list[tuple[str, str, int] | None] | None = None,
                arrays: bool = True, *, max_bytes: int, journal: object = None,
-               clock: Callable[[], float] | None = None, inbox: list[Any] | None = None,
+               clock: Callable[[], float] | None = None, analytics: Analytics | None = None,
+               published: list[Any] | None = None,
                unrecordable: type[BaseException] | None = None) -> tuple[int, list[tuple[str, bytes | None]]]:
         """One drained batch: decode, apply, count every rejection (py_ingest.rs)."""
     def recent(self, limit: int | None = None, newest_first: bool = True) -> list[Any]:

@@ -35,7 +35,9 @@ ack cannot turn the stream's next real messages into duplicates. On a stream
 without one, ``acked`` must be below the batch's own ``seq`` (a publisher
 resends from ``acked + 1``); above it, it is clamped to ``seq - 1`` and counted.
 
-Order of one drain: apply under ``state.lock`` -> lock release writes the journal
+Order of one drain: under ``state.lock``, each message's headers, cursors and
+duplicates, then the fresh payloads of every message in one core call (in arrival
+order, each stream's in seq order) -> lock release writes the journal
 -> fsync (``SIDECAR_STATE_FSYNC``) -> acks. An ack therefore never precedes the
 durability of what it acknowledges.
 """
@@ -45,7 +47,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import msgspec
 import zmq
@@ -69,6 +71,18 @@ HEARTBEAT = b"hb1"
 ACK = b"ack1"
 _POLL_MS = 100
 
+
+class _Drained(NamedTuple):
+    """What a drain's messages hand to the core (``Intake.frames``) in one call."""
+
+    frames: list[bytes]
+    recv: list[float]
+    stamps: list[Stamp | None]
+
+    def add(self, frames: list[bytes], recv_ts: float, stamps: list[Stamp | None]) -> None:
+        self.frames.extend(frames)
+        self.recv.extend([recv_ts] * len(frames))
+        self.stamps.extend(stamps)
 
 class Header(msgspec.Struct, forbid_unknown_fields=True):
     producer: Annotated[str, msgspec.Meta(pattern=PRODUCER_PATTERN)]
@@ -165,17 +179,22 @@ class ReliableLoop:
         if not messages:
             return
         acks: dict[tuple[bytes, str, str], tuple[int, bool]] = {}
+        # The payloads every message of the drain hands on, in arrival (and per stream seq)
+        # order, each with its receive time and stamp: one core call for the whole drain.
+        drained = _Drained([], [], [])
         with self.state.lock:  # its release writes the journal (persistence.FlushingLock)
             self.state.batches += 1
             for frames, recv_ts in messages:
                 try:
-                    self._handle(frames, recv_ts, acks)
+                    self._handle(frames, recv_ts, acks, drained)
                 except UnrecordableError:  # a seq/ack beyond what the journal holds: the message is refused
                     for _ in frames[3:] or [b""]:
                         self.intake.reject(reasons.BAD_FIELD)
                 except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback; a bug must cost this message, never the loop
                     self._log.exception("reliable: unexpected error; message counted as internal_error")
                     self.intake.reject(reasons.INTERNAL_ERROR)
+            if drained.frames:
+                self.intake.frames(drained.frames, drained.recv, drained.stamps, arrays=False)
             self.state.end_batch()
         if not acks:
             return
@@ -192,13 +211,12 @@ class ReliableLoop:
                 pass  # peer gone or its queue full: it times out and resends, we dedup
 
     def _handle(self, frames: list[bytes], recv_ts: float,
-                acks: dict[tuple[bytes, str, str], tuple[int, bool]]) -> None:
+                acks: dict[tuple[bytes, str, str], tuple[int, bool]], drained: _Drained) -> None:
         kind = frames[1] if len(frames) > 1 else b""
         if kind == HEARTBEAT:
             for payload in frames[2:]:
                 self.probes.heard_heartbeat(frames[0], payload, recv_ts)
-            if len(frames) > 2:
-                self.intake.frames(frames[2:], [recv_ts] * (len(frames) - 2), arrays=False)
+            drained.add(frames[2:], recv_ts, [None] * (len(frames) - 2))
             return
         if kind == PROBE:
             self.probes.frame(frames[0], frames[2:], recv_ts)
@@ -236,12 +254,11 @@ class ReliableLoop:
             else:
                 gap = True  # an earlier batch was lost: drop the rest, the publisher goes back
                 break
-        if fresh:  # one core call for the message's payloads, in seq order
-            self.intake.frames(fresh, [recv_ts] * len(fresh), stamps, arrays=False)
         if duplicates:
             self.durable.duplicates(duplicates)
-        if cursor != start:
+        if cursor != start:  # raises UnrecordableError before anything of this message is queued
             self.durable.advance(header.producer, header.instance, cursor)
+        drained.add(fresh, recv_ts, stamps)  # applied with the drain's, in seq order
         ack_key = (frames[0], header.producer, header.instance)
         previous_gap = acks.get(ack_key, (0, False))[1]
         acks[ack_key] = (cursor, gap or previous_gap)

@@ -148,8 +148,9 @@ class TelemetryState:
         # replayed on restart; replay substitutes the journaled apply time for the clock.
         self.journal: StateJournal | None = None
         self.clock: Callable[[], float] = time.time
-        # Rolling analytics, bars, positions (analytics/): each applied trade/tick goes to the
-        # engine's inbox (one list append), which it absorbs once per batch (end_batch).
+        # Rolling analytics, bars, positions (analytics/): the batch ingest feeds each applied
+        # trade/tick to the engine's core in Rust (no event object); ``apply`` appends to the
+        # engine's inbox, which it absorbs once per batch (end_batch).
         self._analytics: AnalyticsEngine | None = None
         self._analytics_inbox: list[Trade | Tick] | None = None
         self.analytics = AnalyticsEngine(settings, self) if settings.analytics else None
@@ -231,12 +232,20 @@ class TelemetryState:
                max_bytes: int) -> tuple[int, list[tuple[str, bytes | None]]]:
         """Decode and apply a drained batch of frames in one core call (intake.py):
         (messages they held, [(reason, frame prefix or None)] rejected). Called with
-        ``lock`` held. Event objects are built only for the journal, the analytics
-        inbox and ``recent_events``."""
+        ``lock`` held. Event objects are built only for the journal, the SSE
+        stream while it has clients, and ``recent_events``: the core feeds each applied
+        trade and tick to the analytics core itself."""
         clock = self.clock
+        engine = self._analytics
+        if engine is None:
+            core = published = None
+        else:
+            if engine.inbox:  # events ``apply`` queued go in first, in order
+                engine.absorb()
+            core, published = engine.core, engine.outbox if engine.clients else None
         return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, journal=self.journal,
-                                 clock=None if clock is time.time else clock, inbox=self._analytics_inbox,
-                                 unrecordable=UnrecordableError)
+                                 clock=None if clock is time.time else clock, analytics=core,
+                                 published=published, unrecordable=UnrecordableError)
 
     def apply(self, event: Trade | Tick | Heartbeat) -> str | None:
         """Apply one decoded event. Returns a rejection reason, or None.

@@ -1,6 +1,9 @@
-"""The analytics as the state sees them: ``TelemetryState.apply`` appends each applied
-trade and tick to ``inbox`` (one list append per event), and ``absorb`` hands the batch
-to the compiled core in one call, with ``state.lock`` held (``core/src/analytics*.rs``:
+"""The analytics as the state sees them: the state's batch ingest (``StateCore.ingest``,
+``core/src/py_ingest.rs``) feeds each applied trade and tick to ``core`` in Rust, no event
+object; with stream clients it also queues what they get in ``outbox``.
+``TelemetryState.apply`` (one event at a time) appends to ``inbox`` instead, and ``absorb``
+hands that list to the compiled core in one call and publishes ``outbox``, with
+``state.lock`` held (``core/src/analytics*.rs``:
 side windows, positions, tick history, window rows, OHLC bars, session sums; no Python
 per event). Readers (``*_snapshot``/``history``/``bars``, ``table``) absorb first, copy
 from the core under the same lock (flat float64 bytes numpy wraps without another copy)
@@ -60,18 +63,27 @@ class AnalyticsEngine:
         # Applied trades and ticks, in order, waiting for ``absorb`` (TelemetryState.apply
         # appends; events are gc=False structs, so holding a batch of them costs no GC work).
         self.inbox: list[Trade | Tick] = []
+        # What the stream's clients get from the batch ingest (every trade, and the ticks that
+        # moved the analytics), filled only while there are clients; published by ``absorb``.
+        self.outbox: list[Trade | Tick] = []
 
     def _set_clients(self, clients: tuple[StreamClient, ...]) -> None:
         self.clients = clients
 
     # -- write side (state.lock held) -------------------------------------------
     def absorb(self) -> None:
-        """Take in the applied trades and ticks ``TelemetryState.apply`` queued in
-        ``inbox``, in order, in one core call. The ingest loops call this once per
+        """Publish what the batch ingest queued for the stream in ``outbox``, then take
+        in the applied trades and ticks ``TelemetryState.apply`` queued in ``inbox``,
+        in order, in one core call. The ingest loops call this once per
         drained batch; readers before they read. With stream clients, the core hands
         back what they get (every trade, and the ticks that moved the analytics:
         admitted and in order), published here (stream.py, Python for now)."""
-        inbox = self.inbox
+        inbox, outbox = self.inbox, self.outbox
+        if outbox:  # the batch ingest's, queued before anything in the inbox
+            try:
+                self._publish(outbox)
+            finally:
+                del outbox[:]
         if not inbox:
             return
         try:
@@ -79,12 +91,16 @@ class AnalyticsEngine:
         finally:
             del inbox[:]
         if published:
-            stream = self.stream
-            for event in published:
-                if type(event) is Trade:
-                    stream.publish_trade(event)
-                else:
-                    stream.publish_tick(event)
+            self._publish(published)
+
+    def _publish(self, events: list[Trade | Tick]) -> None:
+        """To the stream's clients: trades and ticks, in order."""
+        stream = self.stream
+        for event in events:
+            if isinstance(event, Trade):
+                stream.publish_trade(event)
+            else:
+                stream.publish_tick(event)
 
     # The names readers used when trades and ticks waited in Python stages of their own
     # (bench/breakdown_bench.py still calls them): the core has none, absorbing is all.
