@@ -64,6 +64,9 @@ def test_a_full_outbox_refuses_and_counts(tmp_path: Path) -> None:
     assert sum(r.queued for r in results) == 100
     assert {r.reason for r in results[100:]} == {"outbox_full"}
     assert pub.stats().dropped == {("trade", "outbox_full"): 50}
+    # Refused before the stamp: no seq was consumed, and the message says so (no None placeholders).
+    assert [r.message["seq"] for r in results[:100]] == list(range(1, 101))
+    assert [sorted(r.message) for r in results[100:]] == [["qty", "side", "ts", "type"]] * 50
     # Still there for the next start: a refused message never consumed a seq.
     assert [r.seq for r in results[:100]] == list(range(1, 101))
 

@@ -23,6 +23,16 @@ if TYPE_CHECKING:
 # literal too, deleted when absent, so the table is sized for the largest message.
 # The key order stays what it was: fields, then producer, instance, seq, event_id, sent_ts.
 
+STAMP_KEYS = ("producer", "instance", "seq", "event_id", "sent_ts")
+
+
+def drop_placeholders(message: dict[str, Any]) -> None:
+    """Remove the stamp keys still holding a builder's None: a message refused before
+    it was stamped then reads as it was given (no ``seq`` where none was consumed)."""
+    for key in STAMP_KEYS:
+        if key in message and message[key] is None:
+            del message[key]
+
 
 def trade_message(side: str, qty: float, symbol: str | None = None, price: float | None = None,
                   ts: float | None = None) -> dict[str, Any]:

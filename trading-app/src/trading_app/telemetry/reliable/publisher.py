@@ -28,7 +28,7 @@ import zmq
 
 from ...curve_keys import CurveClientKeys
 from ..endpoints import Stamper, parse_addresses, shard_index, wait_connected
-from ..messages import MessageHelpers
+from ..messages import MessageHelpers, drop_placeholders
 from ..protocol import Published
 from ..stats import OutboxStats, PublisherStats, StatsRecorder
 from .outbox import Outbox, SenderView
@@ -143,6 +143,8 @@ class ReliablePublisher(MessageHelpers):
                     self._pending += 1
         if reason is None and self.sender.idle:
             self.sender.wake()
+        elif reason is not None:
+            drop_placeholders(message)  # closed, outbox_full: refused before the stamp
         self._recorder.account(kind, reason, time.perf_counter() - started)
         return Published(message, reason is None, reason)
 
