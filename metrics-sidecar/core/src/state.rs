@@ -143,16 +143,15 @@ impl Aggregates {
 
     /// Counts one rejection; false for a reason outside the set.
     pub fn reject(&mut self, reason: &str) -> bool {
-        match self
-            .reason_index(reason)
-            .and_then(|i| self.invalid.get_mut(i))
-        {
-            Some(n) => {
-                *n = n.saturating_add(1);
-                true
-            }
-            None => false,
-        }
+        self.invalid_slot(reason)
+            .map(|n| *n = n.saturating_add(1))
+            .is_some()
+    }
+
+    /// The counter of a reason in the set.
+    fn invalid_slot(&mut self, reason: &str) -> Option<&mut u64> {
+        let i = self.reason_index(reason)?;
+        self.invalid.get_mut(i)
     }
 
     pub fn invalid(&self) -> impl Iterator<Item = (&str, u64)> {
@@ -163,16 +162,7 @@ impl Aggregates {
     }
 
     pub fn set_invalid(&mut self, reason: &str, value: u64) -> bool {
-        match self
-            .reason_index(reason)
-            .and_then(|i| self.invalid.get_mut(i))
-        {
-            Some(n) => {
-                *n = value;
-                true
-            }
-            None => false,
-        }
+        self.invalid_slot(reason).map(|n| *n = value).is_some()
     }
 
     // -- trades --------------------------------------------------------------

@@ -70,7 +70,9 @@ def state_copy(state: TelemetryState, openmetrics: bool, now: float) -> StateCop
             duplicates=state.duplicates,
             ack_mismatches=state.ack_mismatches,
             overflow=overflow,
-            producers=[(name, s.lost, s.last_seen, s.restarts) for name, s in state.producers.stats.items()],
+            # One core read per producer (astuple), not one per field.
+            producers=[(name, t[0], t[2], t[4]) for name, s in state.producers.stats.items()
+                       for t in (s.astuple(),)],
             symbols=[(name, s.last_price, s.last_ts, s.spikes, s.out_of_order, list(s.by_source.items()))
                      for name, s in state.symbols.items()],
             latency_text=state.latency.core.write_text(openmetrics, now),
