@@ -22,6 +22,12 @@ that run's ``event_to_apply`` is the latency corrected for coordinated omission
 (``co_corrected``), measured from when a send should have happened, not from
 when the stalled loop got round to it; its ``event_to_send`` is how late sends
 left against the schedule.
+
+Each run also reports what the publisher's sender thread cost (``sender``: its
+share of a core over the paced run, its wake-ups a second, the CPU and the
+run-queue wait per wake-up, from the kernel's schedstat), and the uncorrected
+runs first measure it idle for ``IDLE_SECONDS`` (``sender_idle``): what the
+hand-off's polling costs an app that publishes nothing.
 """
 
 from __future__ import annotations
@@ -39,21 +45,25 @@ FINE_BUCKETS: tuple[float, ...] = tuple(
     + [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
 )
 HOPS = ("event_to_apply", "event_to_send", "send_to_receive", "receive_to_apply")
+IDLE_SECONDS = 1.0
 
 
 def _bucket_env() -> str:
     return ",".join(f"{b:.6g}" for b in FINE_BUCKETS)
 
 
-def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made") -> dict[str, Any]:
+def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made", idle_seconds: float = 0.0,
+             publisher_args: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One paced run; ``publisher_args`` go to ``paced_publisher.py`` as given (the A/B knobs)."""
     n = int(rate * seconds)
     load_before = os.getloadavg()[0]
     sidecar = start_sidecar(log_dir, {"SIDECAR_LATENCY_SAMPLES": str(min(max(n, 16), 1_000_000)),
                                       "SIDECAR_LATENCY_BUCKETS": _bucket_env()})
     try:
-        args = [sidecar.zmq, "--rate", str(rate), "--seconds", str(seconds), "--stamp", stamp]
+        args = [sidecar.zmq, "--rate", str(rate), "--seconds", str(seconds), "--stamp", stamp,
+                "--idle-seconds", str(idle_seconds), *publisher_args]
         pub = start_helper("paced-publisher", "paced_publisher", args, log_dir, ready=False)
-        sent = pub.result(timeout=seconds * 3 + 60)
+        sent = pub.result(timeout=seconds * 3 + idle_seconds + 60)
         metrics = wait_until(lambda: (m := scrape(sidecar.http + "/metrics/"))
                              and m.get('messages_received_total{type="trade"}') == sent["queued"] and m,
                              60, 0.2, "every queued trade applied")
@@ -69,17 +79,23 @@ def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made") ->
         cdf.append((bound, cumulative / count))
     return {"rate": rate, "achieved_rate": sent["achieved_rate"], "published": sent["published"],
             "queued": sent["queued"], "applied": count, "quantiles_s": quantiles, "cdf": cdf,
-            "load": [load_before, os.getloadavg()[0]]}
+            "load": [load_before, os.getloadavg()[0]], "sender": sent.get("sender"),
+            "sender_idle": sent.get("sender_idle"), "sender_timer_slack_ns": sent.get("sender_timer_slack_ns"),
+            "fast_poll_s": sent.get("fast_poll_s")}
 
 
 def _median_run(log_dir: Path, rate: float, seconds: float, repeats: int, stamp: str) -> dict[str, Any]:
-    """The run with the median ``event_to_apply`` p99 of ``repeats`` runs, with every run's p50/p99/load."""
-    runs = sorted((one_rate(log_dir, rate, seconds, stamp) for _ in range(repeats)),
+    """The run with the median ``event_to_apply`` p99 of ``repeats`` runs, with every run's p50/p99/load
+    (and, for the uncorrected runs, every run's sender thread cost, idle and paced)."""
+    idle = IDLE_SECONDS if stamp == "made" else 0.0
+    runs = sorted((one_rate(log_dir, rate, seconds, stamp, idle) for _ in range(repeats)),
                   key=lambda r: r["quantiles_s"]["event_to_apply"]["0.99"])
     median = runs[len(runs) // 2]
     median["p99_runs_s"] = [r["quantiles_s"]["event_to_apply"]["0.99"] for r in runs]
     median["p50_runs_s"] = [r["quantiles_s"]["event_to_apply"]["0.5"] for r in runs]
     median["load_runs"] = [r["load"] for r in runs]
+    median["sender_runs"] = [r["sender"] for r in runs]
+    median["sender_idle_runs"] = [r["sender_idle"] for r in runs]
     return median
 
 
