@@ -27,7 +27,8 @@ Each run also reports what the publisher's sender thread cost (``sender``: its
 share of a core over the paced run, its wake-ups a second, the CPU and the
 run-queue wait per wake-up, from the kernel's schedstat), and the uncorrected
 runs first measure it idle for ``IDLE_SECONDS`` (``sender_idle``): what the
-hand-off's polling costs an app that publishes nothing.
+hand-off's polling costs an app that publishes nothing. ``handoff_us`` is the
+hand-off alone, per message: ``sent_ts`` to the sender thread taking it.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made", id
             "queued": sent["queued"], "applied": count, "quantiles_s": quantiles, "cdf": cdf,
             "load": [load_before, os.getloadavg()[0]], "sender": sent.get("sender"),
             "sender_idle": sent.get("sender_idle"), "sender_timer_slack_ns": sent.get("sender_timer_slack_ns"),
-            "fast_poll_s": sent.get("fast_poll_s")}
+            "fast_poll_s": sent.get("fast_poll_s"), "sender_slice_ns": sent.get("sender_slice_ns"),
+            "handoff_us": sent.get("handoff_us")}
 
 
 def _median_run(log_dir: Path, rate: float, seconds: float, repeats: int, stamp: str) -> dict[str, Any]:
@@ -96,6 +98,7 @@ def _median_run(log_dir: Path, rate: float, seconds: float, repeats: int, stamp:
     median["load_runs"] = [r["load"] for r in runs]
     median["sender_runs"] = [r["sender"] for r in runs]
     median["sender_idle_runs"] = [r["sender_idle"] for r in runs]
+    median["handoff_us_runs"] = [r["handoff_us"] for r in runs]
     return median
 
 

@@ -63,7 +63,7 @@ def _thread_cost(before: tuple[int, int, int] | None, after: tuple[int, int, int
             "runqueue_wait_us_per_run": waited / 1e3 / runs if runs else None}
 
 
-def _sender_knobs(timer_slack: str, fast_poll: float | None) -> None:
+def _sender_knobs(timer_slack: str, fast_poll: float | None, sched_slice: str) -> None:
     """The A/B knobs: module settings read when the sender thread starts / every poll."""
     if timer_slack == "default":
         push_sender.TIMER_SLACK_NS = None  # the kernel's default (50 us for a normal thread)
@@ -71,6 +71,34 @@ def _sender_knobs(timer_slack: str, fast_poll: float | None) -> None:
         push_sender.TIMER_SLACK_NS = int(timer_slack)
     if fast_poll is not None:
         push_sender.FAST_POLL = fast_poll
+    if sched_slice == "none":
+        push_sender.SCHED_SLICE_NS = None
+    elif sched_slice != "product":
+        push_sender.SCHED_SLICE_NS = int(sched_slice)
+
+
+def _time_handoff(pub: Publisher) -> list[float]:
+    """The hand-off alone, per message: from its ``sent_ts`` (stamped in publish()) to
+    the sender thread taking it to encode (wraps the sender's ``_encoded``; ~0.2 us a
+    message on the sender thread, none in the caller). Seconds, appended as they go."""
+    delays: list[float] = []
+    sender = pub._sender
+    encoded, clock, append = sender._encoded, time.time, delays.append
+
+    def timed(message: dict[str, Any]) -> bytes | None:
+        append(clock() - message["sent_ts"])
+        return encoded(message)
+
+    sender._encoded = timed  # type: ignore[method-assign]
+    return delays
+
+
+def _quantiles_us(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    data = sorted(values)
+    return {q: round(data[min(len(data) - 1, int(float(q) * len(data)))] * 1e6, 1)
+            for q in ("0.5", "0.9", "0.99", "0.999")}
 
 
 def main() -> None:
@@ -91,9 +119,12 @@ def main() -> None:
                         help="the sender thread's timer slack: 'product' (push_sender.TIMER_SLACK_NS), "
                              "'default' (the kernel's), or nanoseconds")
     parser.add_argument("--fast-poll", type=float, help="the sender's FAST_POLL, seconds (default: the product's)")
+    parser.add_argument("--sender-slice", default="product",
+                        help="the sender thread's scheduler slice request: 'product' (push_sender.SCHED_SLICE_NS), "
+                             "'none', or nanoseconds")
     args = parser.parse_args()
 
-    _sender_knobs(args.sender_timer_slack, args.fast_poll)
+    _sender_knobs(args.sender_timer_slack, args.fast_poll, args.sender_slice)
     symbols = [f"SYM{i:05d}" for i in range(args.symbols)]
     n = int(args.rate * args.seconds)
     queued = 0
@@ -106,6 +137,7 @@ def main() -> None:
         if not pub.wait_connected(10):
             raise SystemExit("sidecar not reachable")
         sender_id = pub._sender.native_id
+        handoff = _time_handoff(pub)
         idle = None
         if args.idle_seconds > 0:
             time.sleep(push_sender.FAST_WINDOW + 0.1)  # past the fast polls that connecting may have started
@@ -114,6 +146,7 @@ def main() -> None:
             idle = _thread_cost(before, _schedstat(sender_id), time.perf_counter() - t0)
         gap = 1.0 / args.rate
         on_schedule = args.stamp == "schedule"
+        del handoff[:]  # only the paced run's
         sender_before = _schedstat(sender_id)
         started, wall_started = time.perf_counter(), time.time()
         for i in range(n):
@@ -124,13 +157,14 @@ def main() -> None:
             queued += pub.trade("buy" if i % 2 else "sell", 1.0, symbol=symbols[i % len(symbols)], ts=ts).queued
         elapsed = time.perf_counter() - started
         sender = _thread_cost(sender_before, _schedstat(sender_id), elapsed)
-        slack = pub._sender.timer_slack_ns
+        slack, sched_slice = pub._sender.timer_slack_ns, pub._sender.sched_slice_ns
         pub.close(linger=10.0)
     if context is not None:
         context.term()
     print(json.dumps({"event": "result", "published": n, "queued": queued, "achieved_rate": n / elapsed,
                       "sender": sender, "sender_idle": idle, "sender_timer_slack_ns": slack,
-                      "fast_poll_s": push_sender.FAST_POLL}), flush=True)
+                      "sender_slice_ns": sched_slice, "fast_poll_s": push_sender.FAST_POLL,
+                      "handoff_us": _quantiles_us(handoff)}), flush=True)
 
 
 if __name__ == "__main__":
