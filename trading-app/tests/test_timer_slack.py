@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import zmq
@@ -19,9 +21,12 @@ from trading_app.telemetry.push import PushPublisher
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread timer slack is Linux's")
 
 
-def _in_thread(work: object) -> object:
-    out: list[object] = []
-    thread = threading.Thread(target=lambda: out.append(work()))  # type: ignore[operator]
+T = TypeVar("T")
+
+
+def _in_thread(work: Callable[[], T]) -> T:
+    out: list[T] = []
+    thread = threading.Thread(target=lambda: out.append(work()))
     thread.start()
     thread.join(10)
     assert out, "the thread did not finish"
