@@ -63,7 +63,7 @@ def _thread_cost(before: tuple[int, int, int] | None, after: tuple[int, int, int
             "runqueue_wait_us_per_run": waited / 1e3 / runs if runs else None}
 
 
-def _sender_knobs(timer_slack: str, fast_poll: float | None, sched_slice: str) -> None:
+def _sender_knobs(timer_slack: str, fast_poll: float | None) -> None:
     """The A/B knobs: module settings read when the sender thread starts / every poll."""
     if timer_slack == "default":
         push_sender.TIMER_SLACK_NS = None  # the kernel's default (50 us for a normal thread)
@@ -71,10 +71,6 @@ def _sender_knobs(timer_slack: str, fast_poll: float | None, sched_slice: str) -
         push_sender.TIMER_SLACK_NS = int(timer_slack)
     if fast_poll is not None:
         push_sender.FAST_POLL = fast_poll
-    if sched_slice == "none":
-        push_sender.SCHED_SLICE_NS = None
-    elif sched_slice != "product":
-        push_sender.SCHED_SLICE_NS = int(sched_slice)
 
 
 def _time_handoff(pub: Publisher) -> list[float]:
@@ -119,12 +115,9 @@ def main() -> None:
                         help="the sender thread's timer slack: 'product' (push_sender.TIMER_SLACK_NS), "
                              "'default' (the kernel's), or nanoseconds")
     parser.add_argument("--fast-poll", type=float, help="the sender's FAST_POLL, seconds (default: the product's)")
-    parser.add_argument("--sender-slice", default="product",
-                        help="the sender thread's scheduler slice request: 'product' (push_sender.SCHED_SLICE_NS), "
-                             "'none', or nanoseconds")
     args = parser.parse_args()
 
-    _sender_knobs(args.sender_timer_slack, args.fast_poll, args.sender_slice)
+    _sender_knobs(args.sender_timer_slack, args.fast_poll)
     symbols = [f"SYM{i:05d}" for i in range(args.symbols)]
     n = int(args.rate * args.seconds)
     queued = 0
@@ -157,13 +150,13 @@ def main() -> None:
             queued += pub.trade("buy" if i % 2 else "sell", 1.0, symbol=symbols[i % len(symbols)], ts=ts).queued
         elapsed = time.perf_counter() - started
         sender = _thread_cost(sender_before, _schedstat(sender_id), elapsed)
-        slack, sched_slice = pub._sender.timer_slack_ns, pub._sender.sched_slice_ns
+        slack = pub._sender.timer_slack_ns
         pub.close(linger=10.0)
     if context is not None:
         context.term()
     print(json.dumps({"event": "result", "published": n, "queued": queued, "achieved_rate": n / elapsed,
                       "sender": sender, "sender_idle": idle, "sender_timer_slack_ns": slack,
-                      "sender_slice_ns": sched_slice, "fast_poll_s": push_sender.FAST_POLL,
+                      "fast_poll_s": push_sender.FAST_POLL,
                       "handoff_us": _quantiles_us(handoff)}), flush=True)
 
 

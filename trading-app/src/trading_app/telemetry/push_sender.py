@@ -43,7 +43,6 @@ import zmq
 
 from .frames import pack_frames
 from .monitor import ConnectionMonitor
-from .sched_slice import set_thread_sched_slice
 from .stats import StatsRecorder
 from .timer_slack import set_thread_timer_slack, thread_timer_slack
 
@@ -56,8 +55,6 @@ FAST_POLL = 50e-6
 # The sender thread's own timer slack: its sleeps end within ~1 µs of their time, not
 # up to 50 µs later. None leaves the thread what it inherited (B4's A/B runs only).
 TIMER_SLACK_NS: int | None = 1_000
-# The sender thread's scheduler slice request (sched_slice.py; Linux 6.12+), or None.
-SCHED_SLICE_NS: int | None = None
 FAST_WINDOW = 0.01
 SLOW_POLL = 1e-3
 HWM_PAUSE = 2e-4  # the send queue is full: let the I/O thread move some out
@@ -99,7 +96,6 @@ class PushSender:
         self._late_polls = 0  # polls in a row that waited for the GIL (see GIL_WAITED_SHARE)
         self.hog_naps = 0  # HOG_POLL-long polls taken; written by this thread only
         self.timer_slack_ns: int | None = None  # the sender thread's, read back once it runs (None: no such knob)
-        self.sched_slice_ns: int | None = None  # likewise its slice, when SCHED_SLICE_NS asks for one
         self._deadline = 0.0
         self._linger = 0.0
         self.sockets: list[zmq.Socket] = []
@@ -141,8 +137,6 @@ class PushSender:
         try:
             self.timer_slack_ns = (thread_timer_slack() if TIMER_SLACK_NS is None
                                    else set_thread_timer_slack(TIMER_SLACK_NS))
-            if SCHED_SLICE_NS is not None:
-                self.sched_slice_ns = set_thread_sched_slice(SCHED_SLICE_NS)
             self._loop()
         except Exception:  # a bug (an unencodable message is a counted drop: _encoded)
             log.exception("publisher sender crashed")
