@@ -82,7 +82,7 @@ def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made", id
             "queued": sent["queued"], "applied": count, "quantiles_s": quantiles, "cdf": cdf,
             "load": [load_before, os.getloadavg()[0]], "sender": sent.get("sender"),
             "sender_idle": sent.get("sender_idle"), "sender_timer_slack_ns": sent.get("sender_timer_slack_ns"),
-            "fast_poll_s": sent.get("fast_poll_s"),
+            "fast_poll_s": sent.get("fast_poll_s"), "hog_naps": sent.get("hog_naps"),
             "handoff_us": sent.get("handoff_us")}
 
 

@@ -150,13 +150,13 @@ def main() -> None:
             queued += pub.trade("buy" if i % 2 else "sell", 1.0, symbol=symbols[i % len(symbols)], ts=ts).queued
         elapsed = time.perf_counter() - started
         sender = _thread_cost(sender_before, _schedstat(sender_id), elapsed)
-        slack = pub._sender.timer_slack_ns
+        slack, hog_naps = pub._sender.timer_slack_ns, pub._sender.hog_naps
         pub.close(linger=10.0)
     if context is not None:
         context.term()
     print(json.dumps({"event": "result", "published": n, "queued": queued, "achieved_rate": n / elapsed,
                       "sender": sender, "sender_idle": idle, "sender_timer_slack_ns": slack,
-                      "fast_poll_s": push_sender.FAST_POLL,
+                      "fast_poll_s": push_sender.FAST_POLL, "hog_naps": hog_naps,
                       "handoff_us": _quantiles_us(handoff)}), flush=True)
 
 

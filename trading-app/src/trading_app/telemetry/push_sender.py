@@ -15,14 +15,16 @@ it keep up when it gets the GIL only now and then. Without it a single
 - Sidecar gone while accepted messages wait (``IMMEDIATE``: no ZeroMQ queue for
   an absent peer): they are dropped here, counted as ``no_peer``.
 - No wake-up signal: a wake-up (futex, pipe) would be a system call in the
-  caller. The thread polls the queue instead: every ``FAST_POLL`` s while there
-  was work in the last ``FAST_WINDOW`` s, every ``SLOW_POLL`` s when idle. That
-  bounds the hand-off delay. The thread's own timer slack is cut to
-  ``TIMER_SLACK_NS`` (``timer_slack.py``; Linux), or each 50 µs sleep would last
-  ~100 µs and more (the kernel's default slack of 50 µs), doubling the mean
-  hand-off delay. After a poll that had to wait for the GIL (a caller that never
-  pauses) the next one is ``HOG_POLL`` long (see there). What the polls cost in
-  CPU, idle and at 10k/s, is in docs/benchmarks.md (*B4: the hand-off*).
+  caller. The thread polls the queue instead: every ``FAST_POLL`` (20 µs) while
+  there was work in the last ``FAST_WINDOW`` (10 ms), every ``SLOW_POLL`` (1 ms)
+  when idle. The poll bounds the hand-off delay: about half a poll period plus
+  the thread's wake-up. The thread's own timer slack is cut to
+  ``TIMER_SLACK_NS`` (``timer_slack.py``; Linux): with the kernel's default of
+  50 µs a 20 µs sleep lasts ~90 µs, a 50 µs one ~120 µs. What the polls cost
+  (measured at load 10 on 2 shared cores): ~2 % of a core idle (~930 wake-ups/s),
+  ~28 % of a core at 10k/s with the encode and the sends (docs/benchmarks.md,
+  *B4: the hand-off*). After a poll that had to wait for the GIL (a caller that
+  never pauses) the next one is ``HOG_POLL`` long (see there).
 - ``stop()``: send what is queued until the deadline, count the rest as
   ``closed``, then close the sockets with the time left as LINGER (the owner's
   ``context.term()`` waits it out).
@@ -51,7 +53,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("trading_app.publisher")
 
-FAST_POLL = 50e-6
+# 20 µs, not 50: at 10k/s (load 10-11, five interleaved 3 s runs each) the hand-off's
+# p50 went 53 -> 27 µs for a sender share of a core of 25 -> 28 % (docs/benchmarks.md,
+# *B4: the hand-off*). Idle polls (SLOW_POLL) are not touched.
+FAST_POLL = 20e-6
 # The sender thread's own timer slack: its sleeps end within ~1 µs of their time, not
 # up to 50 µs later. None leaves the thread what it inherited (B4's A/B runs only).
 TIMER_SLACK_NS: int | None = 1_000
