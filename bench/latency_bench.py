@@ -33,7 +33,11 @@ hand-off alone, per message: ``sent_ts`` to the sender thread taking it.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import shlex
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +117,42 @@ def run(log_dir: Path, rates: list[float], seconds: float, repeats: int) -> list
         median["co_corrected"] = corrected
         out.append(median)
     return out
+
+
+def interleaved(log_dir: Path, rate: float, seconds: float, repeats: int,
+                variants: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """A/B of the publisher's knobs (``paced_publisher.py`` arguments per variant), the
+    variants taken in turn ``repeats`` times so the shared machine's load hits each alike.
+    One row per run: its p50/p99 per hop, the hand-off alone, the sender thread's cost."""
+    out = []
+    for repeat in range(repeats):
+        for name, args in variants.items():
+            r = one_rate(log_dir, rate, seconds, "made", IDLE_SECONDS, args)
+            out.append({"variant": name, "repeat": repeat, "load": r["load"], "queued": r["queued"],
+                        "achieved_rate": r["achieved_rate"],
+                        "p50_us": {h: r["quantiles_s"][h]["0.5"] * 1e6 for h in HOPS},
+                        "p99_us": {h: r["quantiles_s"][h]["0.99"] * 1e6 for h in HOPS},
+                        "handoff_us": r["handoff_us"], "sender": r["sender"], "sender_idle": r["sender_idle"],
+                        "sender_timer_slack_ns": r["sender_timer_slack_ns"], "fast_poll_s": r["fast_poll_s"],
+                        "hog_naps": r["hog_naps"]})
+            print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def main() -> None:
+    """``python bench/latency_bench.py --variant new= --variant poll50='--fast-poll 50e-6'``:
+    the interleaved A/B (docs/benchmarks.md, *B4: the hand-off*), one JSON line per run."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--rate", type=float, default=10_000)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--variant", action="append", required=True,
+                        help="NAME=ARGS: paced_publisher.py arguments for this variant (may be empty)")
+    args = parser.parse_args()
+    variants = {name: tuple(shlex.split(rest)) for name, _, rest in (v.partition("=") for v in args.variant)}
+    with tempfile.TemporaryDirectory(prefix="b4-ab-") as logs:
+        interleaved(Path(logs), args.rate, args.seconds, args.repeats, variants)
+
+
+if __name__ == "__main__":
+    main()
