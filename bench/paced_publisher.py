@@ -23,7 +23,10 @@ one, times it ran): ``sender`` over the paced run, and with ``--idle-seconds``
 ``sender_idle`` over an idle stretch before it (connected, nothing published,
 past ``FAST_WINDOW``: the slow poll). ``--sender-timer-slack`` and
 ``--fast-poll`` set the sender's knobs for an A/B run (docs/benchmarks.md,
-*B4: the hand-off*).
+*B4: the hand-off*). ``--direct`` is the same-run baseline without the hand-off:
+each trade is stamped by the publisher's own stamper and sent in the calling
+thread on a PUSH socket with the publisher's options in the publisher's context
+(as ``publish()`` did before the queue), the queued publisher staying open, idle.
 Prints ``{"event": "result", "published": n, "queued": q, ...}``.
 """
 
@@ -35,9 +38,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import zmq
 
 from trading_app.telemetry import push_sender
+from trading_app.telemetry.messages import trade_message
+from trading_app.telemetry.monitor import ConnectionMonitor
 from trading_app.telemetry.push import PushPublisher as Publisher
 from trading_app.telemetry.timer_slack import set_thread_timer_slack
 
@@ -89,6 +95,39 @@ def _time_handoff(pub: Publisher) -> list[float]:
     return delays
 
 
+class _Direct:
+    """The baseline: ``trade()`` stamped and sent in the caller, no queue, no sender."""
+
+    def __init__(self, pub: Publisher, endpoint: str) -> None:
+        self._stamp = pub._stamper.stamp_next
+        self._encode = msgspec.json.Encoder().encode
+        self.sock = pub.context.socket(zmq.PUSH)
+        self.sock.setsockopt(zmq.LINGER, 10_000)
+        self.sock.setsockopt(zmq.SNDHWM, 10_000)
+        self.sock.setsockopt(zmq.IMMEDIATE, 1)
+        self.monitor = ConnectionMonitor(self.sock, endpoint)
+        self.sock.connect(endpoint)
+
+    def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.monitor.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.monitor.connected
+
+    def trade(self, side: str, qty: float, symbol: str, ts: float | None) -> bool:
+        message = trade_message(side, qty, symbol, None, ts)
+        self._stamp(message, 0)
+        try:
+            self.sock.send(self._encode(message), zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.monitor.close()
+        self.sock.close()
+
+
 def _quantiles_us(values: list[float]) -> dict[str, float] | None:
     if not values:
         return None
@@ -115,6 +154,8 @@ def main() -> None:
                         help="the sender thread's timer slack: 'product' (push_sender.TIMER_SLACK_NS), "
                              "'default' (the kernel's), or nanoseconds")
     parser.add_argument("--fast-poll", type=float, help="the sender's FAST_POLL, seconds (default: the product's)")
+    parser.add_argument("--direct", action="store_true",
+                        help="the baseline without the hand-off: send in the calling thread (see above)")
     args = parser.parse_args()
 
     _sender_knobs(args.sender_timer_slack, args.fast_poll)
@@ -131,6 +172,9 @@ def main() -> None:
             raise SystemExit("sidecar not reachable")
         sender_id = pub._sender.native_id
         handoff = _time_handoff(pub)
+        direct = _Direct(pub, args.endpoint) if args.direct else None
+        if direct is not None and not direct.wait_connected(10):
+            raise SystemExit("sidecar not reachable (direct socket)")
         idle = None
         if args.idle_seconds > 0:
             time.sleep(push_sender.FAST_WINDOW + 0.1)  # past the fast polls that connecting may have started
@@ -147,10 +191,15 @@ def main() -> None:
             if wait > 0:
                 time.sleep(wait)
             ts = min(wall_started + i * gap, time.time()) if on_schedule else None
-            queued += pub.trade("buy" if i % 2 else "sell", 1.0, symbol=symbols[i % len(symbols)], ts=ts).queued
+            if direct is not None:
+                queued += direct.trade("buy" if i % 2 else "sell", 1.0, symbols[i % len(symbols)], ts)
+            else:
+                queued += pub.trade("buy" if i % 2 else "sell", 1.0, symbol=symbols[i % len(symbols)], ts=ts).queued
         elapsed = time.perf_counter() - started
         sender = _thread_cost(sender_before, _schedstat(sender_id), elapsed)
         slack, hog_naps = pub._sender.timer_slack_ns, pub._sender.hog_naps
+        if direct is not None:
+            direct.close()
         pub.close(linger=10.0)
     if context is not None:
         context.term()
