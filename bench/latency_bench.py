@@ -90,11 +90,12 @@ def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made", id
             "handoff_us": sent.get("handoff_us")}
 
 
-def _median_run(log_dir: Path, rate: float, seconds: float, repeats: int, stamp: str) -> dict[str, Any]:
+def _median_run(log_dir: Path, rate: float, seconds: float, repeats: int, stamp: str,
+                publisher_args: tuple[str, ...] = ()) -> dict[str, Any]:
     """The run with the median ``event_to_apply`` p99 of ``repeats`` runs, with every run's p50/p99/load
     (and, for the uncorrected runs, every run's sender thread cost, idle and paced)."""
-    idle = IDLE_SECONDS if stamp == "made" else 0.0
-    runs = sorted((one_rate(log_dir, rate, seconds, stamp, idle) for _ in range(repeats)),
+    idle = IDLE_SECONDS if stamp == "made" and not publisher_args else 0.0
+    runs = sorted((one_rate(log_dir, rate, seconds, stamp, idle, publisher_args) for _ in range(repeats)),
                   key=lambda r: r["quantiles_s"]["event_to_apply"]["0.99"])
     median = runs[len(runs) // 2]
     median["p99_runs_s"] = [r["quantiles_s"]["event_to_apply"]["0.99"] for r in runs]
@@ -107,14 +108,19 @@ def _median_run(log_dir: Path, rate: float, seconds: float, repeats: int, stamp:
 
 
 def run(log_dir: Path, rates: list[float], seconds: float, repeats: int) -> list[dict[str, Any]]:
-    """Per rate: the median-p99 run as today (its CDF too), and under ``co_corrected`` the
-    median-p99 run with ``ts`` on the schedule (coordinated-omission corrected; no CDF kept)."""
+    """Per rate: the median-p99 run as today (its CDF too), under ``co_corrected`` the
+    median-p99 run with ``ts`` on the schedule (coordinated-omission corrected; no CDF kept),
+    and under ``direct`` the same-run baseline without the hand-off (``paced_publisher.py
+    --direct``: sent in the calling thread, as before the queue; no CDF kept)."""
     out = []
     for rate in rates:
         median = _median_run(log_dir, rate, seconds, repeats, "made")
         corrected = _median_run(log_dir, rate, seconds, repeats, "schedule")
         corrected.pop("cdf")
         median["co_corrected"] = corrected
+        direct = _median_run(log_dir, rate, seconds, repeats, "made", ("--direct",))
+        direct.pop("cdf")
+        median["direct"] = direct
         out.append(median)
     return out
 
