@@ -3,8 +3,10 @@
 Linux lets every timed sleep of a normal thread end up to its *timer slack*
 late (50 µs by default), so that it can wake several timers at once. For the
 publisher's sender thread, which polls its queue with short sleeps, that slack
-was the larger part of the hand-off delay: ``time.sleep(50e-6)`` lasted ~100 µs
-and more (docs/benchmarks.md, *B4: the hand-off's timer slack*).
+stretched every poll: ``time.sleep(50e-6)`` lasted ~120 µs, ``time.sleep(20e-6)``
+~90 µs, against ~70 µs and ~35 µs at 1 ns (docs/benchmarks.md, *B4: the hand-off*).
+A new thread inherits its creator's slack, so setting it on the sender's own
+thread is what makes it independent of whoever built the publisher.
 
 ``prctl(PR_SET_TIMERSLACK)`` sets it for the calling thread only (the rest of
 the process keeps its own), so the sender calls ``set_thread_timer_slack()``
