@@ -15,14 +15,14 @@ it keep up when it gets the GIL only now and then. Without it a single
 - Sidecar gone while accepted messages wait (``IMMEDIATE``: no ZeroMQ queue for
   an absent peer): they are dropped here, counted as ``no_peer``.
 - No wake-up signal: a wake-up (futex, pipe) would be a system call in the
-  caller. The thread polls the queue instead: every ``FAST_POLL`` (20 µs) while
+  caller. The thread polls the queue instead: every ``FAST_POLL`` (50 µs) while
   there was work in the last ``FAST_WINDOW`` (10 ms), every ``SLOW_POLL`` (1 ms)
   when idle. The poll bounds the hand-off delay: about half a poll period plus
   the thread's wake-up. The thread's own timer slack is cut to
   ``TIMER_SLACK_NS`` (``timer_slack.py``; Linux): with the kernel's default of
-  50 µs a 20 µs sleep lasts ~90 µs, a 50 µs one ~120 µs. What the polls cost
+  50 µs a 50 µs sleep lasts ~120 µs, with 1 µs ~70 µs. What the polls cost
   (measured at load 10 on 2 shared cores): ~2 % of a core idle (~930 wake-ups/s),
-  ~28 % of a core at 10k/s with the encode and the sends (docs/benchmarks.md,
+  ~20-25 % of a core at 10k/s with the encode and the sends (docs/benchmarks.md,
   *B4: the hand-off*). After a poll that had to wait for the GIL (a caller that
   never pauses) the next one is ``HOG_POLL`` long (see there).
 - ``stop()``: send what is queued until the deadline, count the rest as
@@ -53,10 +53,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("trading_app.publisher")
 
-# 20 µs, not 50: at 10k/s (load 10-11, five interleaved 3 s runs each) the hand-off's
-# p50 went 53 -> 27 µs for a sender share of a core of 25 -> 28 % (docs/benchmarks.md,
-# *B4: the hand-off*). Idle polls (SLOW_POLL) are not touched.
-FAST_POLL = 20e-6
+# 50 µs. A 20 µs poll halved the hand-off itself (p50 53 -> 27 µs at 10k/s) but made
+# send -> applied slower in 5 of 5 interleaved A/Bs at load 9-13 on 2 shared cores: its
+# extra wake-ups got in the way of the sidecar's and ZeroMQ's threads (docs/benchmarks.md,
+# *B4: the hand-off*). Re-run that A/B on a quiet machine before changing it.
+FAST_POLL = 50e-6
 # The sender thread's own timer slack: its sleeps end within ~1 µs of their time, not
 # up to 50 µs later. None leaves the thread what it inherited (B4's A/B runs only).
 TIMER_SLACK_NS: int | None = 1_000
