@@ -22,11 +22,22 @@ that run's ``event_to_apply`` is the latency corrected for coordinated omission
 (``co_corrected``), measured from when a send should have happened, not from
 when the stalled loop got round to it; its ``event_to_send`` is how late sends
 left against the schedule.
+
+Each run also reports what the publisher's sender thread cost (``sender``: its
+share of a core over the paced run, its wake-ups a second, the CPU and the
+run-queue wait per wake-up, from the kernel's schedstat), and the uncorrected
+runs first measure it idle for ``IDLE_SECONDS`` (``sender_idle``): what the
+hand-off's polling costs an app that publishes nothing. ``handoff_us`` is the
+hand-off alone, per message: ``sent_ts`` to the sender thread taking it.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import shlex
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +50,25 @@ FINE_BUCKETS: tuple[float, ...] = tuple(
     + [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
 )
 HOPS = ("event_to_apply", "event_to_send", "send_to_receive", "receive_to_apply")
+IDLE_SECONDS = 1.0
 
 
 def _bucket_env() -> str:
     return ",".join(f"{b:.6g}" for b in FINE_BUCKETS)
 
 
-def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made") -> dict[str, Any]:
+def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made", idle_seconds: float = 0.0,
+             publisher_args: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One paced run; ``publisher_args`` go to ``paced_publisher.py`` as given (the A/B knobs)."""
     n = int(rate * seconds)
     load_before = os.getloadavg()[0]
     sidecar = start_sidecar(log_dir, {"SIDECAR_LATENCY_SAMPLES": str(min(max(n, 16), 1_000_000)),
                                       "SIDECAR_LATENCY_BUCKETS": _bucket_env()})
     try:
-        args = [sidecar.zmq, "--rate", str(rate), "--seconds", str(seconds), "--stamp", stamp]
+        args = [sidecar.zmq, "--rate", str(rate), "--seconds", str(seconds), "--stamp", stamp,
+                "--idle-seconds", str(idle_seconds), *publisher_args]
         pub = start_helper("paced-publisher", "paced_publisher", args, log_dir, ready=False)
-        sent = pub.result(timeout=seconds * 3 + 60)
+        sent = pub.result(timeout=seconds * 3 + idle_seconds + 60)
         metrics = wait_until(lambda: (m := scrape(sidecar.http + "/metrics/"))
                              and m.get('messages_received_total{type="trade"}') == sent["queued"] and m,
                              60, 0.2, "every queued trade applied")
@@ -69,28 +84,81 @@ def one_rate(log_dir: Path, rate: float, seconds: float, stamp: str = "made") ->
         cdf.append((bound, cumulative / count))
     return {"rate": rate, "achieved_rate": sent["achieved_rate"], "published": sent["published"],
             "queued": sent["queued"], "applied": count, "quantiles_s": quantiles, "cdf": cdf,
-            "load": [load_before, os.getloadavg()[0]]}
+            "load": [load_before, os.getloadavg()[0]], "sender": sent.get("sender"),
+            "sender_idle": sent.get("sender_idle"), "sender_timer_slack_ns": sent.get("sender_timer_slack_ns"),
+            "fast_poll_s": sent.get("fast_poll_s"), "hog_naps": sent.get("hog_naps"),
+            "handoff_us": sent.get("handoff_us")}
 
 
-def _median_run(log_dir: Path, rate: float, seconds: float, repeats: int, stamp: str) -> dict[str, Any]:
-    """The run with the median ``event_to_apply`` p99 of ``repeats`` runs, with every run's p50/p99/load."""
-    runs = sorted((one_rate(log_dir, rate, seconds, stamp) for _ in range(repeats)),
+def _median_run(log_dir: Path, rate: float, seconds: float, repeats: int, stamp: str,
+                publisher_args: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The run with the median ``event_to_apply`` p99 of ``repeats`` runs, with every run's p50/p99/load
+    (and, for the uncorrected runs, every run's sender thread cost, idle and paced)."""
+    idle = IDLE_SECONDS if stamp == "made" and not publisher_args else 0.0
+    runs = sorted((one_rate(log_dir, rate, seconds, stamp, idle, publisher_args) for _ in range(repeats)),
                   key=lambda r: r["quantiles_s"]["event_to_apply"]["0.99"])
     median = runs[len(runs) // 2]
     median["p99_runs_s"] = [r["quantiles_s"]["event_to_apply"]["0.99"] for r in runs]
     median["p50_runs_s"] = [r["quantiles_s"]["event_to_apply"]["0.5"] for r in runs]
     median["load_runs"] = [r["load"] for r in runs]
+    median["sender_runs"] = [r["sender"] for r in runs]
+    median["sender_idle_runs"] = [r["sender_idle"] for r in runs]
+    median["handoff_us_runs"] = [r["handoff_us"] for r in runs]
     return median
 
 
 def run(log_dir: Path, rates: list[float], seconds: float, repeats: int) -> list[dict[str, Any]]:
-    """Per rate: the median-p99 run as today (its CDF too), and under ``co_corrected`` the
-    median-p99 run with ``ts`` on the schedule (coordinated-omission corrected; no CDF kept)."""
+    """Per rate: the median-p99 run as today (its CDF too), under ``co_corrected`` the
+    median-p99 run with ``ts`` on the schedule (coordinated-omission corrected; no CDF kept),
+    and under ``direct`` the same-run baseline without the hand-off (``paced_publisher.py
+    --direct``: sent in the calling thread, as before the queue; no CDF kept)."""
     out = []
     for rate in rates:
         median = _median_run(log_dir, rate, seconds, repeats, "made")
         corrected = _median_run(log_dir, rate, seconds, repeats, "schedule")
         corrected.pop("cdf")
         median["co_corrected"] = corrected
+        direct = _median_run(log_dir, rate, seconds, repeats, "made", ("--direct",))
+        direct.pop("cdf")
+        median["direct"] = direct
         out.append(median)
     return out
+
+
+def interleaved(log_dir: Path, rate: float, seconds: float, repeats: int,
+                variants: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """A/B of the publisher's knobs (``paced_publisher.py`` arguments per variant), the
+    variants taken in turn ``repeats`` times so the shared machine's load hits each alike.
+    One row per run: its p50/p99 per hop, the hand-off alone, the sender thread's cost."""
+    out = []
+    for repeat in range(repeats):
+        for name, args in variants.items():
+            r = one_rate(log_dir, rate, seconds, "made", IDLE_SECONDS, args)
+            out.append({"variant": name, "repeat": repeat, "load": r["load"], "queued": r["queued"],
+                        "achieved_rate": r["achieved_rate"],
+                        "p50_us": {h: r["quantiles_s"][h]["0.5"] * 1e6 for h in HOPS},
+                        "p99_us": {h: r["quantiles_s"][h]["0.99"] * 1e6 for h in HOPS},
+                        "handoff_us": r["handoff_us"], "sender": r["sender"], "sender_idle": r["sender_idle"],
+                        "sender_timer_slack_ns": r["sender_timer_slack_ns"], "fast_poll_s": r["fast_poll_s"],
+                        "hog_naps": r["hog_naps"]})
+            print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def main() -> None:
+    """``python bench/latency_bench.py --variant new= --variant poll50='--fast-poll 50e-6'``:
+    the interleaved A/B (docs/benchmarks.md, *B4: the hand-off*), one JSON line per run."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--rate", type=float, default=10_000)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--variant", action="append", required=True,
+                        help="NAME=ARGS: paced_publisher.py arguments for this variant (may be empty)")
+    args = parser.parse_args()
+    variants = {name: tuple(shlex.split(rest)) for name, _, rest in (v.partition("=") for v in args.variant)}
+    with tempfile.TemporaryDirectory(prefix="b4-ab-") as logs:
+        interleaved(Path(logs), args.rate, args.seconds, args.repeats, variants)
+
+
+if __name__ == "__main__":
+    main()

@@ -49,7 +49,7 @@ PROFILES: dict[str, dict[str, Any]] = {
               "b9_samples": 20, "b10_trials": 2, "b11_events": 10_000, "b12_trials": 10, "b12_seconds": 2.0},
     "full": {"repeats": 3, "b1_events": 500_000, "analytics_repeats": 7, "b2_events": 1_000_000, "batch": 100,
              "scaling_events": 200_000, "scaling_symbols": [10, 100, 1000, 10_000], "b3_calls": 50_000,
-             "b3_rate": 20_000, "b4_rates": [1_000, 10_000, 50_000], "b4_seconds": 5.0,
+             "b3_rate": 20_000, "b4_rates": [1_000, 10_000, 50_000, 100_000], "b4_seconds": 5.0,
              "b5_symbols": [10, 100, 1000], "b5_scrapes": 20, "b6_events": 200_000, "b7_events": 2_000,
              "b8_trials": 20, "breakdown_events": 100_000, "breakdown_repeats": 5,
              "b9_samples": 60, "b10_trials": 5, "b11_events": 40_000, "b12_trials": 40, "b12_seconds": 5.0},

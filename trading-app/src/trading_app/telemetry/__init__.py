@@ -5,7 +5,8 @@
 - ``endpoints.py``: address parsing, sharding by symbol, stamping (shared).
 - ``messages.py``: the trade/tick/heartbeat messages (the wire schema's shapes).
 - ``frames.py``: JSON-array frames for a backlog.
-- ``push.py`` + ``push_sender.py``: fire-and-forget over PUSH, off the caller's path.
+- ``push.py`` + ``push_sender.py``: fire-and-forget over PUSH, off the caller's path;
+  ``timer_slack.py``: the sender thread's own timer slack (Linux; a no-op elsewhere).
 - ``reliable/``: the lossless mode over DEALER with a SQLite outbox.
 - ``factory.py``: ``make_publisher()``, the mode ``WEBAPP_DELIVERY`` asks for.
 

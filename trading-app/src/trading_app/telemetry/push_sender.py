@@ -15,11 +15,16 @@ it keep up when it gets the GIL only now and then. Without it a single
 - Sidecar gone while accepted messages wait (``IMMEDIATE``: no ZeroMQ queue for
   an absent peer): they are dropped here, counted as ``no_peer``.
 - No wake-up signal: a wake-up (futex, pipe) would be a system call in the
-  caller. The thread polls the queue instead: every ``FAST_POLL`` s while there
-  was work in the last ``FAST_WINDOW`` s, every ``SLOW_POLL`` s when idle. That
-  bounds the hand-off delay; it costs ~0.3 % of a core while idle. After a poll
-  that had to wait for the GIL (a caller that never pauses) the next one is
-  ``HOG_POLL`` long (see there).
+  caller. The thread polls the queue instead: every ``FAST_POLL`` (50 µs) while
+  there was work in the last ``FAST_WINDOW`` (10 ms), every ``SLOW_POLL`` (1 ms)
+  when idle. The poll bounds the hand-off delay: about half a poll period plus
+  the thread's wake-up. The thread's own timer slack is cut to
+  ``TIMER_SLACK_NS`` (``timer_slack.py``; Linux): with the kernel's default of
+  50 µs a 50 µs sleep lasts ~120 µs, with 1 µs ~70 µs. What the polls cost
+  (measured at load 10 on 2 shared cores): ~2 % of a core idle (~930 wake-ups/s),
+  ~20-25 % of a core at 10k/s with the encode and the sends (docs/benchmarks.md,
+  *B4: the hand-off*). After a poll that had to wait for the GIL (a caller that
+  never pauses) the next one is ``HOG_POLL`` long (see there).
 - ``stop()``: send what is queued until the deadline, count the rest as
   ``closed``, then close the sockets with the time left as LINGER (the owner's
   ``context.term()`` waits it out).
@@ -41,13 +46,21 @@ import zmq
 from .frames import pack_frames
 from .monitor import ConnectionMonitor
 from .stats import StatsRecorder
+from .timer_slack import set_thread_timer_slack, thread_timer_slack
 
 if TYPE_CHECKING:
     from ..curve_keys import CurveClientKeys
 
 log = logging.getLogger("trading_app.publisher")
 
+# 50 µs. A 20 µs poll halved the hand-off itself (p50 53 -> 27 µs at 10k/s) but made
+# send -> applied slower in 5 of 5 interleaved A/Bs at load 9-13 on 2 shared cores: its
+# extra wake-ups got in the way of the sidecar's and ZeroMQ's threads (docs/benchmarks.md,
+# *B4: the hand-off*). Re-run that A/B on a quiet machine before changing it.
 FAST_POLL = 50e-6
+# The sender thread's own timer slack: its sleeps end within ~1 µs of their time, not
+# up to 50 µs later. None leaves the thread what it inherited (B4's A/B runs only).
+TIMER_SLACK_NS: int | None = 1_000
 FAST_WINDOW = 0.01
 SLOW_POLL = 1e-3
 HWM_PAUSE = 2e-4  # the send queue is full: let the I/O thread move some out
@@ -88,6 +101,7 @@ class PushSender:
         self._stopping = False
         self._late_polls = 0  # polls in a row that waited for the GIL (see GIL_WAITED_SHARE)
         self.hog_naps = 0  # HOG_POLL-long polls taken; written by this thread only
+        self.timer_slack_ns: int | None = None  # the sender thread's, read back once it runs (None: no such knob)
         self._deadline = 0.0
         self._linger = 0.0
         self.sockets: list[zmq.Socket] = []
@@ -109,6 +123,11 @@ class PushSender:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def native_id(self) -> int | None:
+        """The sender thread's kernel thread id once started (for /proc/…/task/<id>/)."""
+        return self._thread.native_id
+
     def stop(self, linger: float) -> None:
         """Flush for up to ``linger`` s, then close the sockets; returns when done."""
         self._deadline = time.monotonic() + linger
@@ -122,6 +141,8 @@ class PushSender:
     # -- the sender thread --------------------------------------------------------
     def _run(self) -> None:
         try:
+            self.timer_slack_ns = (thread_timer_slack() if TIMER_SLACK_NS is None
+                                   else set_thread_timer_slack(TIMER_SLACK_NS))
             self._loop()
         except Exception:  # a bug (an unencodable message is a counted drop: _encoded)
             log.exception("publisher sender crashed")
