@@ -120,9 +120,17 @@ class RawClient:
 
 
 def _in_process_state(symbols: int, events: int, analytics: bool = True) -> Any:
-    """The sidecar's state and registry, fed the same messages, in this process."""
+    """A render of the sidecar's state and registry, fed the same messages, in this process."""
+    from metrics_sidecar.exposition import render
+
+    state, process = in_process_state(symbols, events, analytics)
+    return lambda: render(state, process)
+
+
+def in_process_state(symbols: int, events: int, analytics: bool = True) -> tuple[Any, Any]:
+    """The sidecar's state and process registry, fed the bench's messages, in this process."""
     from metrics_sidecar.decode import decode
-    from metrics_sidecar.exposition import process_registry, render
+    from metrics_sidecar.exposition import process_registry
     from metrics_sidecar.settings import Settings
     from metrics_sidecar.state import TelemetryState
 
@@ -133,8 +141,8 @@ def _in_process_state(symbols: int, events: int, analytics: bool = True) -> Any:
             assert not isinstance(event, str), event
             event.recv_ts = time.time()
             state.apply(event)
-    process = process_registry()
-    return lambda: render(state, process)
+        state.end_batch()
+    return state, process_registry()
 
 
 def scrape_times(log_dir: Path, symbol_counts: list[int], repeats: int,

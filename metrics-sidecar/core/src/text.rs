@@ -138,6 +138,10 @@ pub fn fmt_value(value: f64, out: &mut String) {
 }
 
 pub fn escape_label(value: &str, out: &mut String) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -173,23 +177,17 @@ fn write_exemplar(exemplar: &Exemplar, value: f64, out: &mut String) {
     if pairs.is_empty() {
         return;
     }
-    out.push_str(" # {");
-    for (i, (name, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(name);
-        out.push_str("=\"");
-        escape_label(v, out);
-        out.push('"');
-    }
-    out.push_str("} ");
+    out.push_str(" # ");
+    write_labels(out, pairs.iter().map(|(n, v)| (*n, v.as_str())));
+    out.push(' ');
     fmt_value(value, out);
     out.push(' ');
     fmt_value(exemplar.timestamp, out);
 }
 
-fn family(out: &mut String, name: &str, kind: &str, doc: &str, openmetrics: bool) {
+/// The HELP and TYPE lines; OpenMetrics names a counter family without the
+/// `_total` its samples carry. `doc` escaped as `textformat.escape_help`.
+pub fn family(out: &mut String, name: &str, kind: &str, doc: &str, openmetrics: bool) {
     let name = match (
         openmetrics && kind == "counter",
         name.strip_suffix("_total"),
@@ -197,16 +195,28 @@ fn family(out: &mut String, name: &str, kind: &str, doc: &str, openmetrics: bool
         (true, Some(stem)) => stem,
         _ => name,
     };
-    let _ = write!(out, "# HELP {name} {doc}\n# TYPE {name} {kind}\n");
+    let _ = write!(out, "# HELP {name} ");
+    for c in doc.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    let _ = write!(out, "\n# TYPE {name} {kind}\n");
 }
 
-/// `{name="value",...}` from pairs already in name order.
-fn labels(out: &mut String, pairs: &[(&str, &str)]) {
-    if pairs.is_empty() {
+/// `{name="value",...}` from (name, value) pairs already in name order, each
+/// value escaped (`escape_label`); nothing for no pairs. The one label writer of
+/// the core's exposition: the hop families here, the column families
+/// (exposition_columns.rs) and exemplars.
+pub fn write_labels<'a>(out: &mut String, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    let mut pairs = pairs.into_iter().peekable();
+    if pairs.peek().is_none() {
         return;
     }
     out.push('{');
-    for (i, (name, value)) in pairs.iter().enumerate() {
+    for (i, (name, value)) in pairs.enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -218,12 +228,23 @@ fn labels(out: &mut String, pairs: &[(&str, &str)]) {
     out.push('}');
 }
 
-fn sample(out: &mut String, name: &str, pairs: &[(&str, &str)], value: f64) {
+/// One series: `name{labels} value\n` (`write_labels`, `fmt_value`): the
+/// bytes of `textformat.Writer.sample(name, labels(pairs), value)`.
+pub fn write_sample<'a>(
+    out: &mut String,
+    name: &str,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    value: f64,
+) {
     out.push_str(name);
-    labels(out, pairs);
+    write_labels(out, pairs);
     out.push(' ');
     fmt_value(value, out);
     out.push('\n');
+}
+
+fn sample(out: &mut String, name: &str, pairs: &[(&str, &str)], value: f64) {
+    write_sample(out, name, pairs.iter().copied(), value);
 }
 
 /// `_bucket` per bound (cumulative, then +Inf), `_count` and `_sum`. `pairs`:
@@ -243,11 +264,16 @@ fn histogram(
     let bucket = format!("{name}_bucket");
     for (i, (le, n)) in les.iter().zip(counts).enumerate() {
         running = running.saturating_add(*n);
-        let mut pairs: Vec<(&str, &str)> = before_le.to_vec();
-        pairs.push(("le", le));
-        pairs.extend_from_slice(after_le);
         out.push_str(&bucket);
-        labels(out, &pairs);
+        let le_pair = std::iter::once(("le", le.as_str()));
+        write_labels(
+            out,
+            before_le
+                .iter()
+                .copied()
+                .chain(le_pair)
+                .chain(after_le.iter().copied()),
+        );
         out.push(' ');
         fmt_value(running as f64, out);
         if let Some(Some((exemplar, value))) = exemplars.and_then(|e| e.get(i)) {
@@ -255,10 +281,9 @@ fn histogram(
         }
         out.push('\n');
     }
-    let mut pairs: Vec<(&str, &str)> = before_le.to_vec();
-    pairs.extend_from_slice(after_le);
-    sample(out, &format!("{name}_count"), &pairs, running as f64);
-    sample(out, &format!("{name}_sum"), &pairs, sum);
+    let pairs = || before_le.iter().chain(after_le).copied();
+    write_sample(out, &format!("{name}_count"), pairs(), running as f64);
+    write_sample(out, &format!("{name}_sum"), pairs(), sum);
 }
 
 /// The `le` label of each bucket: the bound's repr, then "+Inf".
