@@ -10,7 +10,10 @@ use crate::hops::{quantile, HopSet, HOPS, KINDS};
 /// Python's `repr(float)`: the shortest digits that read back to the same
 /// float, positional for decimal exponents -4..=15, else `d.ddde±XX`. The
 /// digits come from `zmij` (shortest round trip, exact ties to even, as
-/// Python's dtoa); only the layout is Python's.
+/// Python's dtoa). zmij's own layout is Python's (`12.5`, `1e+16`, `100.0`)
+/// except for two things: exponent -5, which it writes positionally
+/// (`0.0000123`, Python `1.23e-05`) and is laid out again (`layout`), and a
+/// one-digit exponent (`1e-7`), which Python pads (`1e-07`).
 pub fn py_repr(value: f64, out: &mut String) {
     if value.is_nan() {
         out.push_str("nan");
@@ -24,8 +27,23 @@ pub fn py_repr(value: f64, out: &mut String) {
         out.push('-');
     }
     let mut buffer = zmij::Buffer::new();
-    let (digits, exponent) = decimal(buffer.format_finite(value.abs()));
-    layout(digits.as_slice(), exponent, out);
+    let text = buffer.format_finite(value.abs());
+    if text.starts_with("0.0000") {
+        let (digits, exponent) = decimal(text);
+        layout(digits.as_slice(), exponent, out);
+        return;
+    }
+    match text.split_once('e') {
+        Some((mantissa, exponent)) if exponent.len() == 2 => {
+            let (sign, digit) = exponent.split_at(1);
+            out.push_str(mantissa);
+            out.push('e');
+            out.push_str(sign);
+            out.push('0');
+            out.push_str(digit);
+        }
+        _ => out.push_str(text),
+    }
 }
 
 /// Up to 17 significant digits, without leading or trailing zeros.
@@ -538,6 +556,16 @@ mod tests {
             (1.0, "1.0"),
             (5e-05, "5e-05"),
             (0.0001, "0.0001"),
+            (1e-5, "1e-05"),
+            (1.25e-5, "1.25e-05"),
+            (9.999999999999999e-5, "9.999999999999999e-05"),
+            (0.00010000000000000002, "0.00010000000000000002"),
+            (123456789012345.6, "123456789012345.6"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (1e-7, "1e-07"),
+            (1e100, "1e+100"),
+            (5e-324, "5e-324"),
+            (100.0, "100.0"),
             (0.00012, "0.00012"),
             (0.1, "0.1"),
             (123.456, "123.456"),

@@ -49,7 +49,7 @@ def render(state: TelemetryState, process: CollectorRegistry | None = None, open
     """The whole ``/metrics/`` body: the text format, or OpenMetrics (with exemplars on the
     hop-latency buckets) when ``openmetrics``."""
     now = time.time()
-    out = Writer(openmetrics)
+    out = Writer(openmetrics, capacity=_body_size[openmetrics] * 9 // 8)
     write_state(state, out, now)
     write_offset_methods(state, out, now)
     if isinstance(state.journal, DurableState):
@@ -60,7 +60,13 @@ def render(state: TelemetryState, process: CollectorRegistry | None = None, open
         out.raw(_generate_openmetrics(process) if process is not None else b"# EOF\n")
     elif process is not None:
         out.raw(_generate_latest(process))
-    return out.body()
+    body = out.body()
+    _body_size[openmetrics] = len(body)
+    return body
+
+
+# The last body's size, text and OpenMetrics (the next scrape's buffer is reserved at once).
+_body_size = {False: 0, True: 0}
 
 
 def render_protobuf(state: TelemetryState, process: CollectorRegistry | None = None) -> bytes:
