@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -126,8 +127,18 @@ def curl_ms(url: str, scrapes: int) -> dict[str, float]:
     return {"min": min(samples), "median": statistics.median(samples)}
 
 
-def clients(base: str, path: str, scrapes: int) -> dict[str, dict[str, float]]:
+def server_cost(pid: int) -> tuple[float, int]:
+    """The server process' CPU time (user + system, ms) and minor page faults so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) * 1000 / ticks, int(fields[7])
+
+
+def clients(base: str, path: str, scrapes: int, pid: int) -> dict[str, dict[str, float]]:
+    """Each client's wall time per request, and the server's CPU time and page faults per
+    request (``server``, over all the clients' requests: independent of the load)."""
     url = base + path
+    cpu0, faults0 = server_cost(pid)
     with httpx.Client(timeout=30) as client:
         result = {"httpx": timed(lambda: client.get(url).raise_for_status(), scrapes)}
     raw = RawClient(base, path)
@@ -136,6 +147,9 @@ def clients(base: str, path: str, scrapes: int) -> dict[str, dict[str, float]]:
     finally:
         raw.close()
     result["curl"] = curl_ms(url, scrapes + 1)
+    cpu1, faults1 = server_cost(pid)
+    requests = 3 * (scrapes + 1) + 1
+    result["server"] = {"cpu_ms": (cpu1 - cpu0) / requests, "faults": (faults1 - faults0) / requests}
     return result
 
 
@@ -144,8 +158,9 @@ def over_http(symbols: int, scrapes: int, log_dir: Path) -> dict[str, Any]:
     try:
         fed = feed(sidecar, log_dir, 4 * symbols, symbols=symbols, ticks=True)
         body = httpx.get(sidecar.http + "/metrics/", timeout=30).content
-        sidecar_ms = clients(sidecar.http, "/metrics/", scrapes)
-        tiny_ms = clients(sidecar.http, "/health/liveness", scrapes)
+        pid = sidecar.popen.pid
+        sidecar_ms = clients(sidecar.http, "/metrics/", scrapes, pid)
+        tiny_ms = clients(sidecar.http, "/health/liveness", scrapes, pid)
     finally:
         sidecar.stop()
     body_file = log_dir / "body.txt"
@@ -155,7 +170,7 @@ def over_http(symbols: int, scrapes: int, log_dir: Path) -> dict[str, Any]:
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
-        static_ms = clients(f"http://127.0.0.1:{port}", "/metrics/", scrapes)
+        static_ms = clients(f"http://127.0.0.1:{port}", "/metrics/", scrapes, server.pid)
     finally:
         server.terminate()
         server.wait(10)

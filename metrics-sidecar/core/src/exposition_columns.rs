@@ -4,24 +4,16 @@
 //! state's trade and symbol tables (`StateTables`, taken under the state lock in
 //! one call, written after it). The bytes are those of `textformat.py`'s
 //! reference writer: labels in name order and escaped, values as Python's
-//! `repr` (`text::write_sample`, the one sample writer).
+//! `repr` (`text::LineTemplate`: `text::write_sample`'s bytes, the text
+//! around the per-series label values built once per family).
 
 use crate::state::{Aggregates, SymbolTicks, TradeRow, SIDES};
-use crate::text::write_sample;
+use crate::text::{Label, LineTemplate};
 
 /// One label of a family: the same value on every series, or one per series.
 pub enum LabelColumn<'a> {
     One(&'a str),
     Each(Vec<&'a str>),
-}
-
-impl LabelColumn<'_> {
-    fn get(&self, row: usize) -> &str {
-        match self {
-            LabelColumn::One(value) => value,
-            LabelColumn::Each(values) => values.get(row).copied().unwrap_or_default(),
-        }
-    }
 }
 
 /// A label column whose length is not the number of values.
@@ -52,16 +44,32 @@ pub fn write_column(
         }
     }
     labels.sort_by(|a, b| a.0.cmp(b.0));
+    let template = LineTemplate::new(
+        name,
+        &labels
+            .iter()
+            .map(|(label, column)| {
+                let label_value = match column {
+                    LabelColumn::One(value) => Label::Fixed(value),
+                    LabelColumn::Each(_) => Label::Varying,
+                };
+                (*label, label_value)
+            })
+            .collect::<Vec<_>>(),
+    );
+    let each: Vec<&[&str]> = labels
+        .iter()
+        .filter_map(|(_, column)| match column {
+            LabelColumn::Each(values) => Some(values.as_slice()),
+            LabelColumn::One(_) => None,
+        })
+        .collect();
     out.reserve(values.len() * (name.len() + 32));
     for (row, value) in values.iter().enumerate() {
-        write_sample(
-            out,
-            name,
-            labels
-                .iter()
-                .map(|(label, column)| (*label, column.get(row))),
-            *value,
-        );
+        let row_values = each
+            .iter()
+            .map(|column| column.get(row).copied().unwrap_or_default());
+        template.write(out, row_values, *value);
     }
     Ok(())
 }
@@ -126,22 +134,29 @@ impl StateTables {
     pub fn write(&self, column: TableColumn, name: &str, out: &mut String) {
         let side = |row: &TradeRow| SIDES.get(row.side).copied().unwrap_or("");
         let priced = |s: &SymbolTicks| s.last_ts != 0.0; // Python's `if last_ts` (NaN is true)
+        let by_symbol = LineTemplate::new(name, &[("symbol", Label::Varying)]);
         match column {
             TableColumn::TradeCount | TableColumn::TradeVolume => {
+                let line = LineTemplate::new(
+                    name,
+                    &[("side", Label::Varying), ("symbol", Label::Varying)],
+                );
                 for row in &self.trades {
                     let value = match column {
                         TableColumn::TradeCount => row.count as f64,
                         _ => row.volume,
                     };
-                    let pairs = [("side", side(row)), ("symbol", row.symbol.as_str())];
-                    write_sample(out, name, pairs, value);
+                    line.write(out, [side(row), row.symbol.as_str()], value);
                 }
             }
             TableColumn::SourceTicks => {
+                let line = LineTemplate::new(
+                    name,
+                    &[("source", Label::Varying), ("symbol", Label::Varying)],
+                );
                 for (symbol, s) in &self.symbols {
                     for (source, n) in &s.by_source {
-                        let pairs = [("source", source.as_str()), ("symbol", symbol.as_str())];
-                        write_sample(out, name, pairs, *n as f64);
+                        line.write(out, [source.as_str(), symbol.as_str()], *n as f64);
                     }
                 }
             }
@@ -151,7 +166,7 @@ impl StateTables {
                         TableColumn::LastPrice => s.last_price,
                         _ => s.last_ts,
                     };
-                    write_sample(out, name, [("symbol", symbol.as_str())], value);
+                    by_symbol.write(out, [symbol.as_str()], value);
                 }
             }
             TableColumn::Spikes | TableColumn::OutOfOrder => {
@@ -160,7 +175,7 @@ impl StateTables {
                         TableColumn::Spikes => s.spikes,
                         _ => s.out_of_order,
                     };
-                    write_sample(out, name, [("symbol", symbol.as_str())], value as f64);
+                    by_symbol.write(out, [symbol.as_str()], value as f64);
                 }
             }
         }

@@ -261,6 +261,66 @@ pub fn write_sample<'a>(
     out.push('\n');
 }
 
+/// A label of a `LineTemplate`: the same value on every line, or one per line.
+#[derive(Debug, Clone, Copy)]
+pub enum Label<'a> {
+    Fixed(&'a str),
+    Varying,
+}
+
+/// The lines of one family, `write_sample`'s bytes, with the text around the
+/// label values that vary per line built once (the name, the label names, the
+/// fixed values escaped): a line is then a few copies, its varying values
+/// escaped, and its value (`fmt_value`).
+#[derive(Debug, Clone)]
+pub struct LineTemplate {
+    /// The text before each varying value, then the text before the sample value.
+    pieces: Vec<String>,
+}
+
+impl LineTemplate {
+    /// `labels` in name order (as `write_labels` takes them).
+    pub fn new(name: &str, labels: &[(&str, Label<'_>)]) -> LineTemplate {
+        let mut pieces = Vec::new();
+        let mut piece = name.to_owned();
+        for (i, (label, value)) in labels.iter().enumerate() {
+            piece.push(if i == 0 { '{' } else { ',' });
+            piece.push_str(label);
+            piece.push_str("=\"");
+            match value {
+                Label::Fixed(value) => escape_label(value, &mut piece),
+                Label::Varying => pieces.push(std::mem::take(&mut piece)),
+            }
+            piece.push('"');
+        }
+        if !labels.is_empty() {
+            piece.push('}');
+        }
+        piece.push(' ');
+        pieces.push(piece);
+        LineTemplate { pieces }
+    }
+
+    /// One line; `values`: the varying label values, in name order ("" for missing ones).
+    pub fn write<'a>(
+        &self,
+        out: &mut String,
+        values: impl IntoIterator<Item = &'a str>,
+        value: f64,
+    ) {
+        let mut values = values.into_iter();
+        if let Some((last, before)) = self.pieces.split_last() {
+            for piece in before {
+                out.push_str(piece);
+                escape_label(values.next().unwrap_or_default(), out);
+            }
+            out.push_str(last);
+        }
+        fmt_value(value, out);
+        out.push('\n');
+    }
+}
+
 fn sample(out: &mut String, name: &str, pairs: &[(&str, &str)], value: f64) {
     write_sample(out, name, pairs.iter().copied(), value);
 }
@@ -610,6 +670,34 @@ mod tests {
         let mut s = String::new();
         write_exemplar(&none, 0.5, &mut s);
         assert_eq!(s, "");
+    }
+
+    #[test]
+    fn a_line_template_writes_what_write_sample_writes() {
+        let (fixed, hostile) = ("1\"m\\", "a\nb\"c");
+        for labels in [
+            vec![],
+            vec![("symbol", Label::Varying)],
+            vec![("side", Label::Fixed(fixed)), ("symbol", Label::Varying)],
+            vec![
+                ("a", Label::Varying),
+                ("b", Label::Fixed(fixed)),
+                ("c", Label::Varying),
+            ],
+        ] {
+            for value in [f64::NAN, -0.0, 1e-7, 1e16, f64::NEG_INFINITY] {
+                let mut expected = String::new();
+                let pairs = labels.iter().map(|(n, l)| match l {
+                    Label::Fixed(v) => (*n, *v),
+                    Label::Varying => (*n, hostile),
+                });
+                write_sample(&mut expected, "x_total", pairs, value);
+                let mut line = String::new();
+                let template = LineTemplate::new("x_total", &labels);
+                template.write(&mut line, std::iter::repeat(hostile), value);
+                assert_eq!(line, expected);
+            }
+        }
     }
 
     #[test]
