@@ -7,7 +7,9 @@ symbols it reads a 1.5 MB body, which costs the client milliseconds of its own o
 the same two cores); ``sidecar_http_raw_ms`` times the same scrapes with a minimal
 client (one request on a keep-alive socket, the body read with ``recv_into`` into
 one buffer), which is closer to what the sidecar itself spends and to a Go
-scraper such as Prometheus. Baseline: prometheus_client ``generate_latest`` of an
+scraper such as Prometheus (the B5 verdict in docs/benchmarks.md is taken on it: a Go
+client's own cost for the body is small, httpx's is milliseconds of the same two cores;
+bench/scrape_breakdown.py shows each part, the server's CPU time per scrape included). Baseline: prometheus_client ``generate_latest`` of an
 equivalent registry, i.e. the same families, label sets and series as standard
 Counter/Gauge/Histogram instruments (built from the sidecar's own exposition),
 in-process, no HTTP. Also the sidecar's collector rendering the same state
@@ -176,7 +178,8 @@ def scrape_times(log_dir: Path, symbol_counts: list[int], repeats: int,
                      "sidecar_http_ms": http, "sidecar_http_raw_ms": http_raw, "sidecar_in_process_ms": in_process,
                      "prometheus_client_ms": baseline,
                      "ratio_in_process": in_process["median"] / baseline["median"],
-                     "ratio_http": http["median"] / baseline["median"]})
+                     "ratio_http": http["median"] / baseline["median"],
+                     "ratio_http_raw": http_raw["median"] / baseline["median"]})
     return rows
 
 
