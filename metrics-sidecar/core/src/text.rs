@@ -155,8 +155,36 @@ pub fn fmt_value(value: f64, out: &mut String) {
     }
 }
 
+/// Whether `bytes` hold a `\\`, `\n` or `"`: eight bytes at a time (a zero byte
+/// of `word ^ c` found with the exact `haszero` bit trick); a short value is
+/// one padded word (its zero padding matches none of the three).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let any = |word: u64| {
+        [b'\\', b'\n', b'"'].iter().any(|c| {
+            let x = word ^ (ONES * u64::from(*c));
+            x.wrapping_sub(ONES) & !x & HIGHS != 0
+        })
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if any(u64::from_le_bytes(word)) {
+            return true;
+        }
+    }
+    let rest = chunks.remainder();
+    let mut word = [0u8; 8];
+    if let Some(head) = word.get_mut(..rest.len()) {
+        head.copy_from_slice(rest);
+    }
+    any(u64::from_le_bytes(word))
+}
+
 pub fn escape_label(value: &str, out: &mut String) {
-    if !value.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) {
+    if !needs_escape(value.as_bytes()) {
         out.push_str(value);
         return;
     }
@@ -646,6 +674,32 @@ mod tests {
         fmt_value(f64::NEG_INFINITY, &mut s);
         fmt_value(f64::NAN, &mut s);
         assert_eq!(s, "-InfNaN");
+    }
+
+    #[test]
+    fn needs_escape_finds_each_special_byte_at_every_position() {
+        for len in 0..20 {
+            let plain = "a".repeat(len);
+            assert!(!needs_escape(plain.as_bytes()), "{len}");
+            for at in 0..len {
+                for special in ['\\', '\n', '"'] {
+                    let mut text: Vec<char> = plain.chars().collect();
+                    if let Some(c) = text.get_mut(at) {
+                        *c = special;
+                    }
+                    let text: String = text.into_iter().collect();
+                    assert!(needs_escape(text.as_bytes()), "{text:?}");
+                }
+            }
+        }
+        // Bytes next to the three (and UTF-8 continuation bytes) are not them.
+        for text in [
+            "[]!#\u{0}\u{b}\u{9}\u{7f}",
+            "é€𝄞ü",
+            "\u{80}\u{ff}\u{dc}\u{a2}",
+        ] {
+            assert!(!needs_escape(text.as_bytes()), "{text:?}");
+        }
     }
 
     #[test]
