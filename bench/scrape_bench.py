@@ -10,8 +10,8 @@ one buffer), which is closer to what the sidecar itself spends and to a Go
 scraper such as Prometheus (the B5 verdict in docs/benchmarks.md is taken on it: a Go
 client's own cost for the body is small, httpx's is milliseconds of the same two cores;
 bench/scrape_breakdown.py shows each part, the server's CPU time per scrape included).
-Baseline: prometheus_client ``generate_latest`` of an equivalent registry, i.e. the same families, label sets and series as standard
-Counter/Gauge/Histogram instruments (built from the sidecar's own exposition),
+Baseline: prometheus_client ``generate_latest`` of an equivalent registry, i.e. the
+same families, label sets and series as standard Counter/Gauge/Histogram instruments (built from the sidecar's own exposition),
 in-process, no HTTP. Also the sidecar's collector rendering the same state
 in-process, so the ratio compares exposition with exposition.
 
