@@ -11,8 +11,8 @@ scraper such as Prometheus (the B5 verdict in docs/benchmarks.md is taken on it:
 client's own cost for the body is small, httpx's is milliseconds of the same two cores;
 bench/scrape_breakdown.py shows each part, the server's CPU time per scrape included).
 Baseline: prometheus_client ``generate_latest`` of an equivalent registry, i.e. the
-same families, label sets and series as standard Counter/Gauge/Histogram instruments (built from the sidecar's own exposition),
-in-process, no HTTP. Also the sidecar's collector rendering the same state
+same families, label sets and series as standard Counter/Gauge/Histogram instruments
+(built from the sidecar's own exposition), in-process, no HTTP. Also the sidecar's collector rendering the same state
 in-process, so the ratio compares exposition with exposition.
 
 B6 reads the sidecar's RSS (/proc) idle, and after 1,000 symbols and enough
