@@ -8,6 +8,7 @@ family of ``write_state`` and of the analytics."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -154,6 +155,43 @@ def test_write_state_equals_the_python_writer_over_generated_states(
     text = out.text()
     for name, expected in reference_state(state, now).items():
         assert family_lines(text, name) == expected, name
+
+
+EDGE_FLOATS = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e-7, 5e-324, 1e16, 2.0**53 + 2, 1.7976931348623157e308]
+EDGE_INTS = [0, 1, 2**53 - 1, 2**53 + 1, 2**63 - 1, 2**64 - 1]
+
+
+def test_the_core_tables_write_edge_values_as_python_fmt() -> None:
+    """``Writer.table`` (the state's tables formatted by the core) against the Python
+    writer on the values its floats and counts can take at the edges: NaN, +-Inf, -0.0,
+    1e-7, subnormals, and counts past 2**53 (written as ``float(int)``)."""
+    state = TelemetryState(Settings())
+    state.trades = {(side, f"s{i}"): [n, v] for i, (n, v) in enumerate(zip(EDGE_INTS * 2, EDGE_FLOATS,
+                                                                                  strict=False))
+                    for side in ("buy", "sell")}
+    state.symbols = {f"y{i}": SymbolTicks(last_price=p, last_ts=ts, spikes=EDGE_INTS[i % len(EDGE_INTS)],
+                                          out_of_order=EDGE_INTS[-1 - i % len(EDGE_INTS)],
+                                          by_source={"a": EDGE_INTS[i % len(EDGE_INTS)], "b": 2**64 - 1})
+                     for i, (p, ts) in enumerate(zip(EDGE_FLOATS, reversed(EDGE_FLOATS), strict=True))}
+    now = time.time()
+    out = Writer()
+    write_state(state, out, now)
+    text = out.text()
+    for name, expected in reference_state(state, now).items():
+        assert family_lines(text, name) == expected, name
+    assert 'volume_total{side="buy",symbol="s3"} -0.0\n' in text
+    assert 'trades_total{side="buy",symbol="s3"} 9007199254740992.0\n' in text  # float(2**53 + 1)
+    assert 'ticks_total{source="b",symbol="y0"} 1.8446744073709552e+19\n' in text
+    assert 'tick_last_price{symbol="y1"} +Inf\n' in text
+    priced = family_lines(text, "tick_last_price")
+    assert 'symbol="y5"}' not in priced and 'symbol="y6"}' not in priced  # last_ts 0.0, -0.0: no tick time
+    assert 'tick_last_ts_seconds{symbol="y0"} 1.7976931348623157e+308\n' in text
+
+
+def test_an_unknown_table_column_is_refused() -> None:
+    tables = read_model.state_copy(TelemetryState(Settings()), False, time.time()).tables
+    with pytest.raises(ValueError, match="no such table column"):
+        Writer().table("x", tables, "nope")
 
 
 def reference_analytics(state: TelemetryState, now: float) -> dict[str, str]:

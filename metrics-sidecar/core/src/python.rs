@@ -276,10 +276,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Decoder>()?;
     module.add_function(wrap_pyfunction!(nesting_deeper_than, module)?)?;
     module.add_function(wrap_pyfunction!(format_value, module)?)?;
-    module.add_function(wrap_pyfunction!(
-        crate::py_exposition::write_column,
-        module
-    )?)?;
+    crate::py_exposition::register(module)?;
     module.add_class::<crate::py_hops::HopHistograms>()?;
     module.add_class::<crate::py_dedup::RecentIds>()?;
     module.add_class::<crate::py_analytics::Analytics>()?;

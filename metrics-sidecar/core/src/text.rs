@@ -1,152 +1,16 @@
 //! The text exposition of the hop families, written by the core with the same
 //! bytes the Python writer (`textformat.py`) produces: values as Python's
 //! `repr(float)`, labels in name order, OpenMetrics counter families named
-//! without `_total`, exemplars on the hop buckets when `openmetrics`.
+//! without `_total`, exemplars on the hop buckets when `openmetrics`. The
+//! text format's primitives are `text::format` (re-exported here).
 
-use std::fmt::Write;
+pub mod format;
+
+pub use format::{
+    escape_label, family, fmt_value, py_repr, write_labels, write_sample, Label, LineTemplate,
+};
 
 use crate::hops::{quantile, HopSet, HOPS, KINDS};
-
-/// Python's `repr(float)`: the shortest digits that read back to the same
-/// float, positional for decimal exponents -4..=15, else `d.ddde±XX`. The
-/// digits come from `zmij` (shortest round trip, exact ties to even, as
-/// Python's dtoa); only the layout is Python's.
-pub fn py_repr(value: f64, out: &mut String) {
-    if value.is_nan() {
-        out.push_str("nan");
-        return;
-    }
-    if value.is_infinite() {
-        out.push_str(if value > 0.0 { "inf" } else { "-inf" });
-        return;
-    }
-    if value.is_sign_negative() {
-        out.push('-');
-    }
-    let mut buffer = zmij::Buffer::new();
-    let (digits, exponent) = decimal(buffer.format_finite(value.abs()));
-    layout(digits.as_slice(), exponent, out);
-}
-
-/// Up to 17 significant digits, without leading or trailing zeros.
-struct Digits {
-    bytes: [u8; 24],
-    len: usize,
-}
-
-impl Digits {
-    fn as_slice(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or_default()
-    }
-}
-
-/// A non-negative decimal ("123.45", "1e16", "1.5e-7", "0.0") as its
-/// significant digits and the decimal exponent of the first one (0 for none).
-fn decimal(text: &str) -> (Digits, i32) {
-    let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let mut digits = Digits {
-        bytes: [0; 24],
-        len: 0,
-    };
-    let mut before_point: i32 = 0;
-    let mut seen_point = false;
-    let mut leading = true;
-    for byte in mantissa.bytes() {
-        if byte == b'.' {
-            seen_point = true;
-            continue;
-        }
-        if leading && byte == b'0' {
-            if seen_point {
-                before_point -= 1;
-            }
-            continue;
-        }
-        leading = false;
-        if !seen_point {
-            before_point += 1;
-        }
-        if let Some(slot) = digits.bytes.get_mut(digits.len) {
-            *slot = byte;
-            digits.len += 1;
-        }
-    }
-    while digits.len > 0 && digits.bytes.get(digits.len - 1) == Some(&b'0') {
-        digits.len -= 1;
-    }
-    (digits, before_point - 1 + exponent)
-}
-
-fn push_digits(out: &mut String, digits: &[u8]) {
-    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
-}
-
-/// Python's layout of `digits` x 10^`exponent` (first digit's place).
-fn layout(digits: &[u8], exponent: i32, out: &mut String) {
-    if digits.is_empty() {
-        out.push_str("0.0");
-        return;
-    }
-    if !(-4..16).contains(&exponent) {
-        let (first, rest) = digits.split_at(1);
-        push_digits(out, first);
-        if !rest.is_empty() {
-            out.push('.');
-            push_digits(out, rest);
-        }
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if exponent < 0 { '-' } else { '+' },
-            exponent.unsigned_abs()
-        );
-        return;
-    }
-    if exponent < 0 {
-        out.push_str("0.");
-        for _ in 0..(-exponent - 1) {
-            out.push('0');
-        }
-        push_digits(out, digits);
-        return;
-    }
-    let point = exponent as usize + 1;
-    if digits.len() <= point {
-        push_digits(out, digits);
-        for _ in digits.len()..point {
-            out.push('0');
-        }
-        out.push_str(".0");
-    } else {
-        let (whole, fraction) = digits.split_at(point);
-        push_digits(out, whole);
-        out.push('.');
-        push_digits(out, fraction);
-    }
-}
-
-/// A sample value: `py_repr`, with Prometheus's spellings of the specials.
-pub fn fmt_value(value: f64, out: &mut String) {
-    if value.is_nan() {
-        out.push_str("NaN");
-    } else if value.is_infinite() {
-        out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
-    } else {
-        py_repr(value, out);
-    }
-}
-
-pub fn escape_label(value: &str, out: &mut String) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-}
 
 /// OpenMetrics: label names and values of one exemplar, together.
 pub const EXEMPLAR_MAX_CHARS: usize = 128;
@@ -173,57 +37,16 @@ fn write_exemplar(exemplar: &Exemplar, value: f64, out: &mut String) {
     if pairs.is_empty() {
         return;
     }
-    out.push_str(" # {");
-    for (i, (name, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(name);
-        out.push_str("=\"");
-        escape_label(v, out);
-        out.push('"');
-    }
-    out.push_str("} ");
+    out.push_str(" # ");
+    write_labels(out, pairs.iter().map(|(n, v)| (*n, v.as_str())));
+    out.push(' ');
     fmt_value(value, out);
     out.push(' ');
     fmt_value(exemplar.timestamp, out);
 }
 
-fn family(out: &mut String, name: &str, kind: &str, doc: &str, openmetrics: bool) {
-    let name = match (
-        openmetrics && kind == "counter",
-        name.strip_suffix("_total"),
-    ) {
-        (true, Some(stem)) => stem,
-        _ => name,
-    };
-    let _ = write!(out, "# HELP {name} {doc}\n# TYPE {name} {kind}\n");
-}
-
-/// `{name="value",...}` from pairs already in name order.
-fn labels(out: &mut String, pairs: &[(&str, &str)]) {
-    if pairs.is_empty() {
-        return;
-    }
-    out.push('{');
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(name);
-        out.push_str("=\"");
-        escape_label(value, out);
-        out.push('"');
-    }
-    out.push('}');
-}
-
 fn sample(out: &mut String, name: &str, pairs: &[(&str, &str)], value: f64) {
-    out.push_str(name);
-    labels(out, pairs);
-    out.push(' ');
-    fmt_value(value, out);
-    out.push('\n');
+    write_sample(out, name, pairs.iter().copied(), value);
 }
 
 /// `_bucket` per bound (cumulative, then +Inf), `_count` and `_sum`. `pairs`:
@@ -243,11 +66,16 @@ fn histogram(
     let bucket = format!("{name}_bucket");
     for (i, (le, n)) in les.iter().zip(counts).enumerate() {
         running = running.saturating_add(*n);
-        let mut pairs: Vec<(&str, &str)> = before_le.to_vec();
-        pairs.push(("le", le));
-        pairs.extend_from_slice(after_le);
         out.push_str(&bucket);
-        labels(out, &pairs);
+        let le_pair = std::iter::once(("le", le.as_str()));
+        write_labels(
+            out,
+            before_le
+                .iter()
+                .copied()
+                .chain(le_pair)
+                .chain(after_le.iter().copied()),
+        );
         out.push(' ');
         fmt_value(running as f64, out);
         if let Some(Some((exemplar, value))) = exemplars.and_then(|e| e.get(i)) {
@@ -255,10 +83,9 @@ fn histogram(
         }
         out.push('\n');
     }
-    let mut pairs: Vec<(&str, &str)> = before_le.to_vec();
-    pairs.extend_from_slice(after_le);
-    sample(out, &format!("{name}_count"), &pairs, running as f64);
-    sample(out, &format!("{name}_sum"), &pairs, sum);
+    let pairs = || before_le.iter().chain(after_le).copied();
+    write_sample(out, &format!("{name}_count"), pairs(), running as f64);
+    write_sample(out, &format!("{name}_sum"), pairs(), sum);
 }
 
 /// The `le` label of each bucket: the bound's repr, then "+Inf".
@@ -438,103 +265,6 @@ pub fn write_hop_families<X: Clone>(
 mod tests {
     use super::*;
 
-    fn repr(value: f64) -> String {
-        let mut s = String::new();
-        py_repr(value, &mut s);
-        s
-    }
-
-    /// The previous `py_repr` (Rust's shortest `{:e}`, ties checked against a
-    /// fixed-precision rounding): the reference the zmij-based one must equal.
-    fn reference_repr(value: f64) -> String {
-        let first = format!("{value:e}");
-        let digits = first
-            .split('e')
-            .next()
-            .map_or(1, |m| m.chars().filter(char::is_ascii_digit).count());
-        let even = format!("{value:.*e}", digits.saturating_sub(1));
-        let scientific = if even.parse::<f64>() == Ok(value) {
-            even
-        } else {
-            first
-        };
-        let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-        let exponent: i32 = exponent.parse().unwrap_or(0);
-        let (sign, mantissa) = match mantissa.strip_prefix('-') {
-            Some(rest) => ("-", rest),
-            None => ("", mantissa),
-        };
-        let digits: Vec<u8> = mantissa.bytes().filter(|c| *c != b'.').collect();
-        let mut out = sign.to_owned();
-        if mantissa.bytes().all(|c| c == b'0' || c == b'.') {
-            out.push_str("0.0");
-            return out;
-        }
-        layout(&digits, exponent, &mut out);
-        out
-    }
-
-    #[test]
-    fn zmij_digits_equal_the_reference_on_random_bits() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..200_000 {
-            // xorshift64*: every exponent and mantissa pattern
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            let bits = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            let value = f64::from_bits(bits);
-            if !value.is_finite() {
-                continue;
-            }
-            assert_eq!(repr(value), reference_repr(value), "{bits:#x}");
-        }
-        for value in [
-            0.0,
-            -0.0,
-            1.0,
-            0.1,
-            881.0 / 1_048_576.0,
-            5e-324,
-            f64::MAX,
-            1e15,
-            1e16,
-            123.0,
-        ] {
-            assert_eq!(repr(value), reference_repr(value), "{value}");
-        }
-    }
-
-    #[test]
-    fn floats_read_as_python_writes_them() {
-        let cases = [
-            (0.0, "0.0"),
-            (-0.0, "-0.0"),
-            (1.0, "1.0"),
-            (5e-05, "5e-05"),
-            (0.0001, "0.0001"),
-            (0.00012, "0.00012"),
-            (0.1, "0.1"),
-            (123.456, "123.456"),
-            (1e15, "1000000000000000.0"),
-            (1e16, "1e+16"),
-            (1.5e16, "1.5e+16"),
-            (1.7e308, "1.7e+308"),
-            (2f64.powi(-11), "0.00048828125"),
-            (-2.5e-7, "-2.5e-07"),
-            (1700000000.5, "1700000000.5"),
-            (881.0 / 1_048_576.0, "0.0008401870727539062"), // a tie: the even digit
-            (f64::INFINITY, "inf"),
-        ];
-        for (value, text) in cases {
-            assert_eq!(repr(value), text, "{value}");
-        }
-        let mut s = String::new();
-        fmt_value(f64::NEG_INFINITY, &mut s);
-        fmt_value(f64::NAN, &mut s);
-        assert_eq!(s, "-InfNaN");
-    }
-
     #[test]
     fn labels_are_escaped_and_exemplars_fit_128_chars() {
         let mut s = String::new();
@@ -557,17 +287,6 @@ mod tests {
         let mut s = String::new();
         write_exemplar(&none, 0.5, &mut s);
         assert_eq!(s, "");
-    }
-
-    #[test]
-    fn openmetrics_counters_drop_total() {
-        let mut s = String::new();
-        family(&mut s, "x_total", "counter", "doc", true);
-        family(&mut s, "x_total", "counter", "doc", false);
-        assert_eq!(
-            s,
-            "# HELP x doc\n# TYPE x counter\n# HELP x_total doc\n# TYPE x_total counter\n"
-        );
     }
 
     #[test]

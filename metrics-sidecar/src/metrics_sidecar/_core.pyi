@@ -42,6 +42,27 @@ def write_column(name: str, labels: list[tuple[str, str | Sequence[str]]], value
     ``values`` a sequence of numbers or a float64 buffer; ValueError when a label column's
     length is not the number of values. UTF-8 bytes."""
 
+class StateTables:
+    """The state's trade and symbol tables, copied in one call (under ``state.lock``,
+    read_model.state_copy); written by ``TextBuffer.table`` after the lock is released."""
+
+    def __init__(self, core: StateCore) -> None: ...
+    def __len__(self) -> int: ...
+
+class TextBuffer:
+    """One scrape's body (``textformat.Writer``): one UTF-8 buffer, one call per family;
+    ``capacity`` bytes reserved at once (at most 64 MiB)."""
+
+    def __init__(self, capacity: int = 0) -> None: ...
+    def raw(self, text: str | bytes) -> None: ...
+    def series(self, name: str, labels: list[tuple[str, str | Sequence[str]]], values: object) -> None:
+        """``write_column``'s series, appended (nothing appended on an error)."""
+    def table(self, tables: StateTables, column: str, name: str) -> None:
+        """One column of ``tables`` ("trade_count", "trade_volume", "source_ticks", "last_price",
+        "last_ts", "spikes", "out_of_order") as the series of ``name``; ValueError for another."""
+    def body(self) -> bytes: ...
+    def __len__(self) -> int: ...
+
 HOP_NAMES: list[str]
 KIND_NAMES: list[str]
 NATIVE_SCHEMA: int

@@ -49,17 +49,24 @@ def render(state: TelemetryState, process: CollectorRegistry | None = None, open
     """The whole ``/metrics/`` body: the text format, or OpenMetrics (with exemplars on the
     hop-latency buckets) when ``openmetrics``."""
     now = time.time()
-    out = Writer(openmetrics)
+    out = Writer(openmetrics, capacity=_body_size[openmetrics] * 9 // 8)
     write_state(state, out, now)
     write_offset_methods(state, out, now)
     if isinstance(state.journal, DurableState):
         write_journal(state.journal, out)
     if state.analytics is not None:
         write_analytics(state, out, now)
-    body = out.body()
     if openmetrics:  # prometheus_client's OpenMetrics output ends with the "# EOF" line
-        return body + (_generate_openmetrics(process) if process is not None else b"# EOF\n")
-    return body + _generate_latest(process) if process is not None else body
+        out.raw(_generate_openmetrics(process) if process is not None else b"# EOF\n")
+    elif process is not None:
+        out.raw(_generate_latest(process))
+    body = out.body()
+    _body_size[openmetrics] = len(body)
+    return body
+
+
+# The last body's size, text and OpenMetrics (the next scrape's buffer is reserved at once).
+_body_size = {False: 0, True: 0}
 
 
 def render_protobuf(state: TelemetryState, process: CollectorRegistry | None = None) -> bytes:
@@ -72,18 +79,18 @@ def render_protobuf(state: TelemetryState, process: CollectorRegistry | None = N
 
 def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     """The write side's families. Every number is copied in one hold of ``state.lock`` (one
-    consistent view); the per-series families are then written by the core, one call each."""
+    consistent view; the trade and symbol tables copied by the core); the per-series families
+    are then written by the core, one call each, into the writer's one buffer."""
     copy = read_model.state_copy(state, out.openmetrics, now)
-    trades, last_trade_ts, received, invalid = copy.trades, copy.last_trade_ts, copy.received, copy.invalid
-    overflow, producers, symbols, offsets = copy.overflow, copy.producers, copy.symbols, copy.offsets
+    tables, last_trade_ts, received, invalid = copy.tables, copy.last_trade_ts, copy.received, copy.invalid
+    overflow, producers, offsets = copy.overflow, copy.producers, copy.offsets
     duplicates, ack_mismatches, latency_text, batches = (copy.duplicates, copy.ack_mismatches, copy.latency_text,
                                                          copy.batches)
 
-    sides, trade_symbols, counts, volumes = _columns(trades, 4)
     out.family("trades_total", "counter", "Trades received, by side and symbol (symbol empty for seed messages)")
-    out.series("trades_total", (("side", sides), ("symbol", trade_symbols)), counts)
+    out.table("trades_total", tables, "trade_count")
     out.family("volume_total", "counter", "Sum of trade qty, by side and symbol")
-    out.series("volume_total", (("side", sides), ("symbol", trade_symbols)), volumes)
+    out.table("volume_total", tables, "trade_volume")
     out.family("last_trade_ts_seconds", "gauge", "Event time (ts) of the last trade received, unix seconds")
     if last_trade_ts is not None:
         out.sample("last_trade_ts_seconds", "", last_trade_ts)
@@ -119,20 +126,15 @@ def write_state(state: TelemetryState, out: Writer, now: float) -> None:
     out.series("producer_up", by_producer, [1.0 if state.producer_up(t, now) else 0.0 for t in seen])
 
     out.family("ticks_total", "counter", "Ticks applied, by symbol and source")
-    by_source = [(source, name, n) for name, _, _, _, _, sources in symbols for source, n in sources]
-    tick_sources, tick_symbols, tick_counts = _columns(by_source, 3)
-    out.series("ticks_total", (("source", tick_sources), ("symbol", tick_symbols)), tick_counts)
-    priced = [row for row in symbols if row[2]]
-    by_priced = (("symbol", [row[0] for row in priced]),)
+    out.table("ticks_total", tables, "source_ticks")
     out.family("tick_last_price", "gauge", "Last tick price per symbol")
-    out.series("tick_last_price", by_priced, [row[1] for row in priced])
+    out.table("tick_last_price", tables, "last_price")
     out.family("tick_last_ts_seconds", "gauge", "Event time of the last tick per symbol")
-    out.series("tick_last_ts_seconds", by_priced, [row[2] for row in priced])
-    by_symbol = (("symbol", [row[0] for row in symbols]),)
+    out.table("tick_last_ts_seconds", tables, "last_ts")
     out.family("tick_spikes_total", "counter", "Ticks further than the spike fraction from the last price")
-    out.series("tick_spikes_total", by_symbol, [row[3] for row in symbols])
+    out.table("tick_spikes_total", tables, "spikes")
     out.family("ticks_out_of_order_total", "counter", "Ticks older than the symbol's last tick")
-    out.series("ticks_out_of_order_total", by_symbol, [row[4] for row in symbols])
+    out.table("ticks_out_of_order_total", tables, "out_of_order")
     out.family("sidecar_ingest_batches_total", "counter", "Socket drain iterations that received frames")
     out.sample("sidecar_ingest_batches_total", "", batches)
     out.family("sidecar_start_time_seconds", "gauge", "Sidecar start time, unix seconds")

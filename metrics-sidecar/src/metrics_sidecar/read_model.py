@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._core import StateTables
 from .histogram import HOP_CLOCKS, HOPS, MESSAGE_TYPES
 from .producers import OVERFLOW_LABEL
 
@@ -33,7 +34,7 @@ NativeKey = tuple[tuple[str, str], ...]
 class StateCopy:
     """The write side's families at one instant (exposition.write_state)."""
 
-    trades: list[tuple[str, str, float, float]]  # side, symbol, count, volume
+    tables: StateTables  # the trade and symbol tables, copied by the core (exposition.write_state writes them)
     last_trade_ts: float | None
     received: list[tuple[str, int]]
     invalid: list[tuple[str, int]]
@@ -41,7 +42,6 @@ class StateCopy:
     ack_mismatches: int
     overflow: dict[str, int]
     producers: list[tuple[str, float, float, float]]  # name, lost, last seen, restarts
-    symbols: list[tuple[str, float, float, int, int, list[tuple[str, int]]]]
     latency_text: str
     offsets: dict[str, float]
     batches: int
@@ -63,7 +63,7 @@ def state_copy(state: TelemetryState, openmetrics: bool, now: float) -> StateCop
         overflow = dict(state.series_overflow)
         overflow["producer"] = state.producers.overflowed
         return StateCopy(
-            trades=[(side, symbol, row[0], row[1]) for (side, symbol), row in state.trades.items()],
+            tables=StateTables(state.core),  # one core copy: no Python object per trade or symbol row
             last_trade_ts=state.last_trade_ts,
             received=list(state.received.items()),
             invalid=list(state.invalid.items()),
@@ -73,8 +73,6 @@ def state_copy(state: TelemetryState, openmetrics: bool, now: float) -> StateCop
             # One core read per producer (astuple), not one per field.
             producers=[(name, t[0], t[2], t[4]) for name, s in state.producers.stats.items()
                        for t in (s.astuple(),)],
-            symbols=[(name, s.last_price, s.last_ts, s.spikes, s.out_of_order, list(s.by_source.items()))
-                     for name, s in state.symbols.items()],
             latency_text=state.latency.core.write_text(openmetrics, now),
             offsets=state.clock_offsets.estimates(now),
             batches=state.batches,
