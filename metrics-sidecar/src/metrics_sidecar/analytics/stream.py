@@ -47,12 +47,12 @@ class StreamClient:
             pending[key] = item
             return True
 
-    def offer_batch(self, keyed: dict[object, Tick | Trade], symbols: dict[object, str | None]) -> bool:
+    def offer_batch(self, keyed: dict[object, Tick | Trade]) -> bool:
         """Queue a keyed batch (``StreamHub.publish``) under one hold of the lock, as
         ``offer`` would each item in order; False (nothing queued) when it does not fit."""
         wanted = self.symbols
         if wanted is not None:
-            keyed = {key: item for key, item in keyed.items() if symbols[key] in wanted}
+            keyed = {key: item for key, item in keyed.items() if item.symbol in wanted}
             if not keyed:
                 return True
         with self.lock:
@@ -115,25 +115,23 @@ class StreamHub:
     # -- ingest side (state.lock held; called only while ``clients`` is non-empty) ---
     def publish(self, events: list[Tick | Trade]) -> None:
         """A batch of trades and ticks, in order, to every client: keyed once (ticks
-        conflated per symbol in this pass), then one ``offer_batch`` per client."""
+        by symbol, so a symbol's ticks conflate in this pass; everything else by a
+        fresh number: an int never equals a symbol key, so trades never conflate),
+        then one ``offer_batch`` per client."""
         clients = self.clients
         if not clients or not events:
             return
-        keyed: dict[object, Tick | Trade] = {}
-        symbols: dict[object, str | None] = {}
-        key = self._trade_key
-        for event in events:
-            symbol = event.symbol
-            if type(event) is Tick:
-                keyed[symbol] = event
-                symbols[symbol] = symbol
-            else:
-                key += 1  # an int never equals a symbol key: trades are not conflated
-                keyed[key] = event
-                symbols[key] = symbol
-        self._trade_key = key
+        start = self._trade_key
+        self._trade_key = start + len(events)
+        numbers = range(start + 1, start + len(events) + 1)
+        keyed: dict[object, Tick | Trade]
+        if Tick in map(type, events):
+            keyed = {event.symbol if type(event) is Tick else number: event
+                     for number, event in zip(numbers, events, strict=True)}
+        else:  # trades only: nothing to conflate
+            keyed = dict(zip(numbers, events, strict=True))
         for client in clients:
-            if not client.offer_batch(keyed, symbols):
+            if not client.offer_batch(keyed):
                 self.drop(client, "queue_full")
 
     def publish_tick(self, tick: Tick) -> None:
