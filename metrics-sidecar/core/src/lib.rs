@@ -18,6 +18,7 @@ pub mod depth;
 pub mod event;
 pub mod exposition_columns;
 pub mod hops;
+pub mod journal;
 pub mod json;
 pub mod pattern;
 pub mod producers;

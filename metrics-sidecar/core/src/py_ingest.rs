@@ -7,10 +7,16 @@
 //!
 //! Each applied trade and tick feeds the analytics (`_core.Analytics`) here, as
 //! Rust values. A Python event object is built only for a consumer that still
-//! needs one: the journal (SIDECAR_STATE_DIR), the SSE stream while it has
-//! clients (every trade, and the ticks that moved the analytics), the
-//! recent-events ring (which otherwise keeps the decoded struct). What Python still does with the outcome: log the
+//! needs one: the SSE stream while it has clients (every trade, and the ticks
+//! that moved the analytics), the recent-events ring (which otherwise keeps the
+//! decoded struct). What Python still does with the outcome: log the
 //! rejections (rate-limited) from the (reason, frame prefix) list returned.
+//!
+//! The journal (SIDECAR_STATE_DIR) costs no Python per event either: every event
+//! that reaches the state and every rejection is appended as a binary record
+//! (journal.rs) to one buffer, handed to `journal.core_records(bytes)` once per
+//! call; `replay` applies such a buffer through the same path, at the recorded
+//! apply times.
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -22,11 +28,16 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use crate::event::{self, Event, Kind, Reason, Seq};
+use crate::journal;
+
+#[path = "py_ingest_replay.rs"]
+mod replay;
 use crate::py_analytics::Analytics;
 use crate::py_state::StateCore;
 use crate::py_state_recent::Held;
 use crate::python::{report, Decoder};
 use crate::state::{Input, Outcome};
+pub use replay::replay;
 
 /// (producer, instance, seq) a reliable batch header gives its payload.
 pub type Stamp = (String, String, i64);
@@ -39,17 +50,16 @@ const TOO_LARGE: &str = "too_large";
 
 /// What the Python side hands over with a batch (all optional).
 pub struct Hooks<'py> {
-    /// `journal.event(obj)` before an apply, `journal.reject(reason)`.
+    /// Gets the batch's journal records (journal.rs), `journal.core_records(bytes)`,
+    /// once per call; the apply times are the system clock's (and recorded).
     pub journal: Option<Bound<'py, PyAny>>,
-    /// The apply clock; None: the system clock (`time.time`).
+    /// The apply clock (without a journal); None: the system clock (`time.time`).
     pub clock: Option<Bound<'py, PyAny>>,
     /// The analytics each applied trade and tick feeds (None: analytics off, or
     /// detached, as during journal replay).
     pub analytics: Option<Bound<'py, Analytics>>,
     /// With stream clients: gets what they are sent, as event objects.
     pub published: Option<Bound<'py, PyList>>,
-    /// The journal's "cannot record this" exception: the message is `bad_field`.
-    pub unrecordable: Option<Bound<'py, PyAny>>,
 }
 
 fn system_now() -> f64 {
@@ -65,15 +75,17 @@ struct Batch<'a, 'py> {
     hooks: &'a Hooks<'py>,
     analytics: Option<PyRefMut<'py, Analytics>>,
     rejected: Vec<Rejected<'py>>,
+    /// The journal records of this call (with a journal hook).
+    records: Option<Vec<u8>>,
+    /// Replaying records: a failure is not counted again (its REJECT record follows).
+    replaying: bool,
 }
 
 impl<'py> Batch<'_, 'py> {
     fn reject(&mut self, reason: &'static str, frame: Option<&[u8]>) {
         self.core.aggregates.reject(reason);
-        if let Some(journal) = &self.hooks.journal {
-            if let Err(error) = journal.call_method1(intern!(self.py, "reject"), (reason,)) {
-                report(self.py, error);
-            }
+        if let Some(records) = self.records.as_mut() {
+            journal::write_reject(records, reason);
         }
         let prefix = frame.map(|f| PyBytes::new(self.py, f.get(..LOGGED_PREFIX).unwrap_or(f)));
         self.rejected.push((reason, prefix));
@@ -137,6 +149,24 @@ impl<'py> Batch<'_, 'py> {
                 Err(_) => return self.reject(Reason::BadField.as_str(), Some(frame)),
             }
         }
+        let applied = match self.hooks.clock.as_ref().filter(|_| self.records.is_none()) {
+            None => system_now(),
+            Some(clock) => match clock.call0().and_then(|t| t.extract::<f64>()) {
+                Ok(t) => t,
+                Err(error) => {
+                    report(py, error);
+                    return self.reject(Reason::InternalError.as_str(), None);
+                }
+            },
+        };
+        self.settle(event, recv, applied);
+    }
+
+    /// Applies a decoded (or replayed) event at `applied`. With a journal, its
+    /// record goes first: replaying it repeats this very call, refusals and
+    /// duplicates included.
+    fn settle(&mut self, event: Event<'_>, recv: f64, applied: f64) {
+        let py = self.py;
         let seq = match &event.seq {
             None => None,
             Some(Seq::Small(n)) => match i64::try_from(*n) {
@@ -165,42 +195,20 @@ impl<'py> Batch<'_, 'py> {
             seq,
             event_id: event.event_id.as_deref(),
         };
-        let mut object: Option<PyObject> = None;
-        if let Some(journal) = &self.hooks.journal {
-            let recorded = self.decoder.build(py, &event, recv).and_then(|obj| {
-                journal
-                    .call_method1(intern!(py, "event"), (&obj,))
-                    .map(|_| obj)
-            });
-            match recorded {
-                Ok(obj) => object = Some(obj),
-                Err(error) => {
-                    let unrecordable = self.hooks.unrecordable.as_ref();
-                    if unrecordable.is_some_and(|class| error.get_type(py).is(class)) {
-                        return self.reject(Reason::BadField.as_str(), Some(frame));
-                    }
-                    report(py, error);
-                    return self.reject(Reason::InternalError.as_str(), None);
-                }
+        if let Some(records) = self.records.as_mut() {
+            if !journal::write_event(records, &event, recv, applied) {
+                return self.reject(Reason::InternalError.as_str(), None); // (seq checked above)
             }
         }
-        let applied = match &self.hooks.clock {
-            None => system_now(),
-            Some(clock) => match clock.call0().and_then(|t| t.extract::<f64>()) {
-                Ok(t) => t,
-                Err(error) => {
-                    report(py, error);
-                    return self.reject(Reason::InternalError.as_str(), None);
-                }
-            },
-        };
         match self.core.apply_input(py, &input, applied) {
-            Ok(Outcome::Applied) => self.hand_on(&event, recv, object),
+            Ok(Outcome::Applied) => self.hand_on(&event, recv),
             Ok(Outcome::Duplicate) => {}
             Ok(Outcome::Refused(refusal)) => self.rejected.push((refusal.as_str(), None)),
             Err(error) => {
                 report(py, error);
-                self.reject(Reason::InternalError.as_str(), None);
+                if !self.replaying {
+                    self.reject(Reason::InternalError.as_str(), None);
+                }
             }
         }
     }
@@ -208,19 +216,16 @@ impl<'py> Batch<'_, 'py> {
     /// An applied event to the consumers that read it: the analytics (Rust
     /// values), the stream's clients (an object), the recent-events ring (the
     /// object if one was built, else the decoded struct).
-    fn hand_on(&mut self, event: &Event<'_>, recv: f64, object: Option<PyObject>) {
+    fn hand_on(&mut self, event: &Event<'_>, recv: f64) {
         let py = self.py;
         let publish = self.feed(event, recv) && self.hooks.published.is_some();
-        let object = match object {
-            Some(object) => Some(object),
-            None if publish => match self.decoder.build(py, event, recv) {
-                Ok(object) => Some(object),
-                Err(error) => {
-                    report(py, error);
-                    None
-                }
-            },
-            None => None,
+        let object = if publish {
+            self.decoder
+                .build(py, event, recv)
+                .map_err(|error| report(py, error))
+                .ok()
+        } else {
+            None
         };
         match object {
             Some(object) => {
@@ -294,6 +299,8 @@ pub fn ingest<'py>(
             None => None,
         },
         rejected: Vec::new(),
+        records: hooks.journal.as_ref().map(|_| Vec::new()),
+        replaying: false,
     };
     let mut messages = 0;
     for (i, item) in frames.iter().enumerate() {
@@ -311,6 +318,14 @@ pub fn ingest<'py>(
             continue;
         }
         messages += batch.frame(frame, at, stamp, arrays);
+    }
+    if let (Some(journal), Some(records)) = (&hooks.journal, &batch.records) {
+        if !records.is_empty() {
+            let records = PyBytes::new(py, records);
+            if let Err(error) = journal.call_method1(intern!(py, "core_records"), (records,)) {
+                report(py, error); // (a list append in journal.py: nothing input can reach)
+            }
+        }
     }
     Ok((messages, batch.rejected))
 }

@@ -207,7 +207,7 @@ impl StateCore {
     /// Decodes and applies a drained batch of frames in one call (py_ingest.rs):
     /// (messages the frames held, [(reason, frame prefix or None)] rejected).
     #[pyo3(signature = (frames, recv, stamps=None, arrays=true, *, max_bytes, journal=None, clock=None,
-        analytics=None, published=None, unrecordable=None))]
+        analytics=None, published=None))]
     #[allow(clippy::too_many_arguments)]
     fn ingest<'py>(
         &mut self,
@@ -221,14 +221,12 @@ impl StateCore {
         clock: Option<Bound<'py, PyAny>>,
         analytics: Option<Bound<'py, Analytics>>,
         published: Option<Bound<'py, PyList>>,
-        unrecordable: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(usize, Vec<Rejected<'py>>)> {
         let hooks = Hooks {
             journal,
             clock,
             analytics,
             published,
-            unrecordable,
         };
         py_ingest::ingest(
             py,
@@ -240,6 +238,12 @@ impl StateCore {
             max_bytes,
             &hooks,
         )
+    }
+
+    /// Replays journal records `ingest` wrote (py_ingest.rs) in one call: (records
+    /// replayed, records this version cannot read, bytes of a torn record at the end).
+    fn replay(&mut self, py: Python<'_>, records: &[u8]) -> PyResult<(usize, usize, usize)> {
+        py_ingest::replay(py, self, records)
     }
 
     /// Up to `limit` (default: all) recent events, newest first unless `newest_first`

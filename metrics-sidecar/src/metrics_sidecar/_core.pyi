@@ -177,9 +177,11 @@ class StateCore:
     def ingest(self, frames: list[bytes], recv: list[float], stamps: list[tuple[str, str, int] | None] | None = None,
                arrays: bool = True, *, max_bytes: int, journal: object = None,
                clock: Callable[[], float] | None = None, analytics: Analytics | None = None,
-               published: list[Any] | None = None,
-               unrecordable: type[BaseException] | None = None) -> tuple[int, list[tuple[str, bytes | None]]]:
-        """One drained batch: decode, apply, count every rejection (py_ingest.rs)."""
+               published: list[Any] | None = None) -> tuple[int, list[tuple[str, bytes | None]]]:
+        """One drained batch: decode, apply, count every rejection (py_ingest.rs). ``journal``
+        gets the batch's journal records in one ``core_records(bytes)`` call."""
+    def replay(self, records: bytes) -> tuple[int, int, int]:
+        """Journal records ``ingest`` wrote: (replayed, unreadable, bytes of a torn record at the end)."""
     def recent(self, limit: int | None = None, newest_first: bool = True) -> list[Any]:
         """Up to ``limit`` recent event objects, newest first (or oldest first)."""
     def recent_len(self) -> int: ...

@@ -42,5 +42,7 @@ def health_report(ingest: IngestLoop, durable: DurableServices | None) -> tuple[
     if store is not None:
         body["journal"] = {"write_errors": store.write_errors, "stalls": store.stalls,
                            "frames_skipped_at_start": store.frames_skipped,
+                           "torn_tail_bytes_at_start": store.torn_tail_bytes,
+                           "records_unreadable_at_start": store.records_unreadable,
                            "records_left_out": store.unrecordable}
     return (503 if reasons else 200), body

@@ -17,6 +17,17 @@ holds but whose body does not decode is not damage the checksum can explain:
 
 Files written before the MAGIC existed (format 1: frames without it) are still
 read, with the old rule: stop at the first frame that does not hold.
+
+Format 3 (``FORMAT_VERSION``) keeps format 2's frames and adds two records: the
+first frame of every journal file starts with ``FormatRec(3)``, and the batch
+ingest's events and rejections travel as ``CoreRec``: one per core call, its
+``records`` the compact binary records the core wrote (``core/src/journal.rs``,
+layout version ``CORE_RECORDS_VERSION``), so journaling costs no Python object or
+call per event. Replay hands each ``CoreRec`` back to the core in one call
+(``StateCore.replay``). A file without ``FormatRec`` was written in format 2 (its
+events are ``EventRec``s): it is replayed, and the start-up log says so.
+``EventRec`` stays for ``TelemetryState.apply`` (one event at a time, tests and
+tools): it is still Python per event.
 """
 
 from __future__ import annotations
@@ -69,7 +80,24 @@ class BatchesRec(msgspec.Struct, array_like=True, tag=4):
     batches: int
 
 
-Record = EventRec | RejectRec | DuplicatesRec | CursorRec | BatchesRec
+class CoreRec(msgspec.Struct, array_like=True, tag=5):
+    """What one batch-ingest call applied and rejected, as the core's binary records
+    (``core/src/journal.rs``, layout ``version``); replayed by ``StateCore.replay``."""
+
+    version: int
+    records: bytes
+
+
+class FormatRec(msgspec.Struct, array_like=True, tag=6):
+    """The first record of a journal file (format 3 on): the file's format."""
+
+    version: int
+
+
+FORMAT_VERSION = 3  # FormatRec.version this sidecar writes; it reads 1 to 3
+CORE_RECORDS_VERSION = 1  # CoreRec.version this sidecar writes and reads (journal.rs VERSION)
+
+Record = EventRec | RejectRec | DuplicatesRec | CursorRec | BatchesRec | CoreRec | FormatRec
 _encoder = msgspec.msgpack.Encoder()
 _decode = msgspec.msgpack.Decoder(list[Record]).decode
 

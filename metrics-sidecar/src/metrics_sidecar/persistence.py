@@ -1,10 +1,12 @@
 """Durable sidecar state (``SIDECAR_STATE_DIR``): a snapshot plus a journal, so
 counters continue across a restart, ``kill -9`` included, instead of resetting.
 
-- ``TelemetryState`` calls ``event()``/``reject()`` for everything it is asked
-  to apply (an event whose seq the journal cannot hold is refused before the
-  state changes); the records wait in memory while the batch holds
-  ``state.lock``.
+- The batch ingest (the core, ``StateCore.ingest``) hands over the binary records
+  of everything it applied and rejected in one ``core_records()`` call per core
+  call: no Python object or call per event (journal.py, format 3).
+  ``TelemetryState.apply``/``reject`` (one event at a time) call ``event()``/
+  ``reject()`` (an event whose seq the journal cannot hold is refused before the
+  state changes). The records wait in memory while the batch holds ``state.lock``.
 - ``state.lock`` is replaced by a ``FlushingLock``: releasing it first writes
   the batch's records to ``journal-<gen>`` (one ``write()``). So nothing a scrape
   can see is missing from the file: a counter never goes backwards across a
@@ -19,7 +21,8 @@ counters continue across a restart, ``kill -9`` included, instead of resetting.
   exits at once with status 1: the journal already holds everything shown.
 - Every ``SIDECAR_SNAPSHOT_INTERVAL_SECONDS`` (or ``SIDECAR_JOURNAL_MAX_BYTES``)
   the state is written to ``snapshot`` (temp file, fsync, rename) and a new
-  journal generation starts; older journals are deleted.
+  journal generation starts; older journals are deleted. The image is copied
+  through the read model (``read_model.snapshot_image``, one hold of the lock).
 - Start: recovery.py (snapshot, journal replay, damage handling, ``--repair``).
 
 The journal's format is in journal.py, the snapshot's in snapshot.py.
@@ -37,14 +40,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import recovery, snapshot
+from . import read_model, recovery, snapshot
 from .decode import Heartbeat, Tick, Trade
 from .flushing_lock import FlushingLock
 from .journal import (
+    CORE_RECORDS_VERSION,
+    FORMAT_VERSION,
     BatchesRec,
+    CoreRec,
     CursorRec,
     DuplicatesRec,
     EventRec,
+    FormatRec,
     RejectRec,
     UnrecordableError,
     check_recordable,
@@ -87,6 +94,8 @@ class DurableState:
         self.stalled = False
         self.last_error = ""
         self.frames_skipped = 0  # damaged journal frames skipped by this start's recovery
+        self.torn_tail_bytes = 0  # bytes after the last intact frame (a write cut short), dropped at start
+        self.records_unreadable = 0  # core records this start could not replay (recovery.py)
         self.unrecordable = 0  # records left out of the journal because they could not be encoded (a bug)
         self._exit_requested = threading.Event()
         # main.py points this at uvicorn's should_exit: uvicorn holds SIGTERM until its
@@ -111,6 +120,10 @@ class DurableState:
 
     def reject(self, reason: str) -> None:
         self._records.append(RejectRec(reason))
+
+    def core_records(self, records: bytes) -> None:
+        """The batch ingest's records (the core calls this once per call, never per event)."""
+        self._records.append(CoreRec(CORE_RECORDS_VERSION, records))
 
     def duplicates(self, count: int) -> None:
         self.state.duplicates += count
@@ -140,6 +153,8 @@ class DurableState:
             self._journaled_batches = self.state.batches
         if not self._records or self._fd < 0:
             return  # nothing to write, or closed (nothing may be applied after close())
+        if self._journal_bytes == 0:  # a new file: its first frame says its format
+            self._records.insert(0, FormatRec(FORMAT_VERSION))
         try:
             frame = encode_frame(self._records)
         except UnrecordableError:  # not reachable from the wire (check_recordable): a bug, never a dead loop
@@ -209,6 +224,8 @@ class DurableState:
         raises ``recovery.StateDirError`` for a state dir it cannot trust."""
         result = recovery.restore(self, repair=repair)
         self.frames_skipped = result.frames_skipped
+        self.torn_tail_bytes = result.torn_tail_bytes
+        self.records_unreadable = result.records_unreadable
         self._journaled_batches = self.state.batches
         recovery.commit(self, result)  # the fresh snapshot, then the old files go
         self.state.journal = self
@@ -247,29 +264,33 @@ class DurableState:
 
     # -- compaction -----------------------------------------------------------------
     def snapshot_now(self) -> None:
-        """Image the state and start a new journal generation. The image is taken
-        under the lock at the exact point the journals switch, so a crash at any
-        moment leaves either (old snapshot + both journals) or the new snapshot.
-        The new journal is opened before the old one is let go, so a failure
-        (OSError) leaves the current journal in use."""
-        state = self.state
-        with state.lock:
-            self.flush_locked()
-            generation = self.generation + 1
-            fd = self.open_journal(generation)
-            data = snapshot.encode(snapshot.capture(state, generation, self.cursor_list()))
-            with self._file_lock:
-                old = self._fd
-                self.use_journal(generation, fd)
-            try:
-                os.fsync(old)
-            except OSError as exc:  # the environment, not a bug: no traceback
-                log.error("fsync of journal-%d failed (%s); it stays until a snapshot holds its records",
-                          generation - 1, exc)
-            finally:
-                os.close(old)
-        self.write_snapshot(data)
+        """Image the state and start a new journal generation. The image is copied
+        through the read model in the same hold of the lock as the switch of
+        journals (``_next_generation``), so a crash at any moment leaves either (old
+        snapshot + both journals) or the new snapshot. A failure to open the new
+        journal (OSError) leaves the current one in use."""
+        image = read_model.snapshot_image(self.state, self._next_generation)
+        self.write_snapshot(snapshot.encode(image))
         recovery.delete_journals_before(self.dir, self.generation)
+
+    def _next_generation(self) -> tuple[int, list[snapshot.Cursor]]:
+        """(``state.lock`` held, by ``read_model.snapshot_image``) Write what is
+        pending, switch to the next journal generation; that generation and the
+        reliable cursors, which the image goes with."""
+        self.flush_locked()
+        generation = self.generation + 1
+        fd = self.open_journal(generation)
+        with self._file_lock:
+            old = self._fd
+            self.use_journal(generation, fd)
+        try:
+            os.fsync(old)
+        except OSError as exc:  # the environment, not a bug: no traceback
+            log.error("fsync of journal-%d failed (%s); it stays until a snapshot holds its records",
+                      generation - 1, exc)
+        finally:
+            os.close(old)
+        return generation, self.cursor_list()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="state-snapshots", daemon=True)

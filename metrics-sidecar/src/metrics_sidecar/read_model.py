@@ -1,7 +1,9 @@
 """The read model: every reader of the state (the exposition, the HTTP API, the
-market endpoints, the stream's views) copies what it needs through here, in one
-hold of ``state.lock`` per answer, and computes outside it. The write side (the
-ingest loops, through intake.py) is the only other holder of the lock.
+market endpoints, the stream's views, the snapshot persistence.py writes) copies
+what it needs through here, in one hold of ``state.lock`` per answer, and computes
+outside it. The write side (the ingest loops, ingest.py and reliable.py, through
+intake.py) is the only other holder of the lock
+(``metrics-sidecar/tests/test_lock_holders.py`` fails on any other).
 
 Each function returns plain data (tuples, lists, frozen dataclasses): a
 consistent view of one instant, so a scrape or a response never mixes numbers
@@ -10,6 +12,7 @@ from before and after a batch, and formatting never holds up ingest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from .clock_offset import Method
     from .events import Event
     from .events_query import EventFilter
+    from .snapshot import Cursor, StateImage
     from .state import TelemetryState
 
 NativeKey = tuple[tuple[str, str], ...]
@@ -104,6 +108,19 @@ def recent_events(state: TelemetryState, wanted: EventFilter, limit: int) -> lis
 
     with state.lock:
         return select(state.recent(state.settings.events_buffer), wanted, limit)
+
+
+def snapshot_image(state: TelemetryState, switch: Callable[[], tuple[int, list[Cursor]]]) -> StateImage:
+    """The state's image for a snapshot (snapshot.py), in one hold of ``state.lock``:
+    first ``switch()`` (persistence.py: write what is pending and start the next
+    journal generation; it returns that generation and the reliable cursors), then
+    the copy. The image is therefore exactly what the journals before that
+    generation hold; it is encoded and written outside the lock."""
+    from .snapshot import capture
+
+    with state.lock:
+        generation, cursors = switch()
+        return capture(state, generation, cursors)
 
 
 # -- symbols --------------------------------------------------------------------

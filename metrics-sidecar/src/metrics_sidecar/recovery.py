@@ -1,6 +1,7 @@
 """Start-up from ``SIDECAR_STATE_DIR``: load the snapshot, replay the journals
-through ``state.apply`` (with the journaled clock), and decide what damage
-allows.
+(the core's records through ``StateCore.replay``, one call per record chunk, at
+the recorded apply times; format-2 event records through ``state.apply``, with
+the journaled clock), and decide what damage allows.
 
 - Damaged journal frames (checksum wrong) are skipped and counted
   (``sidecar_journal_frames_skipped_total``); every intact frame after them is
@@ -14,6 +15,12 @@ allows.
   replayed without it, undecodable frames are skipped.
 - Files with damage are moved to ``damaged-<UTC time>/`` in the state dir, never
   deleted: after the fresh snapshot holds everything intact in them.
+- Formats (journal.py): a file without a ``FormatRec`` is format 2 (or 1),
+  replayed, logged and counted (``Recovered.old_format_files``). A file of a
+  newer format than this sidecar reads, or a core record chunk of a newer layout,
+  is ``StateDirError`` (``--repair``: skipped and moved aside). Core records in an
+  intact frame that cannot be replayed (a torn last record, an unknown one) are
+  skipped, logged and counted (``records_unreadable``), the file moved aside.
 """
 
 from __future__ import annotations
@@ -26,7 +33,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import snapshot
-from .journal import BadFrame, BatchesRec, CursorRec, DuplicatesRec, EventRec, RejectRec, ScanStats, scan
+from .journal import (
+    CORE_RECORDS_VERSION,
+    FORMAT_VERSION,
+    BadFrame,
+    BatchesRec,
+    CoreRec,
+    CursorRec,
+    DuplicatesRec,
+    EventRec,
+    FormatRec,
+    Record,
+    RejectRec,
+    ScanStats,
+    scan,
+)
 
 if TYPE_CHECKING:
     from .persistence import DurableState
@@ -56,6 +77,8 @@ class Recovered:
     generation: int = 0
     frames_skipped: int = 0
     torn_tail_bytes: int = 0
+    records_unreadable: int = 0  # core records (in intact frames) that could not be replayed
+    old_format_files: int = 0  # journals written in format 2 or 1 (replayed)
     partial: bool = False  # (repair) started without the snapshot the journals built on
     damaged: list[Path] = field(default_factory=list)  # files to move aside
     moved_to: str = ""
@@ -126,57 +149,113 @@ def _restore(durable: DurableState, repair: bool) -> Recovered:
     return result
 
 
+class _NewerFormat(Exception):
+    pass
+
+
 def _replay(durable: DurableState, path: Path, now: list[float], result: Recovered, repair: bool) -> int:
-    state = durable.state
     data = path.read_bytes()
     stats = ScanStats()
-    count = 0
+    replay = _Replay(durable, now)
     try:
         for records in scan(data, stats, skip_bad_bodies=repair):
-            for rec in records:
-                if type(rec) is EventRec:
-                    now[0] = rec.applied
-                    state.apply(rec.event)
-                elif type(rec) is RejectRec:
-                    state.reject(rec.reason)
-                elif type(rec) is DuplicatesRec:
-                    state.duplicates += rec.count
-                elif type(rec) is CursorRec:
-                    durable.cursors[rec.producer, rec.instance] = rec.seq
-                    durable.cursors.move_to_end((rec.producer, rec.instance))
-                elif type(rec) is BatchesRec:
-                    state.batches = rec.batches
-                count += 1
+            replay.frame(records)
     except BadFrame as exc:
         raise StateDirError(path, str(exc)) from None
+    except _NewerFormat as exc:
+        if not repair:
+            raise StateDirError(path, f"{exc}: written by a newer sidecar",
+                                "Start the sidecar version that wrote it, or run 'metrics-sidecar --repair' "
+                                "to start without it (docs/delivery.md, 'Damaged state directory').") from None
+        log.error("journal %s: %s; skipped and moved aside", path.name, exc)
+        result.damaged.append(path)
+        return replay.count
     except (KeyError, ValueError, TypeError, AttributeError) as exc:  # a record this version cannot apply
         raise StateDirError(path, f"a record cannot be replayed ({exc!r})") from None
+    if data and not replay.format_seen:
+        log.warning("journal %s is in format %d (written by an older sidecar): replayed", path.name,
+                    1 if stats.legacy else 2)
+        result.old_format_files += 1
+    if replay.unreadable:
+        log.error("journal %s: %d core record(s) could not be replayed (%d bytes of torn records): skipped, "
+                  "every other record was replayed", path.name, replay.unreadable, replay.torn_bytes)
+        result.records_unreadable += replay.unreadable
+        result.damaged.append(path)
     if stats.skipped:
         log.error("journal %s: skipped %d damaged frame(s); every intact frame after them was replayed",
                   path.name, stats.skipped)
         result.frames_skipped += stats.skipped
-        result.damaged.append(path)
+        if path not in result.damaged:
+            result.damaged.append(path)
     if stats.torn_tail:
         # A write cut short by a crash (nothing in it was acked), or damage at the end.
         log.warning("journal %s: dropped %d bytes after the last intact frame (a torn tail)",
                     path.name, stats.torn_tail)
         result.torn_tail_bytes += stats.torn_tail
-    return count
+    return replay.count
+
+
+class _Replay:
+    """One journal file's records, applied in order."""
+
+    def __init__(self, durable: DurableState, now: list[float]) -> None:
+        self.durable = durable
+        self.now = now
+        self.count = 0
+        self.unreadable = 0  # core records that could not be read (torn ones included)
+        self.torn_bytes = 0  # bytes of torn core records
+        self.format_seen = False
+
+    def frame(self, records: list[Record]) -> None:
+        durable = self.durable
+        state = durable.state
+        now = self.now
+        for rec in records:
+            if type(rec) is CoreRec:
+                if rec.version != CORE_RECORDS_VERSION:
+                    raise _NewerFormat(f"core records of layout {rec.version} (this sidecar reads "
+                                       f"{CORE_RECORDS_VERSION})")
+                replayed, unreadable, torn = state.core.replay(rec.records)
+                self.count += replayed
+                self.unreadable += unreadable + (torn > 0)
+                self.torn_bytes += torn
+                continue
+            if type(rec) is EventRec:
+                now[0] = rec.applied
+                state.apply(rec.event)
+            elif type(rec) is RejectRec:
+                state.reject(rec.reason)
+            elif type(rec) is DuplicatesRec:
+                state.duplicates += rec.count
+            elif type(rec) is CursorRec:
+                durable.cursors[rec.producer, rec.instance] = rec.seq
+                durable.cursors.move_to_end((rec.producer, rec.instance))
+            elif type(rec) is BatchesRec:
+                state.batches = rec.batches
+            elif type(rec) is FormatRec:
+                if rec.version > FORMAT_VERSION:
+                    raise _NewerFormat(f"format {rec.version} (this sidecar reads up to {FORMAT_VERSION})")
+                self.format_seen = True
+                continue
+            self.count += 1
 
 
 def commit(durable: DurableState, result: Recovered) -> None:
     """After a successful restore: damaged snapshot aside, fresh snapshot, then
     damaged journals aside and the rest deleted. A crash anywhere in between
     leaves a directory the next start reads the same way."""
-    from .snapshot import capture, encode
+    from .read_model import snapshot_image
+
+    def start_generation() -> tuple[int, list[snapshot.Cursor]]:
+        durable.use_journal(result.generation, durable.open_journal(result.generation))
+        return durable.generation, durable.cursor_list()
 
     try:
         aside = durable.dir / time.strftime("damaged-%Y%m%dT%H%M%SZ", time.gmtime())
         snap = durable.dir / "snapshot"
         if snap in result.damaged:
             _move_aside(snap, aside)
-        durable.use_journal(result.generation, durable.open_journal(result.generation))
-        durable.write_snapshot(encode(capture(durable.state, durable.generation, durable.cursor_list())))
+        durable.write_snapshot(snapshot.encode(snapshot_image(durable.state, start_generation)))
         for path in result.damaged:
             if path != snap:  # (the snapshot went aside first; the one there now is the fresh one)
                 _move_aside(path, aside)

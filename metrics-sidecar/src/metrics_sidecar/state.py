@@ -28,7 +28,6 @@ from .clock_offset import ClockOffsets
 from .decode import DECODER, Heartbeat, Tick, Trade
 from .dedup import RecentIds
 from .histogram import HOP_CLOCKS, HOPS, MESSAGE_TYPES, PEAK_SLOT_SECONDS, HopLatency
-from .journal import UnrecordableError
 from .producers import OVERFLOW_LABEL, ProducerTracker
 from .schema import TS_SECONDS_BELOW
 from .settings import Settings
@@ -119,6 +118,9 @@ class StateJournal(Protocol):
     def event(self, event: Trade | Tick | Heartbeat) -> None: ...
 
     def reject(self, reason: str) -> None: ...
+
+    def core_records(self, records: bytes) -> None:
+        """A batch ingest's journal records (the core's binary records, one call per batch)."""
 
 
 class TelemetryState:
@@ -232,10 +234,13 @@ class TelemetryState:
                max_bytes: int) -> tuple[int, list[tuple[str, bytes | None]]]:
         """Decode and apply a drained batch of frames in one core call (intake.py):
         (messages they held, [(reason, frame prefix or None)] rejected). Called with
-        ``lock`` held. Event objects are built only for the journal, the SSE
-        stream while it has clients, and ``recent_events``: the core feeds each applied
-        trade and tick to the analytics core itself."""
-        clock = self.clock
+        ``lock`` held. Event objects are built only for the SSE stream while it has
+        clients and ``recent_events``: the core feeds each applied trade and tick to
+        the analytics core itself, and journals in binary records handed to
+        ``journal.core_records`` once per call (with a journal, the apply times are
+        the system clock's, recorded with each event for replay)."""
+        journal = self.journal
+        clock = None if journal is not None or self.clock is time.time else self.clock
         engine = self._analytics
         if engine is None:
             core = published = None
@@ -243,9 +248,8 @@ class TelemetryState:
             if engine.inbox:  # events ``apply`` queued go in first, in order
                 engine.absorb()
             core, published = engine.core, engine.outbox if engine.clients else None
-        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, journal=self.journal,
-                                 clock=None if clock is time.time else clock, analytics=core,
-                                 published=published, unrecordable=UnrecordableError)
+        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, journal=journal, clock=clock,
+                                 analytics=core, published=published)
 
     def apply(self, event: Trade | Tick | Heartbeat) -> str | None:
         """Apply one decoded event. Returns a rejection reason, or None.

@@ -77,7 +77,7 @@ class AnalyticsEngine:
         in order, in one core call. The ingest loops call this once per
         drained batch; readers before they read. With stream clients, the core hands
         back what they get (every trade, and the ticks that moved the analytics:
-        admitted and in order), published here (stream.py, Python for now)."""
+        admitted and in order), published here as one batch (``StreamHub.publish``)."""
         inbox, outbox = self.inbox, self.outbox
         if outbox:  # the batch ingest's, queued before anything in the inbox
             try:
@@ -94,13 +94,8 @@ class AnalyticsEngine:
             self._publish(published)
 
     def _publish(self, events: list[Trade | Tick]) -> None:
-        """To the stream's clients: trades and ticks, in order."""
-        stream = self.stream
-        for event in events:
-            if isinstance(event, Trade):
-                stream.publish_trade(event)
-            else:
-                stream.publish_tick(event)
+        """To the stream's clients: trades and ticks, in order, as one batch (stream.py)."""
+        self.stream.publish(events)
 
     # The names readers used when trades and ticks waited in Python stages of their own
     # (bench/breakdown_bench.py still calls them): the core has none, absorbing is all.

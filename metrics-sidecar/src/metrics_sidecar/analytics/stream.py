@@ -1,13 +1,17 @@
 """Fan-out of ticks and trades to Server-Sent-Events clients, built so that no
 client can slow ingest.
 
-The ingest thread ``offer``s each event to every subscribed client's pending map
-(a dict insert under a per-client lock that is only ever held for O(1) work, never
-across I/O). Ticks are conflated per symbol: a client that reads slower than
-ticks arrive sees the newest price, not a backlog. Trades are kept one by one.
-A client whose pending map reaches ``capacity`` is dropped on the spot (reason
-``queue_full``); the HTTP side also drops a client whose socket does not accept a
-write in time (reason ``slow``). Either way ingest only ever did a dict insert.
+The ingest thread hands each drained batch's trades and ticks to ``publish``
+once: it keys them in one pass (ticks by symbol, so the batch's ticks of a symbol
+conflate to the newest; trades by a fresh number each), then offers the keyed
+batch to every subscribed client's pending map under one hold of that client's
+lock (a ``dict.update``, never across I/O). Ticks are conflated per symbol: a
+client that reads slower than ticks arrive sees the newest price, not a backlog.
+Trades are kept one by one. A client whose pending map would pass ``capacity``
+is dropped on the spot (reason ``queue_full``); the HTTP side also drops a client
+whose socket does not accept a write in time (reason ``slow``). Either way ingest
+only ever did dict inserts. (``publish_tick``/``publish_trade`` offer one event,
+with the same rules.)
 """
 
 from __future__ import annotations
@@ -41,6 +45,21 @@ class StreamClient:
             if len(pending) >= self.capacity and key not in pending:
                 return False
             pending[key] = item
+            return True
+
+    def offer_batch(self, keyed: dict[object, Tick | Trade]) -> bool:
+        """Queue a keyed batch (``StreamHub.publish``) under one hold of the lock, as
+        ``offer`` would each item in order; False (nothing queued) when it does not fit."""
+        wanted = self.symbols
+        if wanted is not None:
+            keyed = {key: item for key, item in keyed.items() if item.symbol in wanted}
+            if not keyed:
+                return True
+        with self.lock:
+            pending = self.pending
+            if len(pending) + len(keyed) > self.capacity and len(pending.keys() | keyed.keys()) > self.capacity:
+                return False
+            pending.update(keyed)
             return True
 
     def take(self) -> list[Tick | Trade]:
@@ -94,6 +113,27 @@ class StreamHub:
             client.pending = {}
 
     # -- ingest side (state.lock held; called only while ``clients`` is non-empty) ---
+    def publish(self, events: list[Tick | Trade]) -> None:
+        """A batch of trades and ticks, in order, to every client: keyed once (ticks
+        by symbol, so a symbol's ticks conflate in this pass; everything else by a
+        fresh number: an int never equals a symbol key, so trades never conflate),
+        then one ``offer_batch`` per client."""
+        clients = self.clients
+        if not clients or not events:
+            return
+        start = self._trade_key
+        self._trade_key = start + len(events)
+        numbers = range(start + 1, start + len(events) + 1)
+        keyed: dict[object, Tick | Trade]
+        if Tick in map(type, events):
+            keyed = {event.symbol if type(event) is Tick else number: event
+                     for number, event in zip(numbers, events, strict=True)}
+        else:  # trades only: nothing to conflate
+            keyed = dict(zip(numbers, events, strict=True))
+        for client in clients:
+            if not client.offer_batch(keyed):
+                self.drop(client, "queue_full")
+
     def publish_tick(self, tick: Tick) -> None:
         symbol = tick.symbol
         for client in self.clients:
