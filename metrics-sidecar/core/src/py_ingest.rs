@@ -314,3 +314,84 @@ pub fn ingest<'py>(
     }
     Ok((messages, batch.rejected))
 }
+
+/// The PULL socket's drain (zmq_drain.rs) into one batch: `first` (the frame
+/// the Python loop's blocking receive took, with its more-flag) and then
+/// whatever is queued on `socket`, up to `budget` messages, each frame handed
+/// to the batch as a slice of the libzmq message. Returns what the drain did
+/// and the rejections for the log.
+///
+/// `socket`: pyzmq's `Socket.underlying`, open, used only by this (the
+/// ingest) thread; see zmq_drain.rs for the invariants the caller keeps.
+#[allow(clippy::too_many_arguments)]
+pub fn drain<'py>(
+    py: Python<'py>,
+    core: &mut StateCore,
+    api: &crate::zmq_drain::Api,
+    socket: usize,
+    first: Option<(&[u8], bool)>,
+    in_multipart: bool,
+    budget: usize,
+    max_bytes: usize,
+    delay: f64,
+    hooks: &Hooks<'py>,
+) -> PyResult<(crate::zmq_drain::Drained, Vec<Rejected<'py>>)> {
+    use crate::zmq_drain::{self, Receiver};
+    let decoder = core.decoder.clone_ref(py);
+    let mut batch = Batch {
+        py,
+        core,
+        decoder: decoder.get(),
+        hooks,
+        analytics: match &hooks.analytics {
+            Some(analytics) => Some(analytics.try_borrow_mut()?),
+            None => None,
+        },
+        rejected: Vec::new(),
+    };
+    let delay = (delay > 0.0)
+        .then(|| std::time::Duration::try_from_secs_f64(delay).ok())
+        .flatten();
+    let mut sink = DrainSink {
+        batch: &mut batch,
+        delay,
+    };
+    // SAFETY: the caller's promise above (zmq_drain.rs, "Safety invariants").
+    let mut receiver = unsafe { Receiver::new(api, socket as *mut std::ffi::c_void) };
+    let drained = zmq_drain::drain(
+        &mut receiver,
+        &mut sink,
+        first,
+        in_multipart,
+        budget,
+        max_bytes,
+    );
+    drop(receiver);
+    Ok((drained, batch.rejected))
+}
+
+/// The batch as the drain's sink.
+struct DrainSink<'b, 'a, 'py> {
+    batch: &'b mut Batch<'a, 'py>,
+    /// `settings.test_apply_delay_seconds` (test-only): each frame waits this
+    /// long after its receive time, the GIL released as `time.sleep` does.
+    delay: Option<std::time::Duration>,
+}
+
+impl crate::zmq_drain::Sink for DrainSink<'_, '_, '_> {
+    fn received(&mut self) -> f64 {
+        let now = system_now();
+        if let Some(delay) = self.delay {
+            self.batch.py.allow_threads(|| std::thread::sleep(delay));
+        }
+        now
+    }
+
+    fn frame(&mut self, data: &[u8], recv: f64) -> usize {
+        self.batch.frame(data, recv, None, true)
+    }
+
+    fn reject(&mut self, reason: &'static str, data: Option<&[u8]>) {
+        self.batch.reject(reason, data);
+    }
+}

@@ -235,6 +235,18 @@ class TelemetryState:
         ``lock`` held. Event objects are built only for the journal, the SSE
         stream while it has clients, and ``recent_events``: the core feeds each applied
         trade and tick to the analytics core itself."""
+        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, **self._hooks())
+
+    def drain(self, lib: _core.LibZmq, socket: int, first: bytes | None, first_more: bool, in_multipart: bool,
+              budget: int, max_bytes: int, delay: float) -> tuple[int, list[tuple[str, bytes | None]], bool, int]:
+        """The PULL socket's drain in the core (drains.CoreDrain, via intake.py): ``ingest``
+        for the frames the core receives itself from ``socket`` (pyzmq's handle), after
+        ``first``. Called with ``lock`` held: (messages, rejected, in_multipart, errno or 0)."""
+        return self.core.drain(lib, socket, first, first_more, in_multipart, budget, max_bytes=max_bytes,
+                               delay=delay, **self._hooks())
+
+    def _hooks(self) -> dict[str, Any]:
+        """What a batch in the core calls out to: the journal, the apply clock, the analytics."""
         clock = self.clock
         engine = self._analytics
         if engine is None:
@@ -243,9 +255,8 @@ class TelemetryState:
             if engine.inbox:  # events ``apply`` queued go in first, in order
                 engine.absorb()
             core, published = engine.core, engine.outbox if engine.clients else None
-        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, journal=self.journal,
-                                 clock=None if clock is time.time else clock, analytics=core,
-                                 published=published, unrecordable=UnrecordableError)
+        return {"journal": self.journal, "clock": None if clock is time.time else clock, "analytics": core,
+                "published": published, "unrecordable": UnrecordableError}
 
     def apply(self, event: Trade | Tick | Heartbeat) -> str | None:
         """Apply one decoded event. Returns a rejection reason, or None.
