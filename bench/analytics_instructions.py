@@ -4,7 +4,7 @@ callgrind (which the load of a shared machine does not blur). docs/analytics.md 
     .venv/bin/python bench/analytics_instructions.py                 # B1's stream, 10 symbols
     .venv/bin/python bench/analytics_instructions.py --ticks --symbols 1000 --events 20000,100000
 
-Each variant (analytics off/on, two stream lengths) runs ``IngestLoop._drain`` over
+Each variant (analytics off/on, two stream lengths) runs the PULL loop's drain (``breakdown_bench.drain_all``) over
 queued publisher-format frames (inproc, as ``breakdown_bench`` does) in its own
 process under ``valgrind --tool=callgrind``, and a third stops before the loop:
 building and queueing the frames also scales with the stream, so it is counted

@@ -7,7 +7,11 @@ each of the others is Python work per message. ``floor`` is the least a Python
 sidecar could do and still count anything (receive, decode with msgspec, one
 dict increment); ``core ingest`` is the compiled core's batch entry alone
 (``TelemetryState.ingest``: decode + apply, batches of ``SIDECAR_BATCH_MAX`` frames,
-no socket); ``drain`` is the real ``IngestLoop._drain`` (receive, hand-over, core).
+no socket); ``drain`` is the real loop's drain after its blocking receive, both
+implementations (drains.py): ``core`` (the core receives through pyzmq's libzmq and
+hands each frame to its batch ingest: the sidecar's choice whenever that libzmq is
+usable) and ``Python`` (the fallback: pyzmq ``recv`` per frame, then the same core
+batch ingest).
 """
 
 from __future__ import annotations
@@ -44,15 +48,17 @@ def settle(state: Any) -> None:
         state.analytics.fold_ticks()
 
 
-def drain_all(settings: Any, sock: zmq.Socket, events: int, context: zmq.Context) -> Any:
-    """The real ``IngestLoop._drain`` over ``events`` queued frames, deferred work paid;
-    returns the state."""
+def drain_all(settings: Any, sock: zmq.Socket, events: int, context: zmq.Context, python: bool = False) -> Any:
+    """The real ingest loop's drain (the one it chose; ``python``: the Python drain)
+    over ``events`` queued frames, deferred work paid; returns the state."""
+    from metrics_sidecar.drains import PythonDrain
     from metrics_sidecar.ingest import IngestLoop
     from metrics_sidecar.state import TelemetryState
 
     loop = IngestLoop(settings.model_copy(update={"rcvhwm": 10_000_000}), TelemetryState(settings), context)
+    drain = PythonDrain(loop.state, loop.intake, loop.settings) if python else loop.drain
     while sum(loop.state.received.values()) < events:
-        loop._drain(sock)
+        drain(sock)
     settle(loop.state)
     return loop.state
 
@@ -139,11 +145,12 @@ def run(events: int, repeats: int) -> dict[str, Any]:
         out[f"state.apply, trades+ticks (analytics {on_off})"] = _best_us(
             functools.partial(apply_all, settings, mixed), events, repeats)
 
-        def drain(s: Settings = settings) -> None:
-            drain_all(s, sockets[-1], events, context)
+        for python in (True, False):
+            def drain(s: Settings = settings, py: bool = python) -> None:
+                drain_all(s, sockets[-1], events, context, py)
 
-        out[f"IngestLoop._drain (analytics {'on' if analytics else 'off'})"] = _best_us(
-            drain, events, repeats, fresh)
+            name = "Python" if python else "core"
+            out[f"drain, {name}: receive + core ingest (analytics {on_off})"] = _best_us(drain, events, repeats, fresh)
 
     for sock in sockets:
         sock.close(linger=0)

@@ -5,7 +5,7 @@ and off, and with three stream clients that never read, counted by callgrind
     .venv/bin/python bench/journal_instructions.py                  # B1's stream (trades), 10 symbols
     .venv/bin/python bench/journal_instructions.py --ticks --events 20000,60000
 
-Each variant runs ``IngestLoop._drain`` over queued publisher-format frames
+Each variant runs the PULL loop's drain (``IngestLoop.drain``) over queued publisher-format frames
 (inproc, as ``breakdown_bench`` does) in its own process under ``valgrind
 --tool=callgrind``; ``setup`` stops before the loop (building and queueing the
 frames also scales with the stream, so it is counted alone and taken out). The
@@ -64,7 +64,7 @@ def child(events: int, symbols: int, ticks: bool, variant: str) -> None:
             gc.collect()
             gc.freeze()  # as main.py does once the sidecar is up
             while sum(state.received.values()) < events:
-                loop._drain(sock)
+                loop.drain(sock)
             settle(state)
             pending = [len(c.pending) for c in state.analytics.stream.clients] if state.analytics else []
             print(json.dumps({"received": state.received, "pending": pending,

@@ -6,6 +6,7 @@ context terminated under a loop ends it, logged, and ``running`` clears (what
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -34,24 +35,44 @@ def heartbeat(producer: str) -> bytes:
 POISON = heartbeat("poison")  # valid: only the injected bug rejects it
 
 
+def counted(state: TelemetryState) -> int:
+    with state.lock:
+        return sum(state.received.values()) + sum(state.invalid.values())
+
+
 def test_a_bug_outside_apply_costs_the_frame_in_hand_and_the_loop_goes_on(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, drain: str) -> None:
     real_ingest = TelemetryState.ingest
+    real_drain = TelemetryState.drain
 
     def ingest_with_a_bug(self: TelemetryState, frames: list[bytes], *args: Any) -> tuple[int, list[Any]]:
         if POISON in frames:
             raise RuntimeError("a bug in the ingest entry")
         return real_ingest(self, frames, *args)
 
-    monkeypatch.setattr(TelemetryState, "ingest", ingest_with_a_bug)  # the ingest entry's one core call
+    def drain_with_a_bug(self: TelemetryState, lib: Any, socket: int, first: bytes | None, *args: Any) -> Any:
+        if first == POISON:
+            raise RuntimeError("a bug in the ingest entry")
+        return real_drain(self, lib, socket, first, *args)
+
+    # The ingest entry's one core call: per run of frames (the Python drain), or per
+    # drain (the core's, which receives the frames after the first itself).
+    monkeypatch.setattr(TelemetryState, "ingest", ingest_with_a_bug)
+    monkeypatch.setattr(TelemetryState, "drain", drain_with_a_bug)
     state = TelemetryState(Settings(zmq_bind="tcp://127.0.0.1:0"))
     context = zmq.Context()
     loop = IngestLoop(state.settings, state, context)
+    assert loop.drain.name == drain
     loop.start()
     try:
         with push_socket(loop.last_endpoint) as sock:
-            for frame in (heartbeat("before"), POISON, heartbeat("after")):
+            for n, frame in enumerate((heartbeat("before"), POISON, heartbeat("after")), 1):
                 sock.send(frame)
+                if drain == "core":
+                    # One at a time (each wakes the loop), so the poisoned frame is the one
+                    # in hand when the drain is called. The Python drain gets them in a burst.
+                    wait_until(functools.partial(lambda n: counted(state) == n, n), 10,
+                               message=f"frame {n} counted")
         wait_until(lambda: state.received["heartbeat"] == 2, 10, message="both good heartbeats applied")
         with state.lock:
             assert state.invalid[reasons.INTERNAL_ERROR] == 1
@@ -71,10 +92,11 @@ def terminate_under(context: zmq.Context) -> None:
 
 
 def test_a_context_terminated_under_the_ingest_loop_ends_it_logged_and_running_clears(
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, drain: str) -> None:
     state = TelemetryState(Settings(zmq_bind="tcp://127.0.0.1:0"))
     context = zmq.Context()
     loop = IngestLoop(state.settings, state, context)
+    assert loop.drain.name == drain
     loop.start()
     assert loop.running.is_set()
     with caplog.at_level(logging.ERROR, logger="metrics_sidecar.ingest"):

@@ -25,6 +25,7 @@ pub mod producers;
 pub mod state;
 pub mod state_clock;
 pub mod text;
+pub mod zmq_drain;
 
 #[cfg(feature = "python")]
 mod py_analytics;

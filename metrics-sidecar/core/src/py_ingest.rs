@@ -81,6 +81,47 @@ struct Batch<'a, 'py> {
     replaying: bool,
 }
 
+impl<'a, 'py> Batch<'a, 'py> {
+    /// The batch of one `ingest` or `drain` call: it borrows the analytics for
+    /// the call, and collects journal records when there is a journal.
+    fn open(
+        py: Python<'py>,
+        core: &'a mut StateCore,
+        decoder: &'a Decoder,
+        hooks: &'a Hooks<'py>,
+    ) -> PyResult<Self> {
+        Ok(Batch {
+            py,
+            core,
+            decoder,
+            hooks,
+            analytics: match &hooks.analytics {
+                Some(analytics) => Some(analytics.try_borrow_mut()?),
+                None => None,
+            },
+            rejected: Vec::new(),
+            records: hooks.journal.as_ref().map(|_| Vec::new()),
+            replaying: false,
+        })
+    }
+
+    /// Ends the call: the journal gets the call's records in one hand-over, and
+    /// the rejections go back for the log.
+    fn close(self) -> Vec<Rejected<'py>> {
+        if let (Some(journal), Some(records)) = (&self.hooks.journal, &self.records) {
+            if !records.is_empty() {
+                let records = PyBytes::new(self.py, records);
+                if let Err(error) =
+                    journal.call_method1(intern!(self.py, "core_records"), (records,))
+                {
+                    report(self.py, error); // (a list append in journal.py: nothing input can reach)
+                }
+            }
+        }
+        self.rejected
+    }
+}
+
 impl<'py> Batch<'_, 'py> {
     fn reject(&mut self, reason: &'static str, frame: Option<&[u8]>) {
         self.core.aggregates.reject(reason);
@@ -289,19 +330,7 @@ pub fn ingest<'py>(
     hooks: &Hooks<'py>,
 ) -> PyResult<(usize, Vec<Rejected<'py>>)> {
     let decoder = core.decoder.clone_ref(py);
-    let mut batch = Batch {
-        py,
-        core,
-        decoder: decoder.get(),
-        hooks,
-        analytics: match &hooks.analytics {
-            Some(analytics) => Some(analytics.try_borrow_mut()?),
-            None => None,
-        },
-        rejected: Vec::new(),
-        records: hooks.journal.as_ref().map(|_| Vec::new()),
-        replaying: false,
-    };
+    let mut batch = Batch::open(py, core, decoder.get(), hooks)?;
     let mut messages = 0;
     for (i, item) in frames.iter().enumerate() {
         let at = recv.get(i).copied().unwrap_or_else(system_now);
@@ -319,13 +348,76 @@ pub fn ingest<'py>(
         }
         messages += batch.frame(frame, at, stamp, arrays);
     }
-    if let (Some(journal), Some(records)) = (&hooks.journal, &batch.records) {
-        if !records.is_empty() {
-            let records = PyBytes::new(py, records);
-            if let Err(error) = journal.call_method1(intern!(py, "core_records"), (records,)) {
-                report(py, error); // (a list append in journal.py: nothing input can reach)
-            }
+    Ok((messages, batch.close()))
+}
+
+/// The PULL socket's drain (zmq_drain.rs) into one batch: `first` (the frame
+/// the Python loop's blocking receive took, with its more-flag) and then
+/// whatever is queued on `socket`, up to `budget` messages, each frame handed
+/// to the batch as a slice of the libzmq message. Returns what the drain did
+/// and the rejections for the log.
+///
+/// `socket`: pyzmq's `Socket.underlying`, open, used only by this (the
+/// ingest) thread; see zmq_drain.rs for the invariants the caller keeps.
+#[allow(clippy::too_many_arguments)]
+pub fn drain<'py>(
+    py: Python<'py>,
+    core: &mut StateCore,
+    api: &crate::zmq_drain::Api,
+    socket: usize,
+    first: Option<(&[u8], bool)>,
+    in_multipart: bool,
+    budget: usize,
+    max_bytes: usize,
+    delay: f64,
+    hooks: &Hooks<'py>,
+) -> PyResult<(crate::zmq_drain::Drained, Vec<Rejected<'py>>)> {
+    use crate::zmq_drain::{self, Receiver};
+    let decoder = core.decoder.clone_ref(py);
+    let mut batch = Batch::open(py, core, decoder.get(), hooks)?;
+    let delay = (delay > 0.0)
+        .then(|| std::time::Duration::try_from_secs_f64(delay).ok())
+        .flatten();
+    let mut sink = DrainSink {
+        batch: &mut batch,
+        delay,
+    };
+    // SAFETY: the caller's promise above (zmq_drain.rs, "Safety invariants").
+    let mut receiver = unsafe { Receiver::new(api, socket as *mut std::ffi::c_void) };
+    let drained = zmq_drain::drain(
+        &mut receiver,
+        &mut sink,
+        first,
+        in_multipart,
+        budget,
+        max_bytes,
+    );
+    drop(receiver);
+    Ok((drained, batch.close()))
+}
+
+/// The batch as the drain's sink.
+struct DrainSink<'b, 'a, 'py> {
+    batch: &'b mut Batch<'a, 'py>,
+    /// `settings.test_apply_delay_seconds` (test-only): each frame waits this
+    /// long after its receive time, the GIL released as `time.sleep` does.
+    delay: Option<std::time::Duration>,
+}
+
+impl crate::zmq_drain::Sink for DrainSink<'_, '_, '_> {
+    fn received(&mut self) -> f64 {
+        let now = system_now();
+        if let Some(delay) = self.delay {
+            self.batch.py.allow_threads(|| std::thread::sleep(delay));
         }
+        now
     }
-    Ok((messages, batch.rejected))
+
+    fn frame(&mut self, data: &[u8], recv: f64) -> usize {
+        self.batch.frame(data, recv, None, true)
+    }
+
+    fn reject(&mut self, reason: &'static str, data: Option<&[u8]>) {
+        self.batch.reject(reason, data);
+    }
 }

@@ -246,6 +246,53 @@ impl StateCore {
         py_ingest::replay(py, self, records)
     }
 
+    /// The PULL socket's drain (zmq_drain.rs, py_ingest.rs): `first` (with its
+    /// more-flag), then what is queued on `socket` (pyzmq's `Socket.underlying`:
+    /// open, and used by this thread only), up to `budget` messages, as one batch:
+    /// (messages taken, rejected as `ingest`, in_multipart after, errno or 0).
+    #[pyo3(signature = (libzmq, socket, first, first_more, in_multipart, budget, *, max_bytes, delay=0.0,
+        journal=None, clock=None, analytics=None, published=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn drain<'py>(
+        &mut self,
+        py: Python<'py>,
+        libzmq: PyRef<'py, crate::zmq_drain::LibZmq>,
+        socket: usize,
+        first: Option<Bound<'py, pyo3::types::PyBytes>>,
+        first_more: bool,
+        in_multipart: bool,
+        budget: usize,
+        max_bytes: usize,
+        delay: f64,
+        journal: Option<Bound<'py, PyAny>>,
+        clock: Option<Bound<'py, PyAny>>,
+        analytics: Option<Bound<'py, Analytics>>,
+        published: Option<Bound<'py, PyList>>,
+    ) -> PyResult<(usize, Vec<Rejected<'py>>, bool, i32)> {
+        let hooks = Hooks {
+            journal,
+            clock,
+            analytics,
+            published,
+        };
+        let first = first.as_ref().map(|f| (f.as_bytes(), first_more));
+        let (out, rejected) = guard(|| {
+            py_ingest::drain(
+                py,
+                self,
+                &libzmq.api,
+                socket,
+                first,
+                in_multipart,
+                budget,
+                max_bytes,
+                delay,
+                &hooks,
+            )
+        })?;
+        Ok((out.messages, rejected, out.in_multipart, out.errno))
+    }
+
     /// Up to `limit` (default: all) recent events, newest first unless `newest_first`
     /// is false; the objects are built here for events the batch ingest kept decoded.
     #[pyo3(signature = (limit=None, newest_first=true))]
@@ -430,6 +477,7 @@ impl StateCore {
 
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<StateCore>()?;
+    module.add_class::<crate::zmq_drain::LibZmq>()?;
     module.add("MAX_SOURCES", state::MAX_SOURCES)?;
     crate::py_state_clock::register(module)
 }

@@ -182,6 +182,14 @@ class StateCore:
         gets the batch's journal records in one ``core_records(bytes)`` call."""
     def replay(self, records: bytes) -> tuple[int, int, int]:
         """Journal records ``ingest`` wrote: (replayed, unreadable, bytes of a torn record at the end)."""
+    def drain(self, libzmq: LibZmq, socket: int, first: bytes | None, first_more: bool, in_multipart: bool,
+              budget: int, *, max_bytes: int, delay: float = 0.0, journal: object = None,
+              clock: Callable[[], float] | None = None, analytics: Analytics | None = None,
+              published: list[Any] | None = None) -> tuple[int, list[tuple[str, bytes | None]], bool, int]:
+        """The PULL socket's drain (zmq_drain.rs): ``first``, then what is queued on
+        ``socket`` (pyzmq's ``Socket.underlying``: open, used by this thread only), up to
+        ``budget`` messages, as one batch (journal records handed over as ``ingest`` does):
+        (messages taken, rejected as ``ingest``, in_multipart after, errno or 0)."""
     def recent(self, limit: int | None = None, newest_first: bool = True) -> list[Any]:
         """Up to ``limit`` recent event objects, newest first (or oldest first)."""
     def recent_len(self) -> int: ...
@@ -203,3 +211,11 @@ class StateCore:
     def has_symbol(self, name: str) -> bool: ...
     def symbol_count(self) -> int: ...
     def set_symbols(self, rows: list[SymbolRow]) -> None: ...
+
+class LibZmq:
+    """The libzmq pyzmq loaded, opened by path for the core's drain (libzmq.py);
+    OSError when it cannot be opened or lacks a function the drain calls."""
+
+    path: str
+
+    def __init__(self, path: str) -> None: ...

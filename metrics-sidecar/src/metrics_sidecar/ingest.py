@@ -1,16 +1,17 @@
 """The socket loop: owns the PULL socket and nothing else. Waits for a frame in
-a blocking receive, then drains what else is queued without blocking, and hands
-the frames, each with its receive time, to the one ingest entry (intake.py: one
-core call decodes, applies and counts the rejections of a run of frames), the
-whole batch under one lock acquisition, so scrapes interleave between batches,
-not between messages.
+a blocking receive (the GIL released), then hands the socket and that frame to
+the drain (drains.py), which takes what else is queued without blocking and
+applies it as one batch under one lock acquisition, so scrapes interleave
+between batches, not between messages. The drain is the core's (the core
+receives through pyzmq's own libzmq and decodes, applies and counts each frame:
+no Python per frame) or, when that libzmq cannot be used, the same loop in
+Python; libzmq.py chooses, once, at start-up.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import zmq
 
@@ -18,6 +19,7 @@ from . import reasons
 from .curve import CurveServer
 from .heaptrim import HeapTrimmer
 from .intake import Intake
+from .libzmq import choose_drain
 from .ratelimit import RateLimitedLogger
 from .settings import Settings
 from .sockets import open_bound_socket
@@ -39,9 +41,9 @@ class IngestLoop:
         self._bound = threading.Event()
         self.bind_error: Exception | None = None
         self.last_endpoint = ""
-        self._in_multipart = False
         self._badlog = RateLimitedLogger(log, settings.invalid_log_per_second)
         self.intake = Intake(state, settings.max_message_bytes, self._badlog)
+        self.drain = choose_drain(state, self.intake, settings)  # the core's, or the Python fallback
         self.trimmer = HeapTrimmer()  # returns a burst's freed queue memory to the OS when idle
         # Optional CURVE (curve.py): encryption and a client allow-list on the PULL socket.
         self.curve = (CurveServer.from_files(settings.curve_secret_key_file, settings.curve_allowed_keys_dir)
@@ -83,6 +85,7 @@ class IngestLoop:
         self.running.set()
         log.info("PULL bound on %s", self.last_endpoint)
         recv = sock.recv
+        drain = self.drain
         try:
             while not self._stop.is_set():
                 try:
@@ -96,7 +99,7 @@ class IngestLoop:
                         self.trimmer.idle()
                         continue
                     self.trimmer.busy = True
-                    self._drain(sock, first)
+                    drain(sock, first)
                 except zmq.ZMQError:
                     raise  # the socket or context is gone: nothing left to serve
                 except Exception:  # noqa: BLE001 - logged (rate-limited), with traceback; a bug, not bad input (decode is fuzzed)
@@ -111,68 +114,3 @@ class IngestLoop:
             sock.close(linger=0)
             if self.curve is not None:
                 self.curve.stop()
-
-    def _drain(self, sock: zmq.Socket, first: zmq.Frame | None = None) -> None:
-        """The sidecar's one hot loop: from ``first`` (the frame that woke the
-        loop, if any) on, receive frames without blocking, up to ``batch_max`` messages
-        (a batch frame counts its elements), and hand them to the ingest entry
-        (``Intake.frames``: one core call for a run of single-message frames, one per
-        batch frame), all under one lock acquisition: scrapes interleave between
-        drains, never inside one, and wait at most one drain.
-
-        Frames are received with ``copy=False``: the ``zmq.Frame`` carries the
-        RCVMORE flag, read in C during the receive, where ``sock.rcvmore`` is a
-        Python-level getsockopt that costs more than the receive itself. Holding the
-        lock across ``recv`` is fine: with NOBLOCK it never waits.
-        """
-        state = self.state
-        intake = self.intake
-        handle = intake.frames
-        recv = sock.recv
-        now = time.time
-        in_multipart = self._in_multipart
-        budget = self.settings.batch_max
-        test_delay = self.settings.test_apply_delay_seconds  # test-only, 0 in production (settings.py)
-        frame: zmq.Frame | None = first
-        # Single-message frames wait here and go to the core in one call (Intake.frames);
-        # a frame out of that line (a batch frame, a multipart part) first sends them on,
-        # so every message is applied in the order it was received.
-        pending: list[bytes] = []
-        times: list[float] = []
-        with state.lock:
-            while budget > 0:
-                if frame is None:
-                    try:
-                        frame = recv(zmq.NOBLOCK, copy=False)
-                    except zmq.Again:
-                        break
-                recv_ts = now()
-                if test_delay:  # the area check's injected receive_to_apply delay, never set outside tests
-                    time.sleep(test_delay)
-                budget -= 1
-                more = frame.more
-                data = frame.bytes
-                frame = None
-                if more or in_multipart:
-                    # A multipart message is junk for this protocol: every part is
-                    # rejected, and it can straddle two drains.
-                    in_multipart = more
-                    if pending:
-                        handle(pending, times)
-                        pending, times = [], []
-                    intake.reject(reasons.MULTIPART, data)
-                    continue
-                if data[:1] == b"[":
-                    if pending:
-                        handle(pending, times)
-                        pending, times = [], []
-                    budget -= handle([data], [recv_ts]) - 1  # a batch frame counts its elements
-                    continue
-                pending.append(data)
-                times.append(recv_ts)
-            if pending:
-                handle(pending, times)
-            if budget < self.settings.batch_max:
-                state.batches += 1
-                state.end_batch()
-        self._in_multipart = in_multipart

@@ -7,13 +7,16 @@ applies it, and counts every rejection by reason, in one place; a bug in the cor
 costs that frame (``internal_error``), never the loop. What comes back is the
 rejections, logged here rate-limited.
 
+The PULL loop's drain in the core (``drain``) receives its frames itself, through
+pyzmq's libzmq, and hands them to the same batch entry inside the core.
+
 The loops keep what belongs to their socket: multipart framing, the reliable
 channel's headers, cursors and acks.
 """
 
 from __future__ import annotations
 
-from . import reasons
+from . import _core, reasons
 from .ratelimit import RateLimitedLogger
 from .state import Stamp, TelemetryState
 
@@ -50,12 +53,25 @@ class Intake:
             self._log.exception("ingest: unexpected error; frame counted as internal_error")
             self.reject(reasons.INTERNAL_ERROR)
             return 1
+        self._logged(rejected)
+        return count
+
+    def drain(self, lib: _core.LibZmq, socket: int, first: bytes | None, first_more: bool, in_multipart: bool,
+              budget: int, delay: float) -> tuple[int, bool, int]:
+        """The PULL socket's drain in the core (drains.CoreDrain, under ``state.lock``):
+        ``first``, then what is queued on ``socket`` (pyzmq's handle), decoded and applied
+        as one batch. Returns (messages taken, in_multipart after, errno or 0)."""
+        count, rejected, in_multipart, errno = self.state.drain(
+            lib, socket, first, first_more, in_multipart, budget, self._limit, delay)
+        self._logged(rejected)
+        return count, in_multipart, errno
+
+    def _logged(self, rejected: list[tuple[str, bytes | None]]) -> None:
         for reason, prefix in rejected:
             if prefix is None:
                 self._log.warning("rejected message (%s)", reason)
             else:
                 self._log.warning("rejected message (%s): %r", reason, prefix)
-        return count
 
     def frame(self, data: bytes, recv_ts: float, stamp: Stamp | None = None, arrays: bool = True) -> int:
         """One received frame (``frames`` with one)."""

@@ -239,6 +239,19 @@ class TelemetryState:
         the analytics core itself, and journals in binary records handed to
         ``journal.core_records`` once per call (with a journal, the apply times are
         the system clock's, recorded with each event for replay)."""
+        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, **self._hooks())
+
+    def drain(self, lib: _core.LibZmq, socket: int, first: bytes | None, first_more: bool, in_multipart: bool,
+              budget: int, max_bytes: int, delay: float) -> tuple[int, list[tuple[str, bytes | None]], bool, int]:
+        """The PULL socket's drain in the core (drains.CoreDrain, via intake.py): ``ingest``
+        for the frames the core receives itself from ``socket`` (pyzmq's handle), after
+        ``first``. Called with ``lock`` held: (messages, rejected, in_multipart, errno or 0)."""
+        return self.core.drain(lib, socket, first, first_more, in_multipart, budget, max_bytes=max_bytes,
+                               delay=delay, **self._hooks())
+
+    def _hooks(self) -> dict[str, Any]:
+        """What a batch in the core calls out to: the journal, the apply clock (none with a
+        journal: the system clock's times are recorded for replay), the analytics."""
         journal = self.journal
         clock = None if journal is not None or self.clock is time.time else self.clock
         engine = self._analytics
@@ -248,8 +261,7 @@ class TelemetryState:
             if engine.inbox:  # events ``apply`` queued go in first, in order
                 engine.absorb()
             core, published = engine.core, engine.outbox if engine.clients else None
-        return self._core_ingest(frames, recv, stamps, arrays, max_bytes=max_bytes, journal=journal, clock=clock,
-                                 analytics=core, published=published)
+        return {"journal": journal, "clock": clock, "analytics": core, "published": published}
 
     def apply(self, event: Trade | Tick | Heartbeat) -> str | None:
         """Apply one decoded event. Returns a rejection reason, or None.
