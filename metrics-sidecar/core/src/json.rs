@@ -43,6 +43,12 @@ pub fn is_integer(text: &str) -> bool {
     !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
 }
 
+/// A JSON number with a fraction or an exponent as the nearest float (Python's
+/// `float()`); None if the text is not one.
+pub(crate) fn parse_float(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok()
+}
+
 /// One whole JSON document. `strict` adds the non-finite and duplicate-key checks.
 pub fn parse(text: &str, strict: bool) -> Result<Value<'_>, Problem> {
     parse_within(text, strict, PARSE_DEPTH_LIMIT)
@@ -99,6 +105,35 @@ pub struct Element<'a> {
 /// verdict. A strict problem (non-finite number, repeated key) belongs to its
 /// element only. `Ok(None)` if the document is not an array.
 pub fn split_array(text: &str) -> Result<Option<Vec<Element<'_>>>, Problem> {
+    let items = split_array_with(text, |_, _| None::<((), usize)>)?;
+    Ok(items.map(|items| {
+        items
+            .into_iter()
+            .filter_map(|item| match item {
+                Split::Element(element) => Some(element),
+                Split::Fast(()) => None,
+            })
+            .collect()
+    }))
+}
+
+/// An element of a top-level array: read by the caller's fast reader, or by
+/// this one.
+#[derive(Debug, PartialEq)]
+pub enum Split<'a, T> {
+    Fast(T),
+    Element(Element<'a>),
+}
+
+/// `split_array`, offering each element that is an object to `fast` first
+/// (given the text and the object's start, it answers what it read and where
+/// the object ends, or None: then the element is read here, from its start).
+/// An object `fast` reads must be valid JSON, strictly, nesting at most one
+/// deep (it is within every limit here).
+pub fn split_array_with<'a, T>(
+    text: &'a str,
+    mut fast: impl FnMut(&'a str, usize) -> Option<(T, usize)>,
+) -> Result<Option<Vec<Split<'a, T>>>, Problem> {
     let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
@@ -126,6 +161,16 @@ pub fn split_array(text: &str) -> Result<Option<Vec<Element<'_>>>, Problem> {
             let start = reader.pos;
             let mut depth = 0;
             let object = if reader.peek() == Some(b'{') {
+                if let Some((read, end)) = fast(text, start) {
+                    reader.pos = end;
+                    items.push(Split::Fast(read));
+                    reader.skip_ws();
+                    match reader.next_byte() {
+                        Some(b',') => continue,
+                        Some(b']') => break,
+                        _ => return Err(Problem::BadJson),
+                    }
+                }
                 let base = reader.depth;
                 reader.deepest = base;
                 let object = reader.strict_element(start)?;
@@ -138,11 +183,11 @@ pub fn split_array(text: &str) -> Result<Option<Vec<Element<'_>>>, Problem> {
                 reader.value()?; // not an object: rejected unread, syntax checked only
                 None
             };
-            items.push(Element {
+            items.push(Split::Element(Element {
                 text: &text[start..reader.pos],
                 object,
                 depth,
-            });
+            }));
             reader.skip_ws();
             match reader.next_byte() {
                 Some(b',') => continue,
@@ -395,7 +440,7 @@ impl<'a> Reader<'a> {
             let finite = if integer {
                 text.len() <= MAX_INT_CHARS
             } else {
-                parsed = text.parse::<f64>().ok().filter(|value| value.is_finite());
+                parsed = parse_float(text).filter(|value| value.is_finite());
                 parsed.is_some()
             };
             if !finite {
