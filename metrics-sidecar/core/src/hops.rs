@@ -6,7 +6,7 @@
 //! One `observe_event` per applied event does all of it (the rules are in
 //! docs/metrics.md, "Clock skew" and the hop families). The exemplar payload `X`
 //! is whatever the caller keeps per event (the Python layer: its identity
-//! fields), cloned into each bucket it lands in.
+//! fields), written into each bucket it lands in (`Keep`).
 
 use std::collections::BTreeMap;
 
@@ -26,6 +26,25 @@ const NATIVE_SCALE: f64 = 8.0;
 pub const NATIVE_ZERO_THRESHOLD: f64 = f64::from_bits((1023 - 128) << 52);
 /// hop_latency_max_seconds: the max over the current and the previous 15 s slot.
 pub const PEAK_SLOT_SECONDS: f64 = 15.0;
+
+/// What a bucket keeps of the observation that lands in it (`X`), made from
+/// what the caller hands over per event (`S`): `keep_into` overwrites the
+/// bucket's previous exemplar in place, reusing its buffers, so an exemplar
+/// costs no allocation once its bucket has held one.
+pub trait Keep<S: ?Sized> {
+    fn keep(source: &S) -> Self;
+    fn keep_into(&mut self, source: &S);
+}
+
+impl<X: Clone> Keep<X> for X {
+    fn keep(source: &X) -> X {
+        source.clone()
+    }
+
+    fn keep_into(&mut self, source: &X) {
+        self.clone_from(source);
+    }
+}
 
 /// A histogram index the core does not have.
 #[derive(Debug, PartialEq, Eq)]
@@ -138,13 +157,35 @@ impl<X: Clone> Histogram<X> {
     }
 
     fn observe(&mut self, bounds: &[f64], value: f64, exemplar: Option<&X>) {
+        let index = self.record(bounds, value);
+        if let (Some(exemplar), Some(slot)) = (exemplar, self.exemplars.get_mut(index)) {
+            *slot = Some((exemplar.clone(), value));
+        }
+    }
+
+    /// `observe`, the exemplar kept from `source` (in place, see `Keep`).
+    fn observe_keeping<S: ?Sized>(&mut self, bounds: &[f64], value: f64, source: &S)
+    where
+        X: Keep<S>,
+    {
+        let index = self.record(bounds, value);
+        if let Some(slot) = self.exemplars.get_mut(index) {
+            match slot {
+                Some((kept, at)) => {
+                    kept.keep_into(source);
+                    *at = value;
+                }
+                None => *slot = Some((X::keep(source), value)),
+            }
+        }
+    }
+
+    /// Everything an observation changes but the exemplar: the index of its bucket.
+    fn record(&mut self, bounds: &[f64], value: f64) -> usize {
         // Prometheus buckets are "le": a value equal to a bound belongs to it.
         let index = bounds.partition_point(|bound| *bound < value);
         if let Some(count) = self.counts.get_mut(index) {
             *count = count.saturating_add(1);
-        }
-        if let (Some(exemplar), Some(slot)) = (exemplar, self.exemplars.get_mut(index)) {
-            *slot = Some((exemplar.clone(), value));
         }
         self.sum += value;
         self.count = self.count.saturating_add(1);
@@ -163,6 +204,7 @@ impl<X: Clone> Histogram<X> {
         if let Some(ring) = self.ring.as_mut() {
             ring.add(value);
         }
+        index
     }
 
     fn roll_peak(&mut self, slots: u32) {
@@ -301,15 +343,18 @@ impl<X: Clone> HopSet<X> {
     /// for a trade, trade_latency_seconds. A negative hop is counted and
     /// observed as 0, so the histogram's count stays exact.
     #[allow(clippy::too_many_arguments)]
-    pub fn observe_event(
+    pub fn observe_event<S: ?Sized>(
         &mut self,
         kind: usize,
         ts: f64,
         sent: Option<f64>,
         recv: f64,
         applied: f64,
-        exemplar: &X,
-    ) -> Result<(), NoSuchSeries> {
+        exemplar: &S,
+    ) -> Result<(), NoSuchSeries>
+    where
+        X: Keep<S>,
+    {
         let start = kind * HOPS.len();
         if kind >= KINDS.len() {
             return Err(NoSuchSeries);
@@ -335,7 +380,7 @@ impl<X: Clone> HopSet<X> {
                 value
             };
             if let Some(histogram) = hops.get_mut(hop) {
-                histogram.observe(bounds, value, Some(exemplar));
+                histogram.observe_keeping(bounds, value, exemplar);
             }
         };
         if let Some(sent) = sent {
