@@ -159,8 +159,10 @@ pub type IsoTime<'f> = &'f dyn Fn(&str) -> Result<Option<f64>, ()>;
 /// One frame holding one JSON object.
 pub fn decode<'a>(frame: &'a [u8], rules: &Rules, iso: IsoTime) -> Result<Event<'a>, Reason> {
     let text = std::str::from_utf8(frame).map_err(|_| Reason::BadJson)?;
-    if let Some((event, seen)) = fast::frame(text, rules) {
-        return finish(event, seen, rules, iso);
+    let mut event = blank(Kind::Heartbeat);
+    if let Some(seen) = fast::frame(text, rules, &mut event) {
+        finish_in_place(&mut event, seen, rules, iso)?;
+        return Ok(event);
     }
     // One pass for the usual frame: a parse that succeeds within max_depth
     // proves it is not too deep. Any other outcome asks the depth scan first
@@ -311,6 +313,17 @@ pub(crate) fn finish<'a>(
     rules: &Rules,
     iso: IsoTime,
 ) -> Result<Event<'a>, Reason> {
+    finish_in_place(&mut event, seen, rules, iso)?;
+    Ok(event)
+}
+
+/// `finish` on an event in place (no move of it).
+fn finish_in_place(
+    event: &mut Event<'_>,
+    seen: Seen,
+    rules: &Rules,
+    iso: IsoTime,
+) -> Result<(), Reason> {
     let complete = match event.kind {
         Kind::Trade => seen.side && seen.qty && seen.ts,
         Kind::Tick => seen.symbol && seen.price && seen.ts,
@@ -324,7 +337,7 @@ pub(crate) fn finish<'a>(
         Ts::Text(text) => iso(text).map_err(|()| Reason::InternalError)?,
     }
     .ok_or(Reason::BadTimestamp)?;
-    Ok(event)
+    Ok(())
 }
 
 /// The schema's field names (`Other`: "type", and any extra key).
@@ -378,28 +391,63 @@ pub fn decode_batch<'a>(
     let Ok(text) = std::str::from_utf8(frame) else {
         return vec![Err(Reason::BadJson)];
     };
+    // The results are made in place, one per element in order: an element the
+    // fast path read is its event (its ts normalised once the whole frame is
+    // known to be valid, as the full reader's are); any other is judged from
+    // what the full reader made of it.
+    let mut out: Vec<Result<Event<'a>, Reason>> = Vec::with_capacity(text.len() / 128 + 1);
+    let mut fast_seen: Vec<Option<Seen>> = Vec::with_capacity(out.capacity());
     let fast = |text, start| {
-        fast::object(text, start, rules).map(|(event, seen, end)| ((event, seen), end))
+        out.push(Ok(blank(Kind::Heartbeat)));
+        let read = match out.last_mut() {
+            Some(Ok(event)) => fast::object(text, start, rules, event),
+            _ => None,
+        };
+        fast_seen.push(read.map(|(seen, _)| seen));
+        read.map(|(_, end)| ((), end))
     };
-    match json::split_array_with(text, fast) {
-        Err(problem) => vec![Err(problem.into())],
-        Ok(None) => vec![Err(Reason::NotObject)],
-        Ok(Some(items)) if items.is_empty() => vec![Err(Reason::NotObject)],
-        Ok(Some(items)) => items
-            .into_iter()
-            .map(|item| match item {
-                Split::Fast((event, seen)) => finish(event, seen, rules, iso),
-                Split::Element(item) => match item.object {
-                    None => Err(Reason::NotObject),
-                    // A parsed element is valid JSON: its measured depth is the scan's.
-                    Some(Ok(_)) if item.depth > rules.max_depth => Err(Reason::TooDeep),
-                    Some(Err(_)) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
-                        Err(Reason::TooDeep)
-                    }
-                    Some(parsed) => event_from(parsed?, rules, iso),
-                },
-            })
-            .collect(),
+    let items = match json::split_array_with(text, fast) {
+        Err(problem) => return vec![Err(problem.into())],
+        Ok(None) => return vec![Err(Reason::NotObject)],
+        Ok(Some(items)) => items,
+    };
+    if out.is_empty() {
+        return vec![Err(Reason::NotObject)];
+    }
+    let mut others = items.into_iter().filter_map(|item| match item {
+        Split::Element(element) => Some(element),
+        Split::Fast(()) => None,
+    });
+    for (result, seen) in out.iter_mut().zip(fast_seen) {
+        let verdict = match (&mut *result, seen) {
+            (Ok(event), Some(seen)) => match finish_in_place(event, seen, rules, iso) {
+                Ok(()) => continue,
+                Err(reason) => Err(reason),
+            },
+            _ => match others.next() {
+                Some(element) => element_verdict(element, rules, iso),
+                None => Err(Reason::InternalError), // never: one element each
+            },
+        };
+        *result = verdict;
+    }
+    out
+}
+
+/// An element the full reader read (or, not an object, only checked).
+fn element_verdict<'a>(
+    item: json::Element<'a>,
+    rules: &Rules,
+    iso: IsoTime,
+) -> Result<Event<'a>, Reason> {
+    match item.object {
+        None => Err(Reason::NotObject),
+        // A parsed element is valid JSON: its measured depth is the scan's.
+        Some(Ok(_)) if item.depth > rules.max_depth => Err(Reason::TooDeep),
+        Some(Err(_)) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
+            Err(Reason::TooDeep)
+        }
+        Some(parsed) => event_from(parsed?, rules, iso),
     }
 }
 

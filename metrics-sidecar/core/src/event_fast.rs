@@ -13,18 +13,69 @@
 use std::borrow::Cow;
 
 use crate::event::{blank, field, kind_of, set_field, Event, Field, Rules, Seen};
+
+/// A key of up to 8 bytes as a little-endian word (the bytes after its quote).
+const fn pack(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let mut word = 0u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        word |= (bytes[i] as u64) << (8 * i);
+        i += 1;
+    }
+    word
+}
+
+// The schema's keys as words (`key`).
+const TS: u64 = pack("ts");
+const SEQ: u64 = pack("seq");
+const QTY: u64 = pack("qty");
+const BID: u64 = pack("bid");
+const ASK: u64 = pack("ask");
+const SIDE: u64 = pack("side");
+const PRICE: u64 = pack("price");
+const SYMBOL: u64 = pack("symbol");
+const VOLUME: u64 = pack("volume");
+const SOURCE: u64 = pack("source");
+const SENT_TS: u64 = pack("sent_ts");
+const PRODUCER: u64 = pack("producer");
+const INSTANCE: u64 = pack("instance");
+const EVENT_ID: u64 = pack("event_id");
+
+/// The field of a key packed as a word (`pack`).
+fn field_of_word(word: u64) -> Field {
+    match word {
+        TS => Field::Ts,
+        SEQ => Field::Seq,
+        QTY => Field::Qty,
+        BID => Field::Bid,
+        ASK => Field::Ask,
+        SIDE => Field::Side,
+        PRICE => Field::Price,
+        SYMBOL => Field::Symbol,
+        VOLUME => Field::Volume,
+        SOURCE => Field::Source,
+        SENT_TS => Field::SentTs,
+        PRODUCER => Field::Producer,
+        INSTANCE => Field::Instance,
+        EVENT_ID => Field::EventId,
+        _ => Field::Other,
+    }
+}
 use crate::json::{parse_float, Value, MAX_INT_CHARS};
 
 /// Extra (unknown) keys tracked for the repeated-key check; more: not fast.
 const MAX_EXTRA: usize = 4;
 
-/// The object at `start` (its `{`) as an event whose `ts_s` is still to be
-/// normalised (`event::finish`), and the position after its `}`.
+/// The object at `start` (its `{`) read into `event` (its `ts_s` still to be
+/// normalised: `event::finish`): the required fields seen, and the position
+/// after its `}`. On None, `event` holds whatever was read.
 pub(crate) fn object<'a>(
     text: &'a str,
     start: usize,
     rules: &Rules,
-) -> Option<(Event<'a>, Seen, usize)> {
+    event: &mut Event<'a>,
+) -> Option<(Seen, usize)> {
     if rules.max_depth < 1 {
         return None;
     }
@@ -43,7 +94,7 @@ pub(crate) fn object<'a>(
         Value::Str(Cow::Borrowed(name)) => kind_of(name)?,
         _ => return None,
     };
-    let mut event = blank(kind);
+    *event = blank(kind);
     let mut seen = Seen::default();
     let mut known: u32 = 0;
     let mut extra: [&str; MAX_EXTRA] = [""; MAX_EXTRA];
@@ -56,10 +107,9 @@ pub(crate) fn object<'a>(
             _ => return None,
         }
         reader.skip_ws();
-        let key = reader.string()?;
+        let (key, field) = reader.key()?;
         reader.colon()?;
         let value = reader.scalar()?;
-        let field = field(key);
         if field == Field::Other {
             if key == "type" || extra.get(..extras)?.contains(&key) {
                 return None;
@@ -73,17 +123,18 @@ pub(crate) fn object<'a>(
             }
             known |= bit;
         }
-        set_field(&mut event, &mut seen, field, &value, rules).ok()?;
+        set_field(event, &mut seen, field, &value, rules).ok()?;
     }
-    Some((event, seen, reader.pos))
+    Some((seen, reader.pos))
 }
 
-/// One frame holding one such object (whitespace around it allowed).
-pub(crate) fn frame<'a>(text: &'a str, rules: &Rules) -> Option<(Event<'a>, Seen)> {
+/// One frame holding one such object (whitespace around it allowed), read
+/// into `event`.
+pub(crate) fn frame<'a>(text: &'a str, rules: &Rules, event: &mut Event<'a>) -> Option<Seen> {
     let bytes = text.as_bytes();
     let start = skip_ws(bytes, 0);
-    let (event, seen, end) = object(text, start, rules)?;
-    (skip_ws(bytes, end) == bytes.len()).then_some((event, seen))
+    let (seen, end) = object(text, start, rules, event)?;
+    (skip_ws(bytes, end) == bytes.len()).then_some(seen)
 }
 
 fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
@@ -162,6 +213,38 @@ impl<'a> Flat<'a> {
         self.pos = end + 1;
         // The quotes are ASCII, so the cut is on character boundaries.
         self.text.get(open..end)
+    }
+
+    /// A key and its field: a key of up to 8 plain bytes is matched as one
+    /// word (no byte loop, no string comparison); any other through `string`.
+    fn key(&mut self) -> Option<(&'a str, Field)> {
+        let open = self.pos + 1;
+        if let (Some(b'"'), Some(chunk)) =
+            (self.bytes.get(self.pos), self.bytes.get(open..open + 8))
+        {
+            let word = u64::from_le_bytes(chunk.try_into().ok()?);
+            let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
+                | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+                | below(word, 0x20);
+            let len = if hits == 0 {
+                (self.bytes.get(open + 8) == Some(&b'"')).then_some(8)
+            } else {
+                let at = (hits.trailing_zeros() / 8) as usize;
+                (self.bytes.get(open + at) == Some(&b'"')).then_some(at)
+            };
+            if let Some(len) = len {
+                let key = self.text.get(open..open + len)?;
+                self.pos = open + len + 1;
+                let word = if len == 8 {
+                    word
+                } else {
+                    word & ((1u64 << (8 * len)) - 1)
+                };
+                return Some((key, field_of_word(word)));
+            }
+        }
+        let key = self.string()?;
+        Some((key, field(key)))
     }
 
     fn literal(&mut self, word: &[u8], value: Value<'a>) -> Option<Value<'a>> {
@@ -263,10 +346,14 @@ mod tests {
     #[test]
     fn publisher_frames_take_the_fast_path() {
         let rules = Rules::example();
-        let (event, _) = frame(FRAMES[0], &rules).unwrap_or_else(|| panic!("not fast"));
+        let mut event = blank(crate::event::Kind::Heartbeat);
+        assert!(frame(FRAMES[0], &rules, &mut event).is_some());
         assert_eq!(event.symbol.as_deref(), Some("SYM00042"));
         let batch = format!("[{},{}]", FRAMES[0], FRAMES[0]);
-        let fast = |text, start| object(text, start, &rules).map(|(e, s, end)| ((e, s), end));
+        let fast = |text, start| {
+            let mut event = blank(crate::event::Kind::Heartbeat);
+            object(text, start, &rules, &mut event).map(|(seen, end)| ((event, seen), end))
+        };
         let items = json::split_array_with(&batch, fast).ok().flatten();
         assert!(items.is_some_and(|items| items
             .iter()
@@ -315,6 +402,31 @@ mod tests {
                         assert_eq!(decode_batch(&batch, &rules, &iso), expected, "{shown}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_are_matched_as_words() {
+        for (text, expected) in [
+            ("\"ts\":", Some(("ts", Field::Ts))),
+            ("\"producer\":", Some(("producer", Field::Producer))),
+            ("\"event_id\"", Some(("event_id", Field::EventId))),
+            ("\"event_idx\":", Some(("event_idx", Field::Other))),
+            ("\"sent_t\":1234", Some(("sent_t", Field::Other))),
+            ("\"\":1234567", Some(("", Field::Other))),
+            ("\"t\\u0073\":12345", None),
+            ("\"ts", None),
+            ("\"producer", None),
+        ] {
+            let mut reader = Flat {
+                text,
+                bytes: text.as_bytes(),
+                pos: 0,
+            };
+            assert_eq!(reader.key(), expected, "{text:?}");
+            if let Some((key, _)) = expected {
+                assert_eq!(reader.pos, key.len() + 2);
             }
         }
     }
