@@ -125,6 +125,76 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
+/// Native bucket indexes kept in an array (no map look-up per observation):
+/// values from 2**-32 s to 2**40 s, far beyond any hop.
+const DENSE_LOW: i32 = -256;
+const DENSE_LEN: usize = 576;
+
+/// A histogram's native buckets, index -> count: an array over the usual
+/// indexes (made on first use), and a map for any other index and for an
+/// index restored with a count of 0 (so that it is still listed).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NativeBuckets {
+    dense: Vec<u64>,
+    /// Indexes outside the array, and restored zeros inside it (whose counts
+    /// the array's add to: only zeros are kept here for those).
+    sparse: BTreeMap<i32, u64>,
+}
+
+impl NativeBuckets {
+    fn add(&mut self, key: i32) {
+        let slot = usize::try_from(key.wrapping_sub(DENSE_LOW))
+            .ok()
+            .filter(|i| *i < DENSE_LEN);
+        if let Some(i) = slot {
+            if self.dense.is_empty() {
+                self.dense = vec![0; DENSE_LEN];
+            }
+            if let Some(count) = self.dense.get_mut(i) {
+                *count = count.saturating_add(1);
+                return;
+            }
+        }
+        let count = self.sparse.entry(key).or_insert(0);
+        *count = count.saturating_add(1);
+    }
+
+    /// Every listed index with its count.
+    pub fn to_map(&self) -> BTreeMap<i32, u64> {
+        let mut map = self.sparse.clone();
+        for (key, count) in (DENSE_LOW..).zip(&self.dense) {
+            if *count > 0 {
+                let total = map.entry(key).or_insert(0);
+                *total = total.saturating_add(*count);
+            }
+        }
+        map
+    }
+
+    /// Replaces every bucket (a snapshot being restored).
+    pub fn restore(&mut self, buckets: BTreeMap<i32, u64>) {
+        *self = NativeBuckets::default();
+        for (key, count) in buckets {
+            let slot = usize::try_from(key.wrapping_sub(DENSE_LOW))
+                .ok()
+                .filter(|i| *i < DENSE_LEN);
+            match slot {
+                Some(i) if count > 0 => {
+                    if self.dense.is_empty() {
+                        self.dense = vec![0; DENSE_LEN];
+                    }
+                    if let Some(slot) = self.dense.get_mut(i) {
+                        *slot = count;
+                    }
+                }
+                _ => {
+                    self.sparse.insert(key, count);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Histogram<X> {
     /// Per bucket (the last is +Inf), not cumulative.
@@ -132,7 +202,7 @@ pub struct Histogram<X> {
     pub sum: f64,
     pub count: u64,
     /// Native buckets: index -> count (hop histograms only).
-    pub native: Option<BTreeMap<i32, u64>>,
+    pub native: Option<NativeBuckets>,
     pub native_zero: u64,
     peak: f64,
     previous_peak: f64,
@@ -147,7 +217,7 @@ impl<X: Clone> Histogram<X> {
             counts: vec![0; buckets + 1],
             sum: 0.0,
             count: 0,
-            native: native.then(BTreeMap::new),
+            native: native.then(NativeBuckets::default),
             native_zero: 0,
             peak: f64::NEG_INFINITY,
             previous_peak: f64::NEG_INFINITY,
@@ -194,9 +264,7 @@ impl<X: Clone> Histogram<X> {
         }
         if let Some(native) = self.native.as_mut() {
             if value > NATIVE_ZERO_THRESHOLD {
-                let key = (value.log2() * NATIVE_SCALE).ceil() as i32;
-                let count = native.entry(key).or_insert(0);
-                *count = count.saturating_add(1);
+                native.add((value.log2() * NATIVE_SCALE).ceil() as i32);
             } else {
                 self.native_zero = self.native_zero.saturating_add(1);
             }
@@ -470,9 +538,40 @@ mod tests {
             h.observe(&[], value, None);
         }
         let expected: BTreeMap<i32, u64> = [(-8, 1), (-34, 2), (-71, 1)].into_iter().collect();
-        assert_eq!(h.native, Some(expected));
+        assert_eq!(h.native.map(|n| n.to_map()), Some(expected));
         assert_eq!(h.native_zero, 1);
         assert_eq!(NATIVE_ZERO_THRESHOLD, 2f64.powi(-128));
+    }
+
+    #[test]
+    fn native_buckets_list_what_they_were_given() {
+        let mut buckets = NativeBuckets::default();
+        for key in [-257, -256, 0, 319, 320, 2000, -1000, 0] {
+            buckets.add(key);
+        }
+        let listed: BTreeMap<i32, u64> = [
+            (-1000, 1),
+            (-257, 1),
+            (-256, 1),
+            (0, 2),
+            (319, 1),
+            (320, 1),
+            (2000, 1),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(buckets.to_map(), listed);
+        let restored: BTreeMap<i32, u64> = [(-300, 0), (-5, 0), (7, 3), (400, 2), (-1, u64::MAX)]
+            .into_iter()
+            .collect();
+        buckets.restore(restored.clone());
+        assert_eq!(buckets.to_map(), restored);
+        buckets.add(-5);
+        buckets.add(7);
+        let mut expected = restored;
+        expected.insert(-5, 1);
+        expected.insert(7, 4);
+        assert_eq!(buckets.to_map(), expected);
     }
 
     #[test]

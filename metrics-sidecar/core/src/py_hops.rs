@@ -217,9 +217,10 @@ impl HopHistograms {
     /// (zero-bucket count, {native bucket index: count}) of one hop.
     fn native(&self, hop: usize, kind: usize) -> PyResult<(u64, BTreeMap<i32, u64>)> {
         guard(|| {
-            self.set
-                .hop(hop, kind)
-                .map(|h| (h.native_zero, h.native.clone().unwrap_or_default()))
+            self.set.hop(hop, kind).map(|h| {
+                let buckets = h.native.as_ref().map(|n| n.to_map());
+                (h.native_zero, buckets.unwrap_or_default())
+            })
         })
     }
 
@@ -284,7 +285,9 @@ impl HopHistograms {
         guard(|| {
             self.set.hop_mut(hop, kind).map(|h| {
                 h.native_zero = zero;
-                h.native = Some(buckets);
+                h.native
+                    .get_or_insert_with(Default::default)
+                    .restore(buckets);
             })
         })
     }
