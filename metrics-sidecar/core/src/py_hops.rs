@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -16,8 +17,9 @@ use crate::text::{write_hop_families, Exemplar};
 
 /// What an observed event leaves in each bucket it lands in: its identity
 /// (read into text only at scrape time) and its receive time. Held as Rust
-/// values, so it needs no GIL to read or drop; written in place over the
-/// bucket's previous one (`Keep`), so its buffers are reused.
+/// values, so it needs no GIL to read or drop; written in place over an
+/// earlier event's when no bucket holds that any more (`Identities`), so its
+/// buffers are reused.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Identity {
     producer: Option<String>,
@@ -89,11 +91,45 @@ impl Keep<IdentityRef<'_>> for Identity {
     }
 }
 
-type Histograms = HopSet<Identity>;
+/// One identity per event, shared by the buckets it lands in.
+type Histograms = HopSet<Arc<Identity>>;
+
+/// The identities of the last few events, reused: an event's identity is
+/// written over the oldest one's when no bucket still holds that (no
+/// allocation per event once the buckets have settled).
+#[derive(Default)]
+pub(crate) struct Identities {
+    ring: Vec<Arc<Identity>>,
+    next: usize,
+}
+
+impl Identities {
+    const SIZE: usize = 8;
+
+    /// The shared identity of an event, to hand to the hop histograms.
+    pub(crate) fn take(&mut self, source: &IdentityRef<'_>) -> Arc<Identity> {
+        if self.ring.len() < Self::SIZE {
+            let identity = Arc::new(Identity::keep(source));
+            self.ring.push(Arc::clone(&identity));
+            return identity;
+        }
+        let at = self.next % Self::SIZE;
+        self.next = at + 1;
+        let Some(slot) = self.ring.get_mut(at) else {
+            return Arc::new(Identity::keep(source));
+        };
+        match Arc::get_mut(slot) {
+            Some(identity) => identity.keep_into(source),
+            None => *slot = Arc::new(Identity::keep(source)),
+        }
+        Arc::clone(slot)
+    }
+}
 
 #[pyclass(module = "metrics_sidecar._core")]
 pub struct HopHistograms {
     pub(crate) set: Histograms,
+    pub(crate) identities: Identities,
     clocks: Vec<String>,
 }
 
@@ -138,6 +174,7 @@ impl HopHistograms {
         }
         Ok(HopHistograms {
             set: HopSet::new(bounds, ring_size, hop_max),
+            identities: Identities::default(),
             clocks,
         })
     }
@@ -163,13 +200,13 @@ impl HopHistograms {
             text_of(py, &seq),
             text_of(py, &event_id),
         );
-        let identity = IdentityRef {
+        let identity = Arc::new(Identity::keep(&IdentityRef {
             producer: producer.as_deref(),
             seq: None,
             seq_text: seq.as_deref(),
             event_id: event_id.as_deref(),
             recv,
-        };
+        }));
         guard(|| {
             self.set
                 .observe_event(kind, ts, sent, recv, applied, &identity)
@@ -319,7 +356,7 @@ impl HopHistograms {
     /// when `openmetrics`), after moving the hop-max window on to `now`.
     fn write_text(&mut self, openmetrics: bool, now: f64) -> PyResult<String> {
         let mut out = String::new();
-        let exemplar = |x: &Identity| Exemplar {
+        let exemplar = |x: &Arc<Identity>| Exemplar {
             pairs: [
                 ("producer", x.producer.clone()),
                 (

@@ -76,6 +76,7 @@ impl StateCore {
         let mut producers = self.producers.bind(py).try_borrow_mut()?;
         let mut hops = self.hops.bind(py).try_borrow_mut()?;
         let mut clocks = self.clocks.bind(py).try_borrow_mut()?;
+        let hops = &mut *hops;
         let parts = state::Parts {
             aggregates: &mut self.aggregates,
             dedup: &mut dedup.window,
@@ -83,12 +84,15 @@ impl StateCore {
             hops: &mut hops.set,
             clocks: &mut clocks.offsets,
         };
-        let exemplar = || IdentityRef {
-            producer: event.producer,
-            seq: event.seq,
-            seq_text: None,
-            event_id: event.event_id,
-            recv: event.recv,
+        let identities = &mut hops.identities;
+        let exemplar = || {
+            identities.take(&IdentityRef {
+                producer: event.producer,
+                seq: event.seq,
+                seq_text: None,
+                event_id: event.event_id,
+                recv: event.recv,
+            })
         };
         guard(|| {
             state::apply(parts, event, applied, exemplar)
