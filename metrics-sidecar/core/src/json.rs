@@ -73,7 +73,10 @@ fn decimal(bytes: &[u8]) -> Option<f64> {
     for &byte in digits {
         match byte {
             b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(byte - b'0');
+                // Wraps only past 19 digits, which are refused below.
+                mantissa = mantissa
+                    .wrapping_mul(10)
+                    .wrapping_add(u64::from(byte - b'0'));
                 count += 1;
                 scale += usize::from(point);
             }
@@ -586,6 +589,7 @@ mod tests {
             }
             texts.push(text);
         }
+        texts.push("12345678901234567890".to_owned()); // 20 digits: std's
         for text in texts {
             let ours = parse_float(&text).map(f64::to_bits);
             let std = text.parse::<f64>().ok().map(f64::to_bits);
