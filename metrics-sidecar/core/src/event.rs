@@ -18,7 +18,7 @@
 use crate::depth::nesting_deeper_than;
 use std::borrow::Cow;
 
-use crate::json::{self, is_integer, Problem, Value};
+use crate::json::{self, is_integer, Problem, Split, Value};
 use crate::pattern::Pattern;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +159,11 @@ pub type IsoTime<'f> = &'f dyn Fn(&str) -> Result<Option<f64>, ()>;
 /// One frame holding one JSON object.
 pub fn decode<'a>(frame: &'a [u8], rules: &Rules, iso: IsoTime) -> Result<Event<'a>, Reason> {
     let text = std::str::from_utf8(frame).map_err(|_| Reason::BadJson)?;
+    let mut event = blank(Kind::Heartbeat);
+    if let Some(seen) = fast::frame(text, rules, &mut event) {
+        finish_in_place(&mut event, seen, rules, iso)?;
+        return Ok(event);
+    }
     // One pass for the usual frame: a parse that succeeds within max_depth
     // proves it is not too deep. Any other outcome asks the depth scan first
     // (too_deep outranks every parse problem), then parses in full.
@@ -172,17 +177,39 @@ pub fn decode<'a>(frame: &'a [u8], rules: &Rules, iso: IsoTime) -> Result<Event<
 }
 
 /// A parsed object -> the event it describes, or why it is not one.
-fn event_from<'a>(value: Value<'a>, rules: &Rules, iso: IsoTime) -> Result<Event<'a>, Reason> {
+pub(crate) fn event_from<'a>(
+    value: Value<'a>,
+    rules: &Rules,
+    iso: IsoTime,
+) -> Result<Event<'a>, Reason> {
     let Value::Object(pairs) = value else {
         return Err(Reason::NotObject);
     };
     let kind = match pairs.iter().find(|(key, _)| key == "type").map(|(_, v)| v) {
-        Some(Value::Str(kind)) if kind == "trade" => Kind::Trade,
-        Some(Value::Str(kind)) if kind == "tick" => Kind::Tick,
-        Some(Value::Str(kind)) if kind == "heartbeat" => Kind::Heartbeat,
+        Some(Value::Str(kind)) => kind_of(kind).ok_or(Reason::UnknownType)?,
         _ => return Err(Reason::UnknownType),
     };
-    let mut event = Event {
+    let mut event = blank(kind);
+    let mut seen = Seen::default();
+    for (key, value) in &pairs {
+        set_field(&mut event, &mut seen, field(key), value, rules)?;
+    }
+    finish(event, seen, rules, iso)
+}
+
+/// The message type a `type` value names.
+pub(crate) fn kind_of(text: &str) -> Option<Kind> {
+    match text {
+        "trade" => Some(Kind::Trade),
+        "tick" => Some(Kind::Tick),
+        "heartbeat" => Some(Kind::Heartbeat),
+        _ => None,
+    }
+}
+
+/// An event of `kind` with every field at its default.
+pub(crate) fn blank<'a>(kind: Kind) -> Event<'a> {
+    Event {
         kind,
         producer: None,
         instance: None,
@@ -199,72 +226,108 @@ fn event_from<'a>(value: Value<'a>, rules: &Rules, iso: IsoTime) -> Result<Event
         source: Cow::Borrowed("unknown"),
         bid: None,
         ask: None,
-    };
-    let (mut has_ts, mut has_side, mut has_qty, mut has_symbol, mut has_price) =
-        (false, false, false, false, false);
-    let trade = kind == Kind::Trade;
-    let tick = kind == Kind::Tick;
-    for (key, value) in &pairs {
-        match field(key) {
-            Field::Producer => event.producer = optional(value, |v| label(v, &rules.producer))?,
-            Field::Instance => event.instance = optional(value, |v| label(v, &rules.instance))?,
-            Field::Seq => event.seq = optional(value, |v| seq(v, rules.seq_max))?,
-            Field::SentTs => {
-                event.sent_ts = optional(value, |v| {
-                    bounded(v, 0.0, false, rules.sent_ts_below, false)
-                })?
-            }
-            Field::EventId => {
-                event.event_id = optional(value, |v| event_id(v, rules.event_id_max_len))?
-            }
-            Field::Ts => {
-                event.ts = match value {
-                    Value::Number(text, parsed) => Ts::Number(float(text, *parsed)?),
-                    Value::Str(text) => Ts::Text(share(text)),
-                    _ => return Err(Reason::BadTimestamp),
-                };
-                has_ts = true;
-            }
-            Field::Side if trade => {
-                event.side = match value {
-                    Value::Str(side) if side == "buy" || side == "sell" => Some(share(side)),
-                    _ => return Err(Reason::BadField),
-                };
-                has_side = true;
-            }
-            Field::Qty if trade => {
-                event.qty = bounded(value, 0.0, false, rules.qty_max, true)?;
-                has_qty = true;
-            }
-            Field::Symbol if trade => event.symbol = optional(value, |v| label(v, &rules.symbol))?,
-            Field::Symbol if tick => {
-                event.symbol = Some(label(value, &rules.symbol)?);
-                has_symbol = true;
-            }
-            Field::Price if trade => {
-                event.price = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
-            }
-            Field::Price if tick => {
-                event.price = Some(bounded(value, 0.0, true, rules.price_max, true)?);
-                has_price = true;
-            }
-            Field::Volume if tick => {
-                event.volume = bounded(value, 0.0, false, rules.qty_max, true)?
-            }
-            Field::Source if tick => event.source = label(value, &rules.source)?,
-            Field::Bid if tick => {
-                event.bid = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
-            }
-            Field::Ask if tick => {
-                event.ask = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
-            }
-            _ => {} // "type", and extra keys
-        }
     }
-    let complete = match kind {
-        Kind::Trade => has_side && has_qty && has_ts,
-        Kind::Tick => has_symbol && has_price && has_ts,
-        Kind::Heartbeat => has_ts,
+}
+
+/// The required fields met so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
+    ts: bool,
+    side: bool,
+    qty: bool,
+    symbol: bool,
+    price: bool,
+}
+
+/// One field of the object, in the frame's order: its value checked and set
+/// (the first bad one decides the verdict).
+pub(crate) fn set_field<'a>(
+    event: &mut Event<'a>,
+    seen: &mut Seen,
+    field: Field,
+    value: &Value<'a>,
+    rules: &Rules,
+) -> Result<(), Reason> {
+    let trade = event.kind == Kind::Trade;
+    let tick = event.kind == Kind::Tick;
+    match field {
+        Field::Producer => event.producer = optional(value, |v| label(v, &rules.producer))?,
+        Field::Instance => event.instance = optional(value, |v| label(v, &rules.instance))?,
+        Field::Seq => event.seq = optional(value, |v| seq(v, rules.seq_max))?,
+        Field::SentTs => {
+            event.sent_ts = optional(value, |v| {
+                bounded(v, 0.0, false, rules.sent_ts_below, false)
+            })?
+        }
+        Field::EventId => {
+            event.event_id = optional(value, |v| event_id(v, rules.event_id_max_len))?
+        }
+        Field::Ts => {
+            event.ts = match value {
+                Value::Number(text, parsed) => Ts::Number(float(text, *parsed)?),
+                Value::Str(text) => Ts::Text(share(text)),
+                _ => return Err(Reason::BadTimestamp),
+            };
+            seen.ts = true;
+        }
+        Field::Side if trade => {
+            event.side = match value {
+                Value::Str(side) if side == "buy" || side == "sell" => Some(share(side)),
+                _ => return Err(Reason::BadField),
+            };
+            seen.side = true;
+        }
+        Field::Qty if trade => {
+            event.qty = bounded(value, 0.0, false, rules.qty_max, true)?;
+            seen.qty = true;
+        }
+        Field::Symbol if trade => event.symbol = optional(value, |v| label(v, &rules.symbol))?,
+        Field::Symbol if tick => {
+            event.symbol = Some(label(value, &rules.symbol)?);
+            seen.symbol = true;
+        }
+        Field::Price if trade => {
+            event.price = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
+        }
+        Field::Price if tick => {
+            event.price = Some(bounded(value, 0.0, true, rules.price_max, true)?);
+            seen.price = true;
+        }
+        Field::Volume if tick => event.volume = bounded(value, 0.0, false, rules.qty_max, true)?,
+        Field::Source if tick => event.source = label(value, &rules.source)?,
+        Field::Bid if tick => {
+            event.bid = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
+        }
+        Field::Ask if tick => {
+            event.ask = optional(value, |v| bounded(v, 0.0, true, rules.price_max, true))?
+        }
+        _ => {} // "type", and extra keys
+    }
+    Ok(())
+}
+
+/// The object read whole: its required fields present, its `ts` normalised.
+pub(crate) fn finish<'a>(
+    mut event: Event<'a>,
+    seen: Seen,
+    rules: &Rules,
+    iso: IsoTime,
+) -> Result<Event<'a>, Reason> {
+    finish_in_place(&mut event, seen, rules, iso)?;
+    Ok(event)
+}
+
+/// `finish` on an event in place (no move of it).
+fn finish_in_place(
+    event: &mut Event<'_>,
+    seen: Seen,
+    rules: &Rules,
+    iso: IsoTime,
+) -> Result<(), Reason> {
+    let complete = match event.kind {
+        Kind::Trade => seen.side && seen.qty && seen.ts,
+        Kind::Tick => seen.symbol && seen.price && seen.ts,
+        Kind::Heartbeat => seen.ts,
     };
     if !complete {
         return Err(Reason::MissingField);
@@ -274,12 +337,12 @@ fn event_from<'a>(value: Value<'a>, rules: &Rules, iso: IsoTime) -> Result<Event
         Ts::Text(text) => iso(text).map_err(|()| Reason::InternalError)?,
     }
     .ok_or(Reason::BadTimestamp)?;
-    Ok(event)
+    Ok(())
 }
 
 /// The schema's field names (`Other`: "type", and any extra key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub(crate) enum Field {
     Producer,
     Instance,
     Seq,
@@ -298,7 +361,7 @@ enum Field {
 }
 
 /// A key's field, by its length first (one comparison per key, not one per name).
-fn field(key: &str) -> Field {
+pub(crate) fn field(key: &str) -> Field {
     match (key.len(), key) {
         (2, "ts") => Field::Ts,
         (3, "seq") => Field::Seq,
@@ -328,22 +391,63 @@ pub fn decode_batch<'a>(
     let Ok(text) = std::str::from_utf8(frame) else {
         return vec![Err(Reason::BadJson)];
     };
-    match json::split_array(text) {
-        Err(problem) => vec![Err(problem.into())],
-        Ok(None) => vec![Err(Reason::NotObject)],
-        Ok(Some(items)) if items.is_empty() => vec![Err(Reason::NotObject)],
-        Ok(Some(items)) => items
-            .into_iter()
-            .map(|item| match item.object {
-                None => Err(Reason::NotObject),
-                // A parsed element is valid JSON: its measured depth is the scan's.
-                Some(Ok(_)) if item.depth > rules.max_depth => Err(Reason::TooDeep),
-                Some(Err(_)) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
-                    Err(Reason::TooDeep)
-                }
-                Some(parsed) => event_from(parsed?, rules, iso),
-            })
-            .collect(),
+    // The results are made in place, one per element in order: an element the
+    // fast path read is its event (its ts normalised once the whole frame is
+    // known to be valid, as the full reader's are); any other is judged from
+    // what the full reader made of it.
+    let mut out: Vec<Result<Event<'a>, Reason>> = Vec::with_capacity(text.len() / 128 + 1);
+    let mut fast_seen: Vec<Option<Seen>> = Vec::with_capacity(out.capacity());
+    let fast = |text, start| {
+        out.push(Ok(blank(Kind::Heartbeat)));
+        let read = match out.last_mut() {
+            Some(Ok(event)) => fast::object(text, start, rules, event),
+            _ => None,
+        };
+        fast_seen.push(read.map(|(seen, _)| seen));
+        read.map(|(_, end)| ((), end))
+    };
+    let items = match json::split_array_with(text, fast) {
+        Err(problem) => return vec![Err(problem.into())],
+        Ok(None) => return vec![Err(Reason::NotObject)],
+        Ok(Some(items)) => items,
+    };
+    if out.is_empty() {
+        return vec![Err(Reason::NotObject)];
+    }
+    let mut others = items.into_iter().filter_map(|item| match item {
+        Split::Element(element) => Some(element),
+        Split::Fast(()) => None,
+    });
+    for (result, seen) in out.iter_mut().zip(fast_seen) {
+        let verdict = match (&mut *result, seen) {
+            (Ok(event), Some(seen)) => match finish_in_place(event, seen, rules, iso) {
+                Ok(()) => continue,
+                Err(reason) => Err(reason),
+            },
+            _ => match others.next() {
+                Some(element) => element_verdict(element, rules, iso),
+                None => Err(Reason::InternalError), // never: one element each
+            },
+        };
+        *result = verdict;
+    }
+    out
+}
+
+/// An element the full reader read (or, not an object, only checked).
+fn element_verdict<'a>(
+    item: json::Element<'a>,
+    rules: &Rules,
+    iso: IsoTime,
+) -> Result<Event<'a>, Reason> {
+    match item.object {
+        None => Err(Reason::NotObject),
+        // A parsed element is valid JSON: its measured depth is the scan's.
+        Some(Ok(_)) if item.depth > rules.max_depth => Err(Reason::TooDeep),
+        Some(Err(_)) if nesting_deeper_than(item.text.as_bytes(), rules.max_depth) => {
+            Err(Reason::TooDeep)
+        }
+        Some(parsed) => event_from(parsed?, rules, iso),
     }
 }
 
@@ -462,6 +566,10 @@ fn event_id<'a>(value: &Value<'a>, max_len: usize) -> Result<Cow<'a, str>, Reaso
         _ => Err(Reason::BadField),
     }
 }
+
+/// The fast path for messages as producers send them.
+#[path = "event_fast.rs"]
+mod fast;
 
 #[cfg(test)]
 #[path = "event_tests.rs"]

@@ -6,7 +6,7 @@
 //! One `observe_event` per applied event does all of it (the rules are in
 //! docs/metrics.md, "Clock skew" and the hop families). The exemplar payload `X`
 //! is whatever the caller keeps per event (the Python layer: its identity
-//! fields), cloned into each bucket it lands in.
+//! fields), written into each bucket it lands in (`Keep`).
 
 use std::collections::BTreeMap;
 
@@ -26,6 +26,25 @@ const NATIVE_SCALE: f64 = 8.0;
 pub const NATIVE_ZERO_THRESHOLD: f64 = f64::from_bits((1023 - 128) << 52);
 /// hop_latency_max_seconds: the max over the current and the previous 15 s slot.
 pub const PEAK_SLOT_SECONDS: f64 = 15.0;
+
+/// What a bucket keeps of the observation that lands in it (`X`), made from
+/// what the caller hands over per event (`S`): `keep_into` overwrites the
+/// bucket's previous exemplar in place, reusing its buffers, so an exemplar
+/// costs no allocation once its bucket has held one.
+pub trait Keep<S: ?Sized> {
+    fn keep(source: &S) -> Self;
+    fn keep_into(&mut self, source: &S);
+}
+
+impl<X: Clone> Keep<X> for X {
+    fn keep(source: &X) -> X {
+        source.clone()
+    }
+
+    fn keep_into(&mut self, source: &X) {
+        self.clone_from(source);
+    }
+}
 
 /// A histogram index the core does not have.
 #[derive(Debug, PartialEq, Eq)]
@@ -106,6 +125,76 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
+/// Native bucket indexes kept in an array (no map look-up per observation):
+/// values from 2**-32 s to 2**40 s, far beyond any hop.
+const DENSE_LOW: i32 = -256;
+const DENSE_LEN: usize = 576;
+
+/// A histogram's native buckets, index -> count: an array over the usual
+/// indexes (made on first use), and a map for any other index and for an
+/// index restored with a count of 0 (so that it is still listed).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NativeBuckets {
+    dense: Vec<u64>,
+    /// Indexes outside the array, and restored zeros inside it (whose counts
+    /// the array's add to: only zeros are kept here for those).
+    sparse: BTreeMap<i32, u64>,
+}
+
+impl NativeBuckets {
+    fn add(&mut self, key: i32) {
+        let slot = usize::try_from(key.wrapping_sub(DENSE_LOW))
+            .ok()
+            .filter(|i| *i < DENSE_LEN);
+        if let Some(i) = slot {
+            if self.dense.is_empty() {
+                self.dense = vec![0; DENSE_LEN];
+            }
+            if let Some(count) = self.dense.get_mut(i) {
+                *count = count.saturating_add(1);
+                return;
+            }
+        }
+        let count = self.sparse.entry(key).or_insert(0);
+        *count = count.saturating_add(1);
+    }
+
+    /// Every listed index with its count.
+    pub fn to_map(&self) -> BTreeMap<i32, u64> {
+        let mut map = self.sparse.clone();
+        for (key, count) in (DENSE_LOW..).zip(&self.dense) {
+            if *count > 0 {
+                let total = map.entry(key).or_insert(0);
+                *total = total.saturating_add(*count);
+            }
+        }
+        map
+    }
+
+    /// Replaces every bucket (a snapshot being restored).
+    pub fn restore(&mut self, buckets: BTreeMap<i32, u64>) {
+        *self = NativeBuckets::default();
+        for (key, count) in buckets {
+            let slot = usize::try_from(key.wrapping_sub(DENSE_LOW))
+                .ok()
+                .filter(|i| *i < DENSE_LEN);
+            match slot {
+                Some(i) if count > 0 => {
+                    if self.dense.is_empty() {
+                        self.dense = vec![0; DENSE_LEN];
+                    }
+                    if let Some(slot) = self.dense.get_mut(i) {
+                        *slot = count;
+                    }
+                }
+                _ => {
+                    self.sparse.insert(key, count);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Histogram<X> {
     /// Per bucket (the last is +Inf), not cumulative.
@@ -113,7 +202,7 @@ pub struct Histogram<X> {
     pub sum: f64,
     pub count: u64,
     /// Native buckets: index -> count (hop histograms only).
-    pub native: Option<BTreeMap<i32, u64>>,
+    pub native: Option<NativeBuckets>,
     pub native_zero: u64,
     peak: f64,
     previous_peak: f64,
@@ -128,7 +217,7 @@ impl<X: Clone> Histogram<X> {
             counts: vec![0; buckets + 1],
             sum: 0.0,
             count: 0,
-            native: native.then(BTreeMap::new),
+            native: native.then(NativeBuckets::default),
             native_zero: 0,
             peak: f64::NEG_INFINITY,
             previous_peak: f64::NEG_INFINITY,
@@ -138,13 +227,35 @@ impl<X: Clone> Histogram<X> {
     }
 
     fn observe(&mut self, bounds: &[f64], value: f64, exemplar: Option<&X>) {
+        let index = self.record(bounds, value);
+        if let (Some(exemplar), Some(slot)) = (exemplar, self.exemplars.get_mut(index)) {
+            *slot = Some((exemplar.clone(), value));
+        }
+    }
+
+    /// `observe`, the exemplar kept from `source` (in place, see `Keep`).
+    fn observe_keeping<S: ?Sized>(&mut self, bounds: &[f64], value: f64, source: &S)
+    where
+        X: Keep<S>,
+    {
+        let index = self.record(bounds, value);
+        if let Some(slot) = self.exemplars.get_mut(index) {
+            match slot {
+                Some((kept, at)) => {
+                    kept.keep_into(source);
+                    *at = value;
+                }
+                None => *slot = Some((X::keep(source), value)),
+            }
+        }
+    }
+
+    /// Everything an observation changes but the exemplar: the index of its bucket.
+    fn record(&mut self, bounds: &[f64], value: f64) -> usize {
         // Prometheus buckets are "le": a value equal to a bound belongs to it.
         let index = bounds.partition_point(|bound| *bound < value);
         if let Some(count) = self.counts.get_mut(index) {
             *count = count.saturating_add(1);
-        }
-        if let (Some(exemplar), Some(slot)) = (exemplar, self.exemplars.get_mut(index)) {
-            *slot = Some((exemplar.clone(), value));
         }
         self.sum += value;
         self.count = self.count.saturating_add(1);
@@ -153,9 +264,7 @@ impl<X: Clone> Histogram<X> {
         }
         if let Some(native) = self.native.as_mut() {
             if value > NATIVE_ZERO_THRESHOLD {
-                let key = (value.log2() * NATIVE_SCALE).ceil() as i32;
-                let count = native.entry(key).or_insert(0);
-                *count = count.saturating_add(1);
+                native.add((value.log2() * NATIVE_SCALE).ceil() as i32);
             } else {
                 self.native_zero = self.native_zero.saturating_add(1);
             }
@@ -163,6 +272,7 @@ impl<X: Clone> Histogram<X> {
         if let Some(ring) = self.ring.as_mut() {
             ring.add(value);
         }
+        index
     }
 
     fn roll_peak(&mut self, slots: u32) {
@@ -301,15 +411,18 @@ impl<X: Clone> HopSet<X> {
     /// for a trade, trade_latency_seconds. A negative hop is counted and
     /// observed as 0, so the histogram's count stays exact.
     #[allow(clippy::too_many_arguments)]
-    pub fn observe_event(
+    pub fn observe_event<S: ?Sized>(
         &mut self,
         kind: usize,
         ts: f64,
         sent: Option<f64>,
         recv: f64,
         applied: f64,
-        exemplar: &X,
-    ) -> Result<(), NoSuchSeries> {
+        exemplar: &S,
+    ) -> Result<(), NoSuchSeries>
+    where
+        X: Keep<S>,
+    {
         let start = kind * HOPS.len();
         if kind >= KINDS.len() {
             return Err(NoSuchSeries);
@@ -335,7 +448,7 @@ impl<X: Clone> HopSet<X> {
                 value
             };
             if let Some(histogram) = hops.get_mut(hop) {
-                histogram.observe(bounds, value, Some(exemplar));
+                histogram.observe_keeping(bounds, value, exemplar);
             }
         };
         if let Some(sent) = sent {
@@ -425,9 +538,40 @@ mod tests {
             h.observe(&[], value, None);
         }
         let expected: BTreeMap<i32, u64> = [(-8, 1), (-34, 2), (-71, 1)].into_iter().collect();
-        assert_eq!(h.native, Some(expected));
+        assert_eq!(h.native.map(|n| n.to_map()), Some(expected));
         assert_eq!(h.native_zero, 1);
         assert_eq!(NATIVE_ZERO_THRESHOLD, 2f64.powi(-128));
+    }
+
+    #[test]
+    fn native_buckets_list_what_they_were_given() {
+        let mut buckets = NativeBuckets::default();
+        for key in [-257, -256, 0, 319, 320, 2000, -1000, 0] {
+            buckets.add(key);
+        }
+        let listed: BTreeMap<i32, u64> = [
+            (-1000, 1),
+            (-257, 1),
+            (-256, 1),
+            (0, 2),
+            (319, 1),
+            (320, 1),
+            (2000, 1),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(buckets.to_map(), listed);
+        let restored: BTreeMap<i32, u64> = [(-300, 0), (-5, 0), (7, 3), (400, 2), (-1, u64::MAX)]
+            .into_iter()
+            .collect();
+        buckets.restore(restored.clone());
+        assert_eq!(buckets.to_map(), restored);
+        buckets.add(-5);
+        buckets.add(7);
+        let mut expected = restored;
+        expected.insert(-5, 1);
+        expected.insert(7, 4);
+        assert_eq!(buckets.to_map(), expected);
     }
 
     #[test]

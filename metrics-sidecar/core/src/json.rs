@@ -43,6 +43,89 @@ pub fn is_integer(text: &str) -> bool {
     !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
 }
 
+/// A JSON number with a fraction or an exponent as the nearest float (Python's
+/// `float()`); None if the text is not one.
+pub(crate) fn parse_float(text: &str) -> Option<f64> {
+    decimal(text.as_bytes()).or_else(|| text.parse::<f64>().ok())
+}
+
+/// 10**0 ..= 10**22: exact as floats.
+const POWERS: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The usual shape of a number on the wire, `[-]digits[.digits]` with at most
+/// 19 digits in all, as the nearest float (ties to even), or None for any
+/// other text (then std's parser decides; it rounds the same way).
+fn decimal(bytes: &[u8]) -> Option<f64> {
+    let (negative, digits) = match bytes.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, bytes),
+    };
+    if digits.len() > 20 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut count = 0;
+    let mut scale = 0;
+    let mut point = false;
+    for &byte in digits {
+        match byte {
+            b'0'..=b'9' => {
+                // Wraps only past 19 digits, which are refused below.
+                mantissa = mantissa
+                    .wrapping_mul(10)
+                    .wrapping_add(u64::from(byte - b'0'));
+                count += 1;
+                scale += usize::from(point);
+            }
+            b'.' if !point => point = true,
+            _ => return None,
+        }
+    }
+    if count == 0 || count > 19 {
+        return None;
+    }
+    let value = if mantissa <= 1 << 53 {
+        // Both exact, and IEEE division rounds correctly (Clinger's fast path).
+        mantissa as f64 / POWERS.get(scale)?
+    } else {
+        quotient(mantissa, scale)?
+    };
+    Some(if negative { -value } else { value })
+}
+
+/// `mantissa / 10**scale` rounded to the nearest float (ties to even), for a
+/// mantissa above 2**53 (not exact as a float): by integer division with 64
+/// more bits than the result needs, and the remainder as the sticky bit.
+fn quotient(mantissa: u64, scale: usize) -> Option<f64> {
+    if scale == 0 {
+        return Some(mantissa as f64); // the cast rounds to nearest, ties to even
+    }
+    let divisor = 10u64.checked_pow(u32::try_from(scale).ok()?)?;
+    let numerator = u128::from(mantissa) << 64;
+    let q = numerator / u128::from(divisor);
+    let exact = numerator % u128::from(divisor) == 0;
+    // mantissa > 2**53 and divisor < 2**64: q > 2**53, so at least 54 bits.
+    let bits = 128 - q.leading_zeros();
+    let mut shift = bits.checked_sub(53).filter(|s| *s >= 1)?;
+    let mut kept = u64::try_from(q >> shift).ok()?;
+    let dropped = q & ((1u128 << shift) - 1);
+    let half = 1u128 << (shift - 1);
+    if dropped > half || (dropped == half && (!exact || kept & 1 == 1)) {
+        kept += 1;
+        if kept == 1 << 53 {
+            kept = 1 << 52;
+            shift += 1;
+        }
+    }
+    // kept < 2**53 is exact; times 2**(shift - 64), a normal power of two.
+    let exponent = i64::from(shift) - 64;
+    let power = f64::from_bits(u64::try_from(1023 + exponent).ok()? << 52);
+    Some(kept as f64 * power)
+}
+
 /// One whole JSON document. `strict` adds the non-finite and duplicate-key checks.
 pub fn parse(text: &str, strict: bool) -> Result<Value<'_>, Problem> {
     parse_within(text, strict, PARSE_DEPTH_LIMIT)
@@ -99,6 +182,35 @@ pub struct Element<'a> {
 /// verdict. A strict problem (non-finite number, repeated key) belongs to its
 /// element only. `Ok(None)` if the document is not an array.
 pub fn split_array(text: &str) -> Result<Option<Vec<Element<'_>>>, Problem> {
+    let items = split_array_with(text, |_, _| None::<((), usize)>)?;
+    Ok(items.map(|items| {
+        items
+            .into_iter()
+            .filter_map(|item| match item {
+                Split::Element(element) => Some(element),
+                Split::Fast(()) => None,
+            })
+            .collect()
+    }))
+}
+
+/// An element of a top-level array: read by the caller's fast reader, or by
+/// this one.
+#[derive(Debug, PartialEq)]
+pub enum Split<'a, T> {
+    Fast(T),
+    Element(Element<'a>),
+}
+
+/// `split_array`, offering each element to `fast` first (given the text and
+/// the element's start, it answers what it read and where the element ends,
+/// or None: then the element is read here, from its start). What `fast` reads
+/// must be an object, valid JSON, strictly, nesting at most one deep (it is
+/// within every limit here).
+pub fn split_array_with<'a, T>(
+    text: &'a str,
+    mut fast: impl FnMut(&'a str, usize) -> Option<(T, usize)>,
+) -> Result<Option<Vec<Split<'a, T>>>, Problem> {
     let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
@@ -125,6 +237,16 @@ pub fn split_array(text: &str) -> Result<Option<Vec<Element<'_>>>, Problem> {
             reader.skip_ws();
             let start = reader.pos;
             let mut depth = 0;
+            if let Some((read, end)) = fast(text, start) {
+                reader.pos = end;
+                items.push(Split::Fast(read));
+                reader.skip_ws();
+                match reader.next_byte() {
+                    Some(b',') => continue,
+                    Some(b']') => break,
+                    _ => return Err(Problem::BadJson),
+                }
+            }
             let object = if reader.peek() == Some(b'{') {
                 let base = reader.depth;
                 reader.deepest = base;
@@ -138,11 +260,11 @@ pub fn split_array(text: &str) -> Result<Option<Vec<Element<'_>>>, Problem> {
                 reader.value()?; // not an object: rejected unread, syntax checked only
                 None
             };
-            items.push(Element {
+            items.push(Split::Element(Element {
                 text: &text[start..reader.pos],
                 object,
                 depth,
-            });
+            }));
             reader.skip_ws();
             match reader.next_byte() {
                 Some(b',') => continue,
@@ -395,7 +517,7 @@ impl<'a> Reader<'a> {
             let finite = if integer {
                 text.len() <= MAX_INT_CHARS
             } else {
-                parsed = text.parse::<f64>().ok().filter(|value| value.is_finite());
+                parsed = parse_float(text).filter(|value| value.is_finite());
                 parsed.is_some()
             };
             if !finite {
@@ -429,6 +551,51 @@ fn has_duplicate(pairs: &[(Cow<'_, str>, Value<'_>)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_round_as_std_does() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut texts = vec![
+            "0.0".to_owned(),
+            "-0.0".to_owned(),
+            "9007199254740993".to_owned(),
+            "9007199254740995.0".to_owned(),
+            "18446744073709551615".to_owned(),
+            "1765148483.1234567".to_owned(),
+            "0.1".to_owned(),
+            "1e5".to_owned(),
+            "1.5E-3".to_owned(),
+        ];
+        for _ in 0..200_000 {
+            let digits = 1 + (next() % 19) as usize;
+            let mut text: String = (0..digits)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect();
+            let point = (next() % (digits as u64 + 1)) as usize;
+            if point < digits {
+                text.insert(point, '.');
+                if point == 0 {
+                    text.insert(0, '0');
+                }
+            }
+            if next() % 2 == 0 {
+                text.insert(0, '-');
+            }
+            texts.push(text);
+        }
+        texts.push("12345678901234567890".to_owned()); // 20 digits: std's
+        for text in texts {
+            let ours = parse_float(&text).map(f64::to_bits);
+            let std = text.parse::<f64>().ok().map(f64::to_bits);
+            assert_eq!(ours, std, "{text}");
+        }
+    }
 
     #[test]
     fn reads_what_json_loads_reads() {

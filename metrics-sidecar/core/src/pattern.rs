@@ -40,6 +40,9 @@ pub struct Pattern {
     pieces: Vec<Piece>,
     /// The most characters a match can have (the pieces' `max`, summed).
     longest: usize,
+    /// Every piece but the last takes a fixed count (`{n}`, or none given):
+    /// then a match is decided in one pass over the characters (`matches_fixed`).
+    fixed: bool,
 }
 
 /// Texts of fewer bytes than this are matched with a bit per position (a
@@ -124,11 +127,24 @@ impl Pattern {
         let longest = pieces
             .iter()
             .fold(0usize, |sum, piece| sum.saturating_add(piece.max));
-        Ok(Pattern { pieces, longest })
+        let fixed = match pieces.split_last() {
+            Some((_, front)) => front.iter().all(|piece| piece.min == piece.max),
+            None => false,
+        };
+        Ok(Pattern {
+            pieces,
+            longest,
+            fixed,
+        })
     }
 
     /// True if the whole of `text` matches.
     pub fn matches(&self, text: &str) -> bool {
+        if self.fixed {
+            if let Some(matched) = self.matches_fixed(text.as_bytes()) {
+                return matched;
+            }
+        }
         if text.len() < 64 {
             self.matches_short::<u64>(text)
         } else if text.len() < SHORT {
@@ -136,6 +152,34 @@ impl Pattern {
         } else {
             self.matches_long(text)
         }
+    }
+
+    /// `matches` for a pattern whose pieces but the last take a fixed count
+    /// (there is one way to split a text among them), on an ASCII text: None
+    /// for a text with another character (then the general walk decides).
+    fn matches_fixed(&self, text: &[u8]) -> Option<bool> {
+        let (last, front) = self.pieces.split_last()?;
+        let mut rest = text;
+        for piece in front {
+            for _ in 0..piece.min {
+                let Some((&byte, tail)) = rest.split_first() else {
+                    return text.is_ascii().then_some(false);
+                };
+                match piece.ascii.get(usize::from(byte)) {
+                    Some(true) => rest = tail,
+                    Some(false) => return text.is_ascii().then_some(false),
+                    None => return None,
+                }
+            }
+        }
+        let mut all = true;
+        for &byte in rest {
+            match last.ascii.get(usize::from(byte)) {
+                Some(inside) => all &= *inside,
+                None => return None,
+            }
+        }
+        Some(all && last.min <= rest.len() && rest.len() <= last.max)
     }
 
     /// `matches` for a text of fewer bytes than `P` has bits: the same walk as
@@ -241,6 +285,7 @@ mod tests {
             r"^[A-Za-z0-9._-]{1,64}$",
             r"^[a-z0-9_-]{1,16}$",
             r"^[a-c]{2,3}[b-dé]{0,2}[a]$",
+            r"^[a-c]{2}[b-dé][a]{1,3}$",
             r"^[a]{0,200}$",
             "^$",
         ];

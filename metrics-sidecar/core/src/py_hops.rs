@@ -12,25 +12,124 @@ use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::hops::{HopSet, NoSuchSeries, HOPS, KINDS};
+use crate::hops::{HopSet, Keep, NoSuchSeries, HOPS, KINDS};
 use crate::text::{write_hop_families, Exemplar};
 
 /// What an observed event leaves in each bucket it lands in: its identity
-/// (read into text only at scrape time) and its receive time.
-/// Held as text (made per event by the core's apply, or from the Python
-/// objects `observe_event` is given), so it needs no GIL to read or drop.
+/// (read into text only at scrape time) and its receive time. Held as Rust
+/// values, so it needs no GIL to read or drop; written in place over an
+/// earlier event's when no bucket holds that any more (`Identities`), so its
+/// buffers are reused.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Identity {
-    pub(crate) producer: Option<Box<str>>,
-    pub(crate) seq: Option<Box<str>>,
-    pub(crate) event_id: Option<Box<str>>,
+    producer: Option<String>,
+    seq: SeqLabel,
+    event_id: Option<String>,
+    recv: f64,
+}
+
+/// An exemplar's `seq`: the core's integer (made text at scrape time), or the
+/// text of what `observe_event` was given.
+#[derive(Debug, Clone, PartialEq)]
+enum SeqLabel {
+    Absent,
+    Int(i64),
+    Text(Box<str>),
+}
+
+/// An event's identity as the apply has it (borrowed; nothing is copied until
+/// a bucket keeps it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdentityRef<'a> {
+    pub(crate) producer: Option<&'a str>,
+    pub(crate) seq: Option<i64>,
+    /// The text of a seq that is not the core's integer (`observe_event`).
+    pub(crate) seq_text: Option<&'a str>,
+    pub(crate) event_id: Option<&'a str>,
     pub(crate) recv: f64,
 }
 
+impl IdentityRef<'_> {
+    fn seq_label(&self) -> SeqLabel {
+        match (self.seq, self.seq_text) {
+            (Some(n), _) => SeqLabel::Int(n),
+            (None, Some(text)) => SeqLabel::Text(Box::from(text)),
+            (None, None) => SeqLabel::Absent,
+        }
+    }
+}
+
+fn keep_text(kept: &mut Option<String>, source: Option<&str>) {
+    match (kept.as_mut(), source) {
+        (Some(text), Some(source)) => {
+            text.clear();
+            text.push_str(source);
+        }
+        (None, Some(source)) => *kept = Some(source.to_owned()),
+        (_, None) => *kept = None,
+    }
+}
+
+impl Keep<IdentityRef<'_>> for Identity {
+    fn keep(source: &IdentityRef<'_>) -> Identity {
+        Identity {
+            producer: source.producer.map(str::to_owned),
+            seq: source.seq_label(),
+            event_id: source.event_id.map(str::to_owned),
+            recv: source.recv,
+        }
+    }
+
+    fn keep_into(&mut self, source: &IdentityRef<'_>) {
+        keep_text(&mut self.producer, source.producer);
+        match (&mut self.seq, source.seq) {
+            (SeqLabel::Int(kept), Some(n)) => *kept = n,
+            (seq, _) => *seq = source.seq_label(),
+        }
+        keep_text(&mut self.event_id, source.event_id);
+        self.recv = source.recv;
+    }
+}
+
+/// One identity per event, shared by the buckets it lands in.
 type Histograms = HopSet<Arc<Identity>>;
+
+/// The identities of the last few events, reused: an event's identity is
+/// written over the oldest one's when no bucket still holds that (no
+/// allocation per event once the buckets have settled).
+#[derive(Default)]
+pub(crate) struct Identities {
+    ring: Vec<Arc<Identity>>,
+    next: usize,
+}
+
+impl Identities {
+    const SIZE: usize = 8;
+
+    /// The shared identity of an event, to hand to the hop histograms.
+    pub(crate) fn take(&mut self, source: &IdentityRef<'_>) -> Arc<Identity> {
+        if self.ring.len() < Self::SIZE {
+            let identity = Arc::new(Identity::keep(source));
+            self.ring.push(Arc::clone(&identity));
+            return identity;
+        }
+        let at = self.next % Self::SIZE;
+        self.next = at + 1;
+        let Some(slot) = self.ring.get_mut(at) else {
+            return Arc::new(Identity::keep(source));
+        };
+        match Arc::get_mut(slot) {
+            Some(identity) => identity.keep_into(source),
+            None => *slot = Arc::new(Identity::keep(source)),
+        }
+        Arc::clone(slot)
+    }
+}
 
 #[pyclass(module = "metrics_sidecar._core")]
 pub struct HopHistograms {
     pub(crate) set: Histograms,
+    pub(crate) identities: Identities,
     clocks: Vec<String>,
 }
 
@@ -44,12 +143,12 @@ fn guard<T>(work: impl FnOnce() -> Result<T, NoSuchSeries>) -> PyResult<T> {
     }
 }
 
-fn text_of(py: Python<'_>, value: &Option<PyObject>) -> Option<Box<str>> {
+fn text_of(py: Python<'_>, value: &Option<PyObject>) -> Option<String> {
     let value = value.as_ref()?.bind(py);
     if let Ok(text) = value.downcast::<PyString>() {
-        return text.to_str().ok().map(Box::from);
+        return text.to_str().ok().map(str::to_owned);
     }
-    value.str().ok()?.to_str().ok().map(Box::from)
+    value.str().ok()?.to_str().ok().map(str::to_owned)
 }
 
 #[pymethods]
@@ -75,6 +174,7 @@ impl HopHistograms {
         }
         Ok(HopHistograms {
             set: HopSet::new(bounds, ring_size, hop_max),
+            identities: Identities::default(),
             clocks,
         })
     }
@@ -95,12 +195,18 @@ impl HopHistograms {
         producer: Option<PyObject>,
         seq: Option<PyObject>,
     ) -> PyResult<()> {
-        let identity = Arc::new(Identity {
-            producer: text_of(py, &producer),
-            seq: text_of(py, &seq),
-            event_id: text_of(py, &event_id),
+        let (producer, seq, event_id) = (
+            text_of(py, &producer),
+            text_of(py, &seq),
+            text_of(py, &event_id),
+        );
+        let identity = Arc::new(Identity::keep(&IdentityRef {
+            producer: producer.as_deref(),
+            seq: None,
+            seq_text: seq.as_deref(),
+            event_id: event_id.as_deref(),
             recv,
-        });
+        }));
         guard(|| {
             self.set
                 .observe_event(kind, ts, sent, recv, applied, &identity)
@@ -148,9 +254,10 @@ impl HopHistograms {
     /// (zero-bucket count, {native bucket index: count}) of one hop.
     fn native(&self, hop: usize, kind: usize) -> PyResult<(u64, BTreeMap<i32, u64>)> {
         guard(|| {
-            self.set
-                .hop(hop, kind)
-                .map(|h| (h.native_zero, h.native.clone().unwrap_or_default()))
+            self.set.hop(hop, kind).map(|h| {
+                let buckets = h.native.as_ref().map(|n| n.to_map());
+                (h.native_zero, buckets.unwrap_or_default())
+            })
         })
     }
 
@@ -215,7 +322,9 @@ impl HopHistograms {
         guard(|| {
             self.set.hop_mut(hop, kind).map(|h| {
                 h.native_zero = zero;
-                h.native = Some(buckets);
+                h.native
+                    .get_or_insert_with(Default::default)
+                    .restore(buckets);
             })
         })
     }
@@ -249,12 +358,19 @@ impl HopHistograms {
         let mut out = String::new();
         let exemplar = |x: &Arc<Identity>| Exemplar {
             pairs: [
-                ("producer", &x.producer),
-                ("seq", &x.seq),
-                ("event_id", &x.event_id),
+                ("producer", x.producer.clone()),
+                (
+                    "seq",
+                    match &x.seq {
+                        SeqLabel::Absent => None,
+                        SeqLabel::Int(n) => Some(n.to_string()),
+                        SeqLabel::Text(text) => Some(text.to_string()),
+                    },
+                ),
+                ("event_id", x.event_id.clone()),
             ]
             .into_iter()
-            .filter_map(|(name, value)| value.as_deref().map(|v| (name, v.to_owned())))
+            .filter_map(|(name, value)| value.map(|v| (name, v)))
             .collect(),
             timestamp: x.recv,
         };

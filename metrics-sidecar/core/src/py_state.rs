@@ -5,7 +5,6 @@
 //! and tuples), taken under the caller's `state.lock`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::intern;
@@ -14,7 +13,7 @@ use pyo3::types::{PyList, PyString};
 
 use crate::py_analytics::Analytics;
 use crate::py_dedup::RecentIds;
-use crate::py_hops::{HopHistograms, Identity};
+use crate::py_hops::{HopHistograms, IdentityRef};
 use crate::py_ingest::{self, Hooks, Rejected, Stamp};
 use crate::py_producers::ProducerTracker;
 use crate::py_state_clock::ClockWindows;
@@ -77,6 +76,7 @@ impl StateCore {
         let mut producers = self.producers.bind(py).try_borrow_mut()?;
         let mut hops = self.hops.bind(py).try_borrow_mut()?;
         let mut clocks = self.clocks.bind(py).try_borrow_mut()?;
+        let hops = &mut *hops;
         let parts = state::Parts {
             aggregates: &mut self.aggregates,
             dedup: &mut dedup.window,
@@ -84,11 +84,13 @@ impl StateCore {
             hops: &mut hops.set,
             clocks: &mut clocks.offsets,
         };
+        let identities = &mut hops.identities;
         let exemplar = || {
-            Arc::new(Identity {
-                producer: event.producer.map(Box::from),
-                seq: event.seq.map(|seq| seq.to_string().into_boxed_str()),
-                event_id: event.event_id.map(Box::from),
+            identities.take(&IdentityRef {
+                producer: event.producer,
+                seq: event.seq,
+                seq_text: None,
+                event_id: event.event_id,
                 recv: event.recv,
             })
         };

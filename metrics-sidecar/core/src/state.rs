@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use crate::dedup::RecentIds;
-use crate::hops::{HopSet, NoSuchSeries};
+use crate::hops::{HopSet, Keep, NoSuchSeries};
 use crate::producers::{Tracker, OVERFLOW_LABEL};
 use crate::state_clock::ClockOffsets;
 
@@ -355,12 +355,12 @@ pub struct Parts<'p, X> {
 
 /// Applies one decoded event at `applied` (the sidecar's clock): the whole
 /// per-event write path (module docs). `exemplar` is made only for an event
-/// that reaches the hop histograms.
-pub fn apply<X: Clone>(
+/// that reaches the hop histograms (what each bucket keeps of it: `hops::Keep`).
+pub fn apply<X: Clone + Keep<S>, S>(
     parts: Parts<'_, X>,
     event: &Input,
     applied: f64,
-    exemplar: impl FnOnce() -> X,
+    exemplar: impl FnOnce() -> S,
 ) -> Result<Outcome, NoSuchSeries> {
     let Parts {
         aggregates,
