@@ -116,4 +116,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONHASHSEED", "0")  # children inherit it: fewer run-to-run differences
+    # numpy's OpenBLAS threads spin-wait at start-up for as long as they are scheduled,
+    # which under valgrind adds a few hundred instructions an event at random.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     main()

@@ -10,6 +10,9 @@
 
 use std::collections::HashMap;
 
+/// Symbols come from the wire: foldhash with a random seed per map (as state.rs).
+type Seed = foldhash::fast::RandomState;
+
 use crate::analytics_ohlc::{Bar, SPANS};
 use crate::analytics_series::Series;
 use crate::analytics_trades::{Position, TradeWindow};
@@ -35,7 +38,7 @@ pub struct Symbol {
 
 pub struct Analytics {
     config: Config,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, Seed>,
     names: Vec<String>,
     symbols: Vec<Symbol>,
     sorted: Vec<usize>, // indices by name; rebuilt when a symbol is added
@@ -64,7 +67,7 @@ impl Analytics {
     pub fn new(config: Config) -> Self {
         Analytics {
             config,
-            index: HashMap::new(),
+            index: HashMap::default(),
             names: Vec::new(),
             symbols: Vec::new(),
             sorted: Vec::new(),
