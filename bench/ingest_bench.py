@@ -184,7 +184,7 @@ def drain_frames(settings: Any, frames: list[bytes], context: zmq.Context) -> tu
     finally:
         pull.close(linger=0)
     applied = sum(state.received.values())
-    if applied != len(frames) or sum(state.invalid.values()):
+    if applied != len(frames) or any(state.invalid.values()):
         raise RuntimeError(f"mix: {applied} of {len(frames)} applied, invalid {dict(state.invalid)}")
     return state, wall, cpu
 
