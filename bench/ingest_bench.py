@@ -222,8 +222,9 @@ def scaling(log_dir: Path, events: int, repeats: int, symbol_counts: list[int],
     alternating, through the product's ingest path, in this process) as the number
     of symbols grows, per variant (``SIDECAR_*`` settings, e.g. analytics on/off).
     Variants alternate within each repeat so they see the same machine noise, in
-    reversed order every other repeat; each run is a fresh state. ``log_dir`` is
-    unused (kept for bench/run.py)."""
+    reversed order every other repeat; each run is a fresh state. Rows also carry
+    the CPU time per event (``cpu_us_per_event``). ``log_dir`` is unused (kept for
+    bench/run.py)."""
     del log_dir
     order = list(variants.items())
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
@@ -232,17 +233,19 @@ def scaling(log_dir: Path, events: int, repeats: int, symbol_counts: list[int],
         for symbols in symbol_counts:
             frames = mix_frames(events, symbols)
             rates: dict[str, list[float]] = {name: [] for name in variants}
+            cpu: dict[str, list[float]] = {name: [] for name in variants}
             for i in range(repeats):
                 for name, env in order if i % 2 == 0 else order[::-1]:
                     fields = {k.removeprefix("SIDECAR_").lower(): v for k, v in env.items()}
                     analytics = str(fields.pop("analytics", "true")).lower() == "true"
                     gc.collect()
-                    _, took, _ = drain_frames(mix_settings(analytics, symbols, **fields), frames, context)
+                    _, took, used = drain_frames(mix_settings(analytics, symbols, **fields), frames, context)
                     rates[name].append(events / took)
+                    cpu[name].append(used / events * 1e6)
             for name in variants:
                 rate = summary(rates[name])
                 out[name].append({"symbols": symbols, "events_per_s": rate, "us_per_event": 1e6 / rate["median"],
-                                  "exact": True})
+                                  "cpu_us_per_event": summary(cpu[name]), "exact": True})
     finally:
         context.term()
     return out
