@@ -10,12 +10,12 @@
 
 use std::collections::HashMap;
 
-/// Symbols come from the wire: foldhash with a random seed per map (as state.rs).
-type Seed = foldhash::fast::RandomState;
-
 use crate::analytics_ohlc::{Bar, SPANS};
 use crate::analytics_series::Series;
 use crate::analytics_trades::{Position, TradeWindow};
+
+/// Symbols come from the wire: foldhash with a random seed per map (as state.rs).
+type Seed = foldhash::fast::RandomState;
 
 pub use crate::analytics_series::TICK_WIDTH;
 pub use crate::analytics_trades::TRADE_WIDTH;
