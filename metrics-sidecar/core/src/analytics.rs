@@ -89,9 +89,16 @@ impl Analytics {
 
     /// The symbol's index, giving it analytics if it had none (the caller admitted it).
     pub fn admit(&mut self, symbol: &str) -> usize {
-        if let Some(&i) = self.index.get(symbol) {
-            return i;
+        match self.index.get(symbol) {
+            Some(&i) => i,
+            None => self.insert(symbol),
         }
+    }
+
+    /// A new symbol (once per symbol: out of line, away from the per-event path).
+    #[cold]
+    #[inline(never)]
+    fn insert(&mut self, symbol: &str) -> usize {
         let i = self.symbols.len();
         self.index.insert(symbol.to_owned(), i);
         self.names.push(symbol.to_owned());

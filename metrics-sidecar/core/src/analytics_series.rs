@@ -35,6 +35,9 @@ pub struct Series {
 }
 
 impl Series {
+    /// Once per symbol (its first tick): out of line.
+    #[cold]
+    #[inline(never)]
     pub fn new(span: u32, history: usize, bars: usize) -> Self {
         Series {
             span: f64::from(span),
@@ -88,6 +91,9 @@ impl Series {
     }
 
     /// Finishes the current second (`close`: its last price), starts the one of `ts`.
+    /// Once a second: kept out of line, so the per-tick path stays a few cache lines.
+    #[cold]
+    #[inline(never)]
     fn next_second(&mut self, ts: f64, price: f64, close: f64) {
         if let Some(done) = self.current.take() {
             self.finish(&done, close);

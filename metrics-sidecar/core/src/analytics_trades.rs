@@ -50,6 +50,13 @@ impl TradeWindow {
         if t >= self.second && t < self.second + 1.0 {
             return (self.second, self.slot);
         }
+        self.next_bucket(t)
+    }
+
+    /// `bucket` for a time outside the kept second (once a second: out of line).
+    #[cold]
+    #[inline(never)]
+    fn next_bucket(&mut self, t: f64) -> (f64, usize) {
         let b = t.trunc();
         // Saturating: any finite time maps to a slot; the bound keeps the cast defined.
         let i = ((b.clamp(-9e15, 9e15) as i64).rem_euclid(self.span)) as usize * TRADE_WIDTH;
