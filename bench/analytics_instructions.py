@@ -1,16 +1,25 @@
-"""Instructions per event that the analytics add to the ingest loop, counted by
+"""Instructions per event that the analytics add to the ingest path, counted by
 callgrind (which the load of a shared machine does not blur). docs/analytics.md "Cost".
 
     .venv/bin/python bench/analytics_instructions.py                 # B1's stream, 10 symbols
     .venv/bin/python bench/analytics_instructions.py --ticks --symbols 1000 --events 20000,100000
 
-Each variant (analytics off/on, two stream lengths) runs the PULL loop's drain (``breakdown_bench.drain_all``) over
-queued publisher-format frames (inproc, as ``breakdown_bench`` does) in its own
-process under ``valgrind --tool=callgrind``, and a third stops before the loop:
-building and queueing the frames also scales with the stream, so it is counted
-alone and taken out. The per-event count is the slope between the two lengths, so
-start-up and series creation cancel out. Needs valgrind (``apt-get install -y valgrind``); two variants run at a
-time. ``--child`` runs one loop without valgrind (what each variant executes).
+Each variant (analytics off/on, two stream lengths) runs the product's ingest path
+(``ingest_bench.drain_frames``: publisher-format frames queued on a real PULL
+socket over inproc, the PULL loop's drain, the one ingest entry) in its own process
+under ``valgrind --tool=callgrind``, and a third stops before the loop: building
+and queueing the frames also scales with the stream, so it is counted alone and
+taken out. The per-event count is the slope between the two lengths, so start-up
+and series creation cancel out. Needs valgrind (``apt-get install -y valgrind``);
+two variants run at a time. ``--child`` runs one loop without valgrind (what each
+variant executes); ``--keep DIR`` keeps the callgrind files (for
+``callgrind_annotate --inclusive=yes``).
+
+The frames' timestamps are spread over the stream (``ingest_bench.mix_frames``)
+and the stale-tick age is lifted (``mix_settings``): under valgrind the run takes
+minutes, and a tick refused as stale is never applied. (The earlier driver waited
+for every event to be applied, so once its ticks went stale under valgrind it
+waited forever: the hang with ``--ticks``.)
 """
 
 from __future__ import annotations
@@ -20,9 +29,11 @@ import gc
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,38 +42,42 @@ HERE = Path(__file__).resolve().parent
 
 def child(events: int, symbols: int, ticks: bool, analytics: bool, loop_too: bool = True) -> None:
     import zmq
-    from breakdown_bench import _queued_socket, drain_all
-    from sender import encode_frames, trade_messages
+    from ingest_bench import drain_frames, mix_frames, mix_settings, queued
 
-    from metrics_sidecar.settings import Settings
-
-    frames = encode_frames(trade_messages(events, symbols, "instructions", ticks=ticks), 1)
+    # The same bytes in every variant's process (the timestamps' digits and the ids
+    # cost the decoder instructions): the stream ends on the hour before now.
+    end = float(int(time.time()) // 3600 * 3600)
+    frames = mix_frames(events, symbols, ticks=ticks, end=end, instance="instructions")
     context = zmq.Context()
-    settings = Settings.model_validate({"analytics": analytics, "max_symbols": max(1000, symbols)})
-    sock = _queued_socket(context, frames, "inproc://instructions")
+    settings = mix_settings(analytics, symbols)
     if loop_too:
         gc.collect()
         gc.freeze()  # as main.py does once the sidecar is up
-        state = drain_all(settings, sock, events, context)
+        state, _, _ = drain_frames(settings, frames, context)
         engine = state.analytics
         # The core's columns: symbols with a tick series, and with a position.
         columns = None if engine is None else engine.core.columns(1)
         print(json.dumps({"received": state.received,
                           "positions": 0 if columns is None else len(columns[6]),
                           "series": 0 if columns is None else len(columns[0])}))
-    sock.close(linger=0)
+    else:
+        queued(context, frames).close(linger=0)
     context.term()
 
 
-def count(events: int, symbols: int, ticks: bool, analytics: str) -> int:
+def count(events: int, symbols: int, ticks: bool, analytics: str, keep: Path | None = None) -> int:
     """Total instructions of one child process under callgrind (``analytics``: on,
-    off, or setup: frames built and queued, no loop)."""
+    off, or setup: frames built and queued, no loop); ``keep``: a directory the
+    callgrind file is copied to."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         args = [sys.executable, __file__, "--child", "--events", str(events), "--symbols", str(symbols),
                 "--analytics", analytics] + (["--ticks"] if ticks else [])
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args],
                        check=True, capture_output=True)
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(out, keep / f"callgrind.{analytics}.{events}")
         totals = re.search(r"^totals:\s+(\d+)", out.read_text(), re.MULTILINE)
         if totals is None:
             raise RuntimeError("no totals line in the callgrind output")
@@ -76,6 +91,7 @@ def main() -> None:
     parser.add_argument("--events", default="20000,60000", help="the two stream lengths")
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--analytics", choices=("on", "off", "setup"), default="on")
+    parser.add_argument("--keep", type=Path, help="copy the callgrind files here")
     args = parser.parse_args()
     if args.child:
         child(int(args.events.split(",")[0]), args.symbols, args.ticks, args.analytics == "on",
@@ -84,7 +100,8 @@ def main() -> None:
     short, long = (int(n) for n in args.events.split(","))
     runs = [(n, a) for n in (short, long) for a in ("setup", "off", "on")]
     with ThreadPoolExecutor(2) as pool:
-        totals = dict(zip(runs, pool.map(lambda r: count(r[0], args.symbols, args.ticks, r[1]), runs), strict=True))
+        counted = pool.map(lambda r: count(r[0], args.symbols, args.ticks, r[1], args.keep), runs)
+        totals = dict(zip(runs, counted, strict=True))
 
     def per_event(variant: str) -> float:
         loop_long = totals[long, variant] - totals[long, "setup"]
@@ -99,4 +116,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONHASHSEED", "0")  # children inherit it: fewer run-to-run differences
+    # numpy's OpenBLAS threads spin-wait at start-up for as long as they are scheduled,
+    # which under valgrind adds a few hundred instructions an event at random.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     main()

@@ -14,6 +14,9 @@ use crate::analytics_ohlc::{Bar, SPANS};
 use crate::analytics_series::Series;
 use crate::analytics_trades::{Position, TradeWindow};
 
+/// Symbols come from the wire: foldhash with a random seed per map (as state.rs).
+type Seed = foldhash::fast::RandomState;
+
 pub use crate::analytics_series::TICK_WIDTH;
 pub use crate::analytics_trades::TRADE_WIDTH;
 
@@ -35,7 +38,7 @@ pub struct Symbol {
 
 pub struct Analytics {
     config: Config,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, Seed>,
     names: Vec<String>,
     symbols: Vec<Symbol>,
     sorted: Vec<usize>, // indices by name; rebuilt when a symbol is added
@@ -64,7 +67,7 @@ impl Analytics {
     pub fn new(config: Config) -> Self {
         Analytics {
             config,
-            index: HashMap::new(),
+            index: HashMap::default(),
             names: Vec::new(),
             symbols: Vec::new(),
             sorted: Vec::new(),
@@ -86,9 +89,16 @@ impl Analytics {
 
     /// The symbol's index, giving it analytics if it had none (the caller admitted it).
     pub fn admit(&mut self, symbol: &str) -> usize {
-        if let Some(&i) = self.index.get(symbol) {
-            return i;
+        match self.index.get(symbol) {
+            Some(&i) => i,
+            None => self.insert(symbol),
         }
+    }
+
+    /// A new symbol (once per symbol: out of line, away from the per-event path).
+    #[cold]
+    #[inline(never)]
+    fn insert(&mut self, symbol: &str) -> usize {
         let i = self.symbols.len();
         self.index.insert(symbol.to_owned(), i);
         self.names.push(symbol.to_owned());

@@ -52,6 +52,31 @@ impl Ring {
         }
     }
 
+    /// One row of a width known at compile time (`N == width`): the copy is
+    /// a few moves, not a `memcpy` call.
+    pub fn push_row<const N: usize>(&mut self, row: &[f64; N]) {
+        if N != self.width {
+            return self.push(row);
+        }
+        let limit = N * self.capacity;
+        if self.data.len() < limit {
+            self.data.extend_from_slice(row);
+        } else if let Some(slot) = self
+            .data
+            .get_mut(self.head..self.head + N)
+            .and_then(|s| <&mut [f64; N]>::try_from(s).ok())
+        {
+            *slot = *row;
+        }
+        self.head += N;
+        if self.head == limit {
+            self.head = 0;
+        }
+        if self.size < self.capacity {
+            self.size += 1;
+        }
+    }
+
     /// The newest `count` rows, oldest first, flat.
     pub fn last(&self, count: usize) -> Vec<f64> {
         let mut out = Vec::new();
@@ -104,7 +129,11 @@ mod tests {
         assert!(ring.last(5).is_empty());
         for i in 0..11 {
             let x = f64::from(i);
-            ring.push(&[x, 10.0 * x, 100.0 * x]);
+            if i % 2 == 0 {
+                ring.push(&[x, 10.0 * x, 100.0 * x]);
+            } else {
+                ring.push_row(&[x, 10.0 * x, 100.0 * x]);
+            }
             let first = (i - 3).max(0);
             let want: Vec<f64> = (first..=i).map(f64::from).collect();
             let got: Vec<f64> = ring.last(10).chunks(3).map(|r| r[0]).collect();

@@ -25,7 +25,9 @@ pub struct Series {
     current: Option<[f64; TICK_WIDTH]>,
     current_end: f64,
     history: Ring,
-    book: OhlcBook,
+    // Touched once a second: boxed, so the per-tick fields share fewer cache lines
+    // (the book's partial bars are most of a series' size).
+    book: Box<OhlcBook>,
     session: [f64; 3], // day start, volume, turnover of the finished seconds
     pub last_price: f64,
     pub last_ts: f64,
@@ -33,6 +35,9 @@ pub struct Series {
 }
 
 impl Series {
+    /// Once per symbol (its first tick): out of line.
+    #[cold]
+    #[inline(never)]
     pub fn new(span: u32, history: usize, bars: usize) -> Self {
         Series {
             span: f64::from(span),
@@ -41,7 +46,7 @@ impl Series {
             current: None,
             current_end: f64::NEG_INFINITY,
             history: Ring::new(3, history),
-            book: OhlcBook::new(bars),
+            book: Box::new(OhlcBook::new(bars)),
             session: [-1.0, 0.0, 0.0],
             last_price: 0.0,
             last_ts: f64::NEG_INFINITY,
@@ -54,7 +59,7 @@ impl Series {
         let prev = self.last_price;
         self.last_price = price;
         self.last_ts = ts;
-        self.history.push(&[ts, price, volume]);
+        self.history.push_row(&[ts, price, volume]);
         if ts >= self.current_end {
             self.next_second(ts, price, prev);
         }
@@ -86,6 +91,9 @@ impl Series {
     }
 
     /// Finishes the current second (`close`: its last price), starts the one of `ts`.
+    /// Once a second: kept out of line, so the per-tick path stays a few cache lines.
+    #[cold]
+    #[inline(never)]
     fn next_second(&mut self, ts: f64, price: f64, close: f64) {
         if let Some(done) = self.current.take() {
             self.finish(&done, close);

@@ -16,6 +16,10 @@ pub struct TradeWindow {
     pub ew: f64,     // EW volume as of `ew_t`
     pub ew_t: f64,
     ew_k: f64, // decay rate per second
+    // The second of the newest bucket written and its slot: trades of that second
+    // (most of them) skip the truncation and the modulo. NaN: none yet.
+    second: f64,
+    slot: usize,
 }
 
 impl TradeWindow {
@@ -32,7 +36,35 @@ impl TradeWindow {
             ew: 0.0,
             ew_t: 0.0,
             ew_k: std::f64::consts::LN_2 / half_life,
+            second: f64::NAN,
+            slot: 0,
         }
+    }
+
+    /// The second of `t` (`t.trunc()`) and its slot's offset in `slots`; the last
+    /// answer is kept, so a trade in the same second as the previous one costs
+    /// two comparisons.
+    fn bucket(&mut self, t: f64) -> (f64, usize) {
+        // `second` is a whole number >= 1 (below 2^53), so for t in
+        // [second, second + 1) the truncation is `second` itself.
+        if t >= self.second && t < self.second + 1.0 {
+            return (self.second, self.slot);
+        }
+        self.next_bucket(t)
+    }
+
+    /// `bucket` for a time outside the kept second (once a second: out of line).
+    #[cold]
+    #[inline(never)]
+    fn next_bucket(&mut self, t: f64) -> (f64, usize) {
+        let b = t.trunc();
+        // Saturating: any finite time maps to a slot; the bound keeps the cast defined.
+        let i = ((b.clamp(-9e15, 9e15) as i64).rem_euclid(self.span)) as usize * TRADE_WIDTH;
+        if (1.0..9e15).contains(&b) {
+            self.second = b;
+            self.slot = i;
+        }
+        (b, i)
     }
 
     pub fn add(&mut self, t: f64, qty: f64) {
@@ -51,9 +83,7 @@ impl TradeWindow {
         if t > self.last_t {
             self.last_t = t;
         }
-        let b = t.trunc();
-        // Saturating: any finite time maps to a slot; the bound keeps the cast defined.
-        let i = ((b.clamp(-9e15, 9e15) as i64).rem_euclid(self.span)) as usize * TRADE_WIDTH;
+        let (b, i) = self.bucket(t);
         let s = &mut self.slots[i..i + TRADE_WIDTH];
         if s[0] != b {
             if s[0] > b {
@@ -147,6 +177,34 @@ mod tests {
         p.apply(-0.3, 11.0);
         assert_eq!((p.qty, p.avg_cost), (0.0, 0.0));
         assert!((p.realized - 0.3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_kept_bucket_is_the_computed_one() {
+        let mut w = TradeWindow::new(300, 60.0);
+        let times: [f64; 15] = [
+            1000.25,
+            1000.75,
+            1000.0,
+            1001.0,
+            1000.5,
+            999.999,
+            0.5,
+            -0.5,
+            -1.5,
+            1e16,
+            1000.0,
+            2e15,
+            2e15 + 0.5,
+            2e15 + 1.0,
+            1001.0 - 1e-13,
+        ];
+        for t in times {
+            let b = t.trunc();
+            let i = ((b.clamp(-9e15, 9e15) as i64).rem_euclid(300)) as usize * TRADE_WIDTH;
+            let got = w.bucket(t);
+            assert_eq!((got.0.to_bits(), got.1), (b.to_bits(), i), "t = {t}");
+        }
     }
 
     #[test]
