@@ -28,11 +28,7 @@ import argparse
 import gc
 import json
 import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,19 +65,11 @@ def count(events: int, symbols: int, ticks: bool, analytics: str, keep: Path | N
     """Total instructions of one child process under callgrind (``analytics``: on,
     off, or setup: frames built and queued, no loop); ``keep``: a directory the
     callgrind file is copied to."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        args = [sys.executable, __file__, "--child", "--events", str(events), "--symbols", str(symbols),
-                "--analytics", analytics] + (["--ticks"] if ticks else [])
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args],
-                       check=True, capture_output=True)
-        if keep is not None:
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copy(out, keep / f"callgrind.{analytics}.{events}")
-        totals = re.search(r"^totals:\s+(\d+)", out.read_text(), re.MULTILINE)
-        if totals is None:
-            raise RuntimeError("no totals line in the callgrind output")
-        return int(totals.group(1))
+    from callgrind import instructions
+
+    args = [sys.executable, __file__, "--child", "--events", str(events), "--symbols", str(symbols),
+            "--analytics", analytics] + (["--ticks"] if ticks else [])
+    return instructions(args, None if keep is None else keep / f"callgrind.{analytics}.{events}")
 
 
 def main() -> None:

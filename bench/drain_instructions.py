@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 VARIANTS = ("setup", "python", "core")
 
@@ -47,16 +43,10 @@ def child(events: int, variant: str, analytics: bool) -> None:
 
 
 def count(events: int, variant: str, analytics: bool) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        args = [sys.executable, __file__, "--child", variant, "--events", str(events),
-                "--analytics", "on" if analytics else "off"]
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args],
-                       check=True, capture_output=True)
-        totals = re.search(r"^totals:\s+(\d+)", out.read_text(), re.MULTILINE)
-        if totals is None:
-            raise RuntimeError("no totals line in the callgrind output")
-        return int(totals.group(1))
+    from callgrind import instructions
+
+    return instructions([sys.executable, __file__, "--child", variant, "--events", str(events),
+                         "--analytics", "on" if analytics else "off"])
 
 
 def main() -> None:

@@ -145,17 +145,9 @@ def mix_settings(analytics: bool, symbols: int, **extra: Any) -> Any:
 
 def queued(context: zmq.Context, frames: list[bytes]) -> zmq.Socket:
     """A real PULL socket (inproc) with every frame already queued."""
-    endpoint = f"inproc://mix-{uuid.uuid4().hex}"
-    pull = context.socket(zmq.PULL)
-    pull.setsockopt(zmq.RCVHWM, 0)
-    pull.bind(endpoint)
-    push = context.socket(zmq.PUSH)
-    push.setsockopt(zmq.SNDHWM, 0)
-    push.connect(endpoint)
-    for frame in frames:
-        push.send(frame)
-    push.close(linger=-1)
-    return pull
+    from breakdown_bench import _queued_socket
+
+    return _queued_socket(context, frames, f"inproc://mix-{uuid.uuid4().hex}")
 
 
 def drain_frames(settings: Any, frames: list[bytes], context: zmq.Context) -> tuple[Any, float, float]:

@@ -22,8 +22,6 @@ import argparse
 import gc
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -75,16 +73,10 @@ def child(events: int, symbols: int, ticks: bool, variant: str) -> None:
 
 def count(events: int, symbols: int, ticks: bool, variant: str) -> int:
     """Total instructions of one child process under callgrind."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        args = [sys.executable, __file__, "--child", "--events", str(events), "--symbols", str(symbols),
-                "--variant", variant] + (["--ticks"] if ticks else [])
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args],
-                       check=True, capture_output=True)
-        totals = re.search(r"^totals:\s+(\d+)", out.read_text(), re.MULTILINE)
-        if totals is None:
-            raise RuntimeError("no totals line in the callgrind output")
-        return int(totals.group(1))
+    from callgrind import instructions
+
+    return instructions([sys.executable, __file__, "--child", "--events", str(events), "--symbols", str(symbols),
+                         "--variant", variant] + (["--ticks"] if ticks else []))
 
 
 def main() -> None:
