@@ -108,3 +108,27 @@ def test_the_python_drain_is_chosen_when_no_usable_libzmq_can_be_found(
         assert "PULL drain: Python (the core cannot call pyzmq's libzmq)" in caplog.text, case
     assert libzmq.locate(cases["none mapped"]) is None
     assert libzmq.locate(cases["functions missing"]) == str(no_functions)
+
+
+def test_the_setting_picks_the_drain_or_refuses(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """SIDECAR_PULL_DRAIN: python always gets the Python drain (though the core's is
+    usable here); core gets the core's, or refuses to start, naming the setting,
+    where auto would quietly fall back; anything else is a settings error."""
+    def choose(mode: str) -> object:
+        settings = Settings(pull_drain=mode)  # validated by pydantic
+        state = TelemetryState(settings)
+        intake = Intake(state, 4096, RateLimitedLogger(logging.getLogger("test"), 10))
+        return libzmq.choose_drain(state, intake, settings)
+
+    with caplog.at_level(logging.INFO, logger="metrics_sidecar.libzmq"):
+        assert isinstance(choose("python"), PythonDrain)
+    assert "PULL drain: Python (SIDECAR_PULL_DRAIN=python)" in caplog.text
+    assert isinstance(choose("core"), CoreDrain)
+    assert isinstance(choose("auto"), CoreDrain)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(libzmq, "MAPS", tmp_path / "absent")
+        with pytest.raises(RuntimeError, match="pull_drain: 'core' was asked for"):
+            choose("core")
+        assert isinstance(choose("auto"), PythonDrain)
+    with pytest.raises(ValueError, match="pull_drain"):
+        Settings(pull_drain="fast")

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import httpx
+import pytest
 import zmq
 
 from telemetry_testkit.fixtures import load_messages
-from telemetry_testkit.procs import Service, wait_until
+from telemetry_testkit.procs import Service, running_sidecar, wait_until
 from telemetry_testkit.prom import scrape
+from telemetry_testkit.sockets import push_socket
 
 
 def test_one_thousand_seed_messages_are_counted_exactly(sidecar: Service, push: zmq.Socket) -> None:
@@ -82,3 +85,24 @@ def test_health_endpoints(sidecar: Service) -> None:
     assert httpx.get(sidecar.http + "/health/liveness").status_code == 200
     assert httpx.get(sidecar.http + "/health/readiness").status_code == 200
     assert httpx.get(sidecar.http + "/metrics").status_code == 200
+
+
+@pytest.mark.parametrize(("mode", "logged"), [
+    ("python", "PULL drain: Python (SIDECAR_PULL_DRAIN=python)"),
+    ("core", "PULL drain: the core's, through "),
+])
+def test_the_drain_setting_is_obeyed_by_a_real_sidecar(tmp_path: Path, mode: str, logged: str) -> None:
+    """SIDECAR_PULL_DRAIN in a real sidecar process: the drain it asked for, said in
+    the log, and the same exact counts (good trades around a bad frame) either way."""
+    with running_sidecar(tmp_path / mode, {"SIDECAR_PULL_DRAIN": mode}) as sidecar, \
+            push_socket(sidecar.zmq) as push:
+        for i in range(200):
+            push.send(json.dumps({"type": "trade", "side": "buy", "qty": 1.5, "ts": time.time()}).encode())
+            if i == 100:
+                push.send(b"{not json")
+        metrics = wait_until(lambda: (m := scrape(sidecar.http + "/metrics/"))
+                             and m.get('trades_total{side="buy",symbol=""}') == 200 and m, 10,
+                             message="200 trades")
+        assert metrics['volume_total{side="buy",symbol=""}'] == 300.0
+        assert metrics['messages_invalid_total{reason="bad_json"}'] == 1
+        assert logged in sidecar.log()

@@ -62,9 +62,19 @@ def load(maps: Path | None = None) -> _core.LibZmq | None:
 
 
 def choose_drain(state: TelemetryState, intake: Intake, settings: Settings) -> Drain:
-    """The PULL loop's drain (logged): the core's when pyzmq's libzmq is usable."""
+    """The PULL loop's drain (logged): with ``settings.pull_drain`` = auto, the core's
+    when pyzmq's libzmq is usable, else Python's; ``python``: Python's always (an
+    operator's way back should a pyzmq upgrade trouble the core's drain); ``core``:
+    the core's, or a RuntimeError that names the setting (rather than run slower
+    unnoticed)."""
+    if settings.pull_drain == "python":
+        log.info("PULL drain: Python (SIDECAR_PULL_DRAIN=python)")
+        return PythonDrain(state, intake, settings)
     lib = load()
     if lib is None:
+        if settings.pull_drain == "core":
+            raise RuntimeError("pull_drain: 'core' was asked for (SIDECAR_PULL_DRAIN=core), but the core "
+                               "cannot call pyzmq's libzmq (see the warning above); use auto or python")
         log.info("PULL drain: Python (the core cannot call pyzmq's libzmq)")
         return PythonDrain(state, intake, settings)
     log.info("PULL drain: the core's, through %s", lib.path)

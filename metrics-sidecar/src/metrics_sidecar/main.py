@@ -110,7 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.model_copy(update={"zmq_bind": settings.zmq_bind[:-2] + ":*"})
     context = zmq.Context()
     state = TelemetryState(settings)
-    ingest = IngestLoop(settings, state, context)
+    try:
+        ingest = IngestLoop(settings, state, context)
+    except RuntimeError as exc:  # SIDECAR_PULL_DRAIN=core, and the core cannot drain (libzmq.py)
+        print(f"metrics-sidecar: {exc}", file=sys.stderr)
+        context.term()
+        return 2
     try:
         durable = DurableServices(settings, state, context)  # SIDECAR_STATE_DIR / SIDECAR_RELIABLE_BIND
         durable.start()  # restores state before any loop applies

@@ -5,7 +5,7 @@ and an error names the variable and says what was wrong."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, NoDecode, SettingsConfigDict
@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # trade in absorb; the ingest itself is as fast at 256 as at 2048).
     batch_max: Annotated[int, Field(ge=1, le=100_000)] = Field(
         256, description="Messages applied per socket drain, under one lock (a batch frame counts its elements)")
+    pull_drain: Literal["auto", "core", "python"] = Field(
+        "auto", description="Who receives the PULL socket's queued frames: auto = the core when it can call "
+                            "pyzmq's libzmq, else Python (logged); core = the core or refuse to start; "
+                            "python = always the Python drain (libzmq.py)")
     events_buffer: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1000, description="Recent events kept for GET /events")
     max_symbols: Annotated[int, Field(ge=1)] = Field(
